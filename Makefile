@@ -1,0 +1,39 @@
+# The README's commands. `make run` starts the service on embedded defaults; `make test` runs the whole suite.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+
+.PHONY: install run test lint train-default clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==25.3
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Set up and run the service on embedded defaults (SQLite, filesystem broker, shipped model): web + Celery worker.
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py platform_create demo --if-exists=rotate
+	PORT=$(PORT) $(PY) -m moderation.project.run
+
+## Set up and run every test. Integration tests use PostgreSQL + Redis + a Celery worker where they are reachable.
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+## Retrain the shipped default model from ../shared (needs the shared datasets and weights).
+train-default: install
+	$(PY) -m training train-default
+
+clean:
+	rm -rf $(VENV) var

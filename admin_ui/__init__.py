@@ -1,0 +1,1 @@
+"""The moderator console (review queue, decisions, stats). Its pages arrive with issue #6."""

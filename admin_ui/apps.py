@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AdminUiConfig(AppConfig):
+    name = "admin_ui"
+    verbose_name = "Moderator console"

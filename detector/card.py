@@ -1,0 +1,47 @@
+"""The model card: everything serving and training must agree on, stored as JSON beside the weights."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+CARD_FILENAME = "card.json"
+WEIGHTS_FILENAME = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Describes one checkpoint. The same fields drive preprocessing at training and at serving time."""
+
+    name: str
+    version: str
+    architecture: str
+    input_size: int = 224
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    # Operating point: a probability of AI generation at or above this is called AI.
+    threshold: float = 0.5
+    labels: tuple[str, str] = ("real", "ai")
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"model card has unknown fields: {sorted(unknown)}")
+        values = dict(data)
+        for key in ("mean", "std", "labels"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: Path) -> ModelCard:
+        return cls.from_dict(json.loads(Path(path).read_text()))

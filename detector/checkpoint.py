@@ -1,0 +1,40 @@
+"""Checkpoints are a safetensors file plus a JSON model card in one folder; nothing is ever unpickled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .card import CARD_FILENAME, WEIGHTS_FILENAME, ModelCard
+from .registry import build_model
+
+
+def save_checkpoint(model: nn.Module, card: ModelCard, directory: Path, *, dtype: torch.dtype = torch.float16) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {
+        key: (value.to(dtype) if value.is_floating_point() else value).contiguous()
+        for key, value in model.state_dict().items()
+    }
+    save_file(state, str(directory / WEIGHTS_FILENAME), metadata={"name": card.name, "version": card.version})
+    (directory / CARD_FILENAME).write_text(card.to_json() + "\n")
+    return directory
+
+
+def load_checkpoint(directory: Path) -> tuple[nn.Module, ModelCard]:
+    """The model in float32 eval mode with its card. Keys must match the architecture exactly."""
+    directory = Path(directory)
+    card_path = directory / CARD_FILENAME
+    weights_path = directory / WEIGHTS_FILENAME
+    if not card_path.is_file() or not weights_path.is_file():
+        raise FileNotFoundError(f"{directory} is not a checkpoint: it needs {CARD_FILENAME} and {WEIGHTS_FILENAME}")
+    card = ModelCard.load(card_path)
+    model = build_model(card.architecture)
+    state = {
+        key: value.float() if value.is_floating_point() else value for key, value in load_file(weights_path).items()
+    }
+    model.load_state_dict(state, strict=True)
+    return model.eval(), card

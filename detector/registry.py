@@ -1,0 +1,50 @@
+"""Architectures a checkpoint may name. A card naming anything else is refused, so a card cannot pick arbitrary code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import timm
+import torch
+from torch import nn
+
+_ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {}
+
+
+def register_architecture(name: str) -> Callable[[Callable[[], nn.Module]], Callable[[], nn.Module]]:
+    def decorate(builder: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+        _ARCHITECTURES[name] = builder
+        return builder
+
+    return decorate
+
+
+def architecture_names() -> list[str]:
+    return sorted(_ARCHITECTURES)
+
+
+def build_model(architecture: str) -> nn.Module:
+    """A fresh model with one output logit (AI-generated vs real), weights uninitialised for loading."""
+    try:
+        builder = _ARCHITECTURES[architecture]
+    except KeyError:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {architecture_names()}") from None
+    return builder()
+
+
+def _timm_binary(name: str, **kwargs: object) -> Callable[[], nn.Module]:
+    def builder() -> nn.Module:
+        return timm.create_model(name, pretrained=False, num_classes=1, **kwargs)
+
+    return builder
+
+
+# The production CNN screen: ImageNet EfficientNet-Lite0 (ReLU6, no SE: fast on CPUs and in FP16).
+register_architecture("tf_efficientnet_lite0")(_timm_binary("tf_efficientnet_lite0"))
+# A 100k-parameter network with the same structure, so tests run the whole pipeline in milliseconds.
+register_architecture("test_efficientnet")(_timm_binary("test_efficientnet"))
+
+
+def backbone_features(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """Pooled features before the classifier (timm's forward_head with pre_logits)."""
+    return model.forward_head(model.forward_features(batch), pre_logits=True)

@@ -1,0 +1,1 @@
+"""Core app: uploads, scans, tags and reviews, with the services that change them."""

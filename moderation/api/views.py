@@ -1,0 +1,109 @@
+"""Tag lookup for platforms: `GET /api/v1/uploads/<external_id>` and a filtered listing."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..models import Upload, UploadStatus
+from ..selectors import upload_get, upload_list
+from .authentication import IsPlatform, PlatformTokenAuthentication
+from .errors import exception_handler
+
+
+class TagOutput(serializers.Serializer):
+    name = serializers.CharField()
+    confidence = serializers.FloatField(allow_null=True)
+    source = serializers.CharField()
+
+
+class VerdictOutput(serializers.Serializer):
+    label = serializers.CharField()
+    score = serializers.FloatField()
+    cnn_score = serializers.FloatField()
+    vit_score = serializers.FloatField(allow_null=True)
+    path = serializers.CharField()
+    model_version = serializers.CharField()
+    threshold = serializers.FloatField()
+    latency_ms = serializers.FloatField()
+
+
+class UploadOutput(serializers.Serializer):
+    upload_id = serializers.UUIDField(source="id")
+    external_id = serializers.CharField()
+    status = serializers.CharField()
+    failure_reason = serializers.CharField(allow_blank=True)
+    sha256 = serializers.CharField(allow_blank=True)
+    tags = TagOutput(many=True)
+    verdict = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(VerdictOutput(allow_null=True))
+    def get_verdict(self, upload: Upload) -> dict | None:
+        scan = next((scan for scan in getattr(upload, "scans_newest_first", []) if not scan.error), None)
+        if scan is None:
+            return None
+        return VerdictOutput(
+            {
+                "label": scan.verdict,
+                "score": scan.score,
+                "cnn_score": scan.cnn_score,
+                "vit_score": scan.vit_score,
+                "path": scan.path,
+                "model_version": f"{scan.model_name}@{scan.model_version}",
+                "threshold": scan.threshold,
+                "latency_ms": scan.latency_ms,
+            }
+        ).data
+
+
+class PlatformApi(APIView):
+    authentication_classes = [PlatformTokenAuthentication]
+    permission_classes = [IsPlatform]
+
+    def get_exception_handler(self):  # type: ignore[no-untyped-def]
+        # Our error shape regardless of the host project's REST_FRAMEWORK settings.
+        return exception_handler
+
+
+class UploadDetailApi(PlatformApi):
+    @extend_schema(responses=UploadOutput, summary="Tags and verdict for one upload")
+    def get(self, request: Request, external_id: str) -> Response:
+        upload = upload_get(platform=request.auth, external_id=external_id)
+        if upload is None:
+            raise Http404
+        return Response(UploadOutput(upload).data)
+
+
+class UploadCursorPagination(CursorPagination):
+    ordering = "-created_at"
+    page_size = 50
+
+
+class UploadListApi(PlatformApi):
+    class FilterInput(serializers.Serializer):
+        tag = serializers.CharField(required=False)
+        status = serializers.ChoiceField(choices=UploadStatus.choices, required=False)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("tag", str, description="only uploads carrying this tag, e.g. ai-generated"),
+            OpenApiParameter("status", str, enum=UploadStatus.values),
+        ],
+        responses=UploadOutput(many=True),
+        summary="This platform's uploads, newest first, optionally filtered by tag or status",
+    )
+    def get(self, request: Request) -> Response:
+        filters = self.FilterInput(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        paginator = UploadCursorPagination()
+        page = paginator.paginate_queryset(
+            upload_list(platform=request.auth, **filters.validated_data), request, view=self
+        )
+        return paginator.get_paginated_response(UploadOutput(page, many=True).data)

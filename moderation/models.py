@@ -1,0 +1,199 @@
+"""Core records: tenants, uploads, scans, tags, reviewer decisions and the audit trail.
+
+Writes go through `services.py`, reads through `selectors.py`; models hold data and database constraints only.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Platform(models.Model):
+    """A tenant: one platform that sends us uploads and reads our tags."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    # Standard Webhooks secrets (`whsec_…`). More than one is valid while a platform rotates its secret.
+    webhook_secrets = models.JSONField(default=list)
+    # sha256 of the API token; the token itself is shown once, when issued.
+    api_token_hash = models.CharField(max_length=64, unique=True)
+    callback_url = models.URLField(blank=True)
+    # Decision thresholds; null means "use the active model's operating point".
+    ai_threshold = models.FloatField(null=True, blank=True)
+    review_margin = models.FloatField(default=0.1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ai_threshold__isnull=True) | Q(ai_threshold__gte=0, ai_threshold__lte=1),
+                name="platform_ai_threshold_in_unit_interval",
+            ),
+            models.CheckConstraint(
+                condition=Q(review_margin__gte=0, review_margin__lt=0.5), name="platform_review_margin_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class UploadStatus(models.TextChoices):
+    RECEIVED = "received"
+    QUEUED = "queued"
+    FETCHED = "fetched"
+    SCANNED = "scanned"
+    TAGGED = "tagged"
+    NEEDS_REVIEW = "needs_review"
+    REVIEWED = "reviewed"
+    FAILED = "failed"
+
+
+class Upload(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    platform = models.ForeignKey(Platform, on_delete=models.PROTECT, related_name="uploads")
+    external_id = models.CharField(max_length=255)
+    # The Standard Webhooks event id that created this upload: the idempotency key for replays.
+    webhook_id = models.CharField(max_length=255)
+    source_url = models.URLField(max_length=2048, blank=True)
+    image = models.FileField(upload_to="uploads/%Y/%m/%d/", blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.RECEIVED)
+    # Every state entered, in order: [{"status": "received", "at": "2026-…"}, …].
+    status_history = models.JSONField(default=list)
+    failure_reason = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "external_id"], name="upload_external_id_unique_per_platform"),
+            models.UniqueConstraint(fields=["platform", "webhook_id"], name="upload_webhook_id_unique_per_platform"),
+            models.CheckConstraint(condition=Q(status__in=UploadStatus.values), name="upload_status_valid"),
+            models.CheckConstraint(condition=~Q(source_url="") | ~Q(image=""), name="upload_has_source"),
+            models.CheckConstraint(
+                condition=~Q(status=UploadStatus.FAILED) | ~Q(failure_reason=""), name="upload_failed_has_reason"
+            ),
+        ]
+        indexes = [models.Index(fields=["platform", "status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.platform_id}:{self.external_id}"
+
+
+class Verdict(models.TextChoices):
+    AI_GENERATED = "ai-generated"
+    LIKELY_REAL = "likely-real"
+    NEEDS_REVIEW = "needs-review"
+
+
+class Scan(models.Model):
+    """One detector run over one upload. A failed run records its error and no scores."""
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="scans")
+    model_name = models.CharField(max_length=100)
+    model_version = models.CharField(max_length=50)
+    cnn_score = models.FloatField(null=True, blank=True)
+    vit_score = models.FloatField(null=True, blank=True)
+    escalated = models.BooleanField(default=False)
+    score = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    path = models.CharField(max_length=16, blank=True)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    batch_size = models.PositiveIntegerField(default=1)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(error="") & Q(score__gte=0, score__lte=1) & Q(cnn_score__gte=0, cnn_score__lte=1) & ~Q(verdict="")
+                )
+                | (~Q(error="") & Q(score__isnull=True) & Q(verdict="")),
+                name="scan_scored_or_failed",
+            ),
+            models.CheckConstraint(
+                condition=Q(escalated=False, vit_score__isnull=True)
+                | Q(escalated=True, vit_score__gte=0, vit_score__lte=1),
+                name="scan_vit_score_iff_escalated",
+            ),
+        ]
+        indexes = [models.Index(fields=["upload", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"scan {self.pk} of {self.upload_id}: {self.verdict or 'error'}"
+
+
+class TagSource(models.TextChoices):
+    AUTO = "auto"
+    REVIEWER = "reviewer"
+    PROVENANCE = "provenance"
+
+
+class Tag(models.Model):
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=64)
+    source = models.CharField(max_length=16, choices=TagSource.choices)
+    confidence = models.FloatField(null=True, blank=True)
+    scan = models.ForeignKey(Scan, on_delete=models.SET_NULL, null=True, blank=True, related_name="tags")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["upload", "name"], name="tag_unique_per_upload"),
+            models.CheckConstraint(condition=Q(source__in=TagSource.values), name="tag_source_valid"),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | Q(confidence__gte=0, confidence__lte=1),
+                name="tag_confidence_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["name", "upload"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.source})"
+
+
+class ReviewLabel(models.TextChoices):
+    AI_GENERATED = "ai-generated"
+    REAL = "real"
+    UNSURE = "unsure"
+
+
+class ReviewDecision(models.Model):
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="review_decisions")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions")
+    label = models.CharField(max_length=16, choices=ReviewLabel.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(label__in=ReviewLabel.values), name="review_label_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.label} by {self.reviewer_id}"
+
+
+class AuditEvent(models.Model):
+    """Who (a user, or the system when null) did what to which object, and the values before and after."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    platform = models.ForeignKey(Platform, on_delete=models.PROTECT, null=True, blank=True)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["object_type", "object_id"]), models.Index(fields=["-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id}"

@@ -1,0 +1,294 @@
+"""Every write to the core records goes through these functions (`<entity>_<action>`, keyword-only arguments)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .conf import app_setting
+from .errors import ApplicationError
+from .models import AuditEvent, Platform, Scan, Tag, TagSource, Upload, UploadStatus, Verdict
+from .policy import decide
+
+logger = logging.getLogger(__name__)
+
+TERMINAL_STATUSES = {UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW, UploadStatus.REVIEWED, UploadStatus.FAILED}
+
+
+# --- platforms ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlatformCredentials:
+    platform: Platform
+    webhook_secret: str
+    api_token: str
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _new_api_token() -> str:
+    return "mod_" + secrets.token_urlsafe(32)
+
+
+@transaction.atomic
+def platform_create(
+    *, slug: str, name: str = "", callback_url: str = "", acting_user: Any = None
+) -> PlatformCredentials:
+    """A new tenant with a fresh webhook secret and API token. The token is returned once and stored hashed."""
+    secret, token = _new_webhook_secret(), _new_api_token()
+    platform = Platform.objects.create(
+        slug=slug,
+        name=name or slug,
+        webhook_secrets=[secret],
+        api_token_hash=hash_token(token),
+        callback_url=callback_url,
+    )
+    _audit(actor=acting_user, platform=platform, action="platform.created", obj=platform, data={"slug": slug})
+    return PlatformCredentials(platform, secret, token)
+
+
+@transaction.atomic
+def platform_token_rotate(*, platform: Platform, acting_user: Any = None) -> str:
+    """Issue a new API token; the old one stops working at once."""
+    token = _new_api_token()
+    platform.api_token_hash = hash_token(token)
+    platform.save(update_fields=["api_token_hash"])
+    _audit(actor=acting_user, platform=platform, action="platform.token_rotated", obj=platform)
+    return token
+
+
+# --- uploads -----------------------------------------------------------------------------------------------------
+
+
+def _mark(upload: Upload, status: str) -> None:
+    upload.status = status
+    upload.status_history = [*upload.status_history, {"status": status, "at": timezone.now().isoformat()}]
+
+
+def upload_create(
+    *,
+    platform: Platform,
+    webhook_id: str,
+    external_id: str,
+    url: str = "",
+    data_base64: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> tuple[Upload, bool]:
+    """Record an upload announced by a verified webhook and queue it once it is committed.
+
+    Idempotent: the same webhook id, or the same external id, returns the existing upload and queues nothing.
+    Returns (upload, created).
+    """
+    existing = Upload.objects.filter(platform=platform, webhook_id=webhook_id).first()
+    if existing is None:
+        existing = Upload.objects.filter(platform=platform, external_id=external_id).first()
+    if existing is not None:
+        return existing, False
+
+    image = None
+    digest = ""
+    if data_base64:
+        try:
+            raw = base64.b64decode(data_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApplicationError(
+                "upload.data_base64 is not valid base64",
+                code="invalid_payload",
+                extra={"fields": {"upload.data_base64": ["Not valid base64."]}},
+            ) from None
+        if not raw:
+            raise ApplicationError(
+                "upload.data_base64 is empty",
+                code="invalid_payload",
+                extra={"fields": {"upload.data_base64": ["Empty image."]}},
+            )
+        if len(raw) > app_setting("MAX_IMAGE_BYTES"):
+            raise ApplicationError("image too large", code="image_too_large", status=413)
+        digest = hashlib.sha256(raw).hexdigest()
+        image = ContentFile(raw, name=f"{digest[:32]}.bin")
+
+    upload = Upload(
+        platform=platform,
+        webhook_id=webhook_id,
+        external_id=external_id,
+        source_url=url,
+        metadata=metadata or {},
+        sha256=digest,
+    )
+    _mark(upload, UploadStatus.RECEIVED)
+    try:
+        with transaction.atomic():
+            if image is not None:
+                upload.image.save(image.name, image, save=False)
+            upload.save(force_insert=True)
+    except IntegrityError:
+        # A concurrent delivery of the same event won the race: answer with its upload.
+        winner = (
+            Upload.objects.filter(platform=platform, webhook_id=webhook_id).first()
+            or Upload.objects.filter(platform=platform, external_id=external_id).first()
+        )
+        if winner is None:
+            raise
+        return winner, False
+    transaction.on_commit(lambda: upload_enqueue(upload_id=upload.id), robust=True)
+    return upload, True
+
+
+def upload_enqueue(*, upload_id: Any) -> None:
+    """Mark a committed upload queued and hand it to the fetch queue.
+
+    Marked first, so a fast worker never sees it still `received`; if the broker refuses, it goes back to
+    `received` and the error propagates (the caller's on_commit hook logs it).
+    """
+    from . import tasks
+
+    upload = Upload.objects.get(id=upload_id)
+    if upload.status != UploadStatus.RECEIVED:
+        return
+    received_history = upload.status_history
+    _mark(upload, UploadStatus.QUEUED)
+    upload.save(update_fields=["status", "status_history", "updated_at"])
+    try:
+        tasks.upload_fetch.delay(str(upload_id))
+    except Exception:
+        Upload.objects.filter(id=upload_id, status=UploadStatus.QUEUED).update(
+            status=UploadStatus.RECEIVED, status_history=received_history
+        )
+        raise
+
+
+def upload_fail(*, upload: Upload, reason: str) -> None:
+    _mark(upload, UploadStatus.FAILED)
+    upload.failure_reason = reason[:2000]
+    upload.save(update_fields=["status", "status_history", "failure_reason", "updated_at"])
+    logger.info("upload %s failed: %s", upload.id, reason)
+
+
+def upload_fetch(*, upload_id: Any) -> bool:
+    """The I/O stage: make sure the image bytes are stored locally. Returns True when the upload is ready to scan."""
+    from webhooks.fetch import FetchRefused, fetch_image
+
+    upload = Upload.objects.select_related("platform").get(id=upload_id)
+    if upload.status in TERMINAL_STATUSES or upload.status == UploadStatus.SCANNED:
+        return False
+    upload.attempts += 1
+    if not upload.image:
+        try:
+            raw = fetch_image(
+                upload.source_url,
+                max_bytes=app_setting("MAX_IMAGE_BYTES"),
+                timeout=app_setting("FETCH_TIMEOUT_SECONDS"),
+                allow_loopback=app_setting("FETCH_ALLOW_LOOPBACK"),
+            )
+        except FetchRefused as exc:
+            upload_fail(upload=upload, reason=f"fetch refused: {exc}")
+            return False
+        upload.sha256 = hashlib.sha256(raw).hexdigest()
+        upload.image.save(f"{upload.sha256[:32]}.bin", ContentFile(raw), save=False)
+    _mark(upload, UploadStatus.FETCHED)
+    upload.save()
+    transaction.on_commit(lambda: _enqueue_scan(upload.id))
+    return True
+
+
+def _enqueue_scan(upload_id: Any) -> None:
+    from . import tasks
+
+    tasks.upload_scan.delay(str(upload_id))
+
+
+# --- scans and tags ----------------------------------------------------------------------------------------------
+
+
+def uploads_scan(*, upload_ids: list[Any]) -> list[Scan]:
+    """Score a batch of fetched uploads in one detector call and record a scan, tags and status for each."""
+    from .detection import get_detector
+
+    uploads = [
+        upload
+        for upload in Upload.objects.select_related("platform").filter(id__in=upload_ids).order_by("created_at")
+        if upload.status == UploadStatus.FETCHED
+    ]
+    if not uploads:
+        return []
+    detector = get_detector()
+    images: list[bytes] = []
+    for upload in uploads:
+        with upload.image.open("rb") as handle:
+            images.append(handle.read())
+    outcomes = detector.predict(images)
+    scans = []
+    for upload, outcome in zip(uploads, outcomes, strict=True):
+        scans.append(
+            _scan_record(
+                upload=upload, outcome=outcome, model_name=detector.card.name, model_version=detector.card.version
+            )
+        )
+    return scans
+
+
+@transaction.atomic
+def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version: str) -> Scan:
+    if outcome.verdict is None:
+        scan = Scan.objects.create(
+            upload=upload, model_name=model_name, model_version=model_version, error=outcome.error
+        )
+        upload_fail(upload=upload, reason=f"image rejected: {outcome.error}")
+        return scan
+    verdict = outcome.verdict
+    threshold = upload.platform.ai_threshold if upload.platform.ai_threshold is not None else verdict.threshold
+    decision = decide(verdict.score, threshold=threshold, review_margin=upload.platform.review_margin)
+    scan = Scan.objects.create(
+        upload=upload,
+        model_name=verdict.model_name,
+        model_version=verdict.model_version,
+        cnn_score=verdict.cnn_score,
+        vit_score=verdict.vit_score,
+        escalated=verdict.vit_score is not None,
+        score=verdict.score,
+        threshold=threshold,
+        path=verdict.path,
+        verdict=decision.verdict,
+        latency_ms=verdict.latency_ms,
+        batch_size=verdict.batch_size,
+    )
+    _mark(upload, UploadStatus.SCANNED)
+    Tag.objects.filter(upload=upload, source=TagSource.AUTO).delete()
+    Tag.objects.create(
+        upload=upload, name=decision.verdict, source=TagSource.AUTO, confidence=decision.confidence, scan=scan
+    )
+    _mark(upload, UploadStatus.NEEDS_REVIEW if decision.verdict == Verdict.NEEDS_REVIEW else UploadStatus.TAGGED)
+    upload.save(update_fields=["status", "status_history", "updated_at"])
+    return scan
+
+
+# --- audit -------------------------------------------------------------------------------------------------------
+
+
+def _audit(
+    *, actor: Any, platform: Platform | None, action: str, obj: Any, data: dict[str, Any] | None = None
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None,
+        platform=platform,
+        action=action,
+        object_type=type(obj).__name__.lower(),
+        object_id=str(obj.pk),
+        data=data or {},
+    )

@@ -1,0 +1,41 @@
+"""Thin Celery tasks: take ids, call one service. Routed to named queues: `fetch` (I/O) and `detect` (model)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from celery.utils.log import get_task_logger
+
+from webhooks.fetch import FetchTransient
+
+from . import services
+from .models import Upload
+
+logger = get_task_logger(__name__)
+
+FETCH_MAX_RETRIES = 5
+
+
+@shared_task(
+    bind=True,
+    queue="fetch",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=FETCH_MAX_RETRIES,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def upload_fetch(self, upload_id: str) -> None:
+    try:
+        services.upload_fetch(upload_id=upload_id)
+    except Upload.DoesNotExist:
+        logger.warning("upload %s no longer exists; dropping its fetch", upload_id)
+    except FetchTransient as exc:
+        if self.request.retries >= self.max_retries:
+            services.upload_fail(upload=Upload.objects.get(id=upload_id), reason=f"fetch failed after retries: {exc}")
+            return
+        raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from exc
+
+
+@shared_task(queue="detect", acks_late=True, reject_on_worker_lost=True, soft_time_limit=300, time_limit=360)
+def upload_scan(upload_id: str) -> None:
+    services.uploads_scan(upload_ids=[upload_id])

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+
+from moderation.project.celery import app as celery_app
+from moderation.services import PlatformCredentials, platform_create
+from tests import settings as test_settings
+from tests.images import jpeg_bytes
+from webhooks.signatures import sign
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REQUIRE_SERVICES = os.environ.get("MODERATION_REQUIRE_SERVICES") == "1"
+_skipped_for_services: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if test_settings.SERVICES_AVAILABLE or REQUIRE_SERVICES:
+        return
+    for item in items:
+        if item.get_closest_marker("services"):
+            _skipped_for_services.append(item.nodeid)
+            item.add_marker(pytest.mark.skip(reason="PostgreSQL/Redis not reachable; runs on the embedded defaults only"))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("services") and not test_settings.SERVICES_AVAILABLE and REQUIRE_SERVICES:
+        pytest.fail("MODERATION_REQUIRE_SERVICES=1 but PostgreSQL/Redis are not reachable", pytrace=False)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _skipped_for_services:
+        terminalreporter.section("integration tests NOT run: PostgreSQL/Redis unreachable")
+        for nodeid in _skipped_for_services:
+            terminalreporter.write_line(nodeid)
+
+
+@pytest.fixture(autouse=True)
+def _celery_mode(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Unit tests run tasks eagerly in-process; `services` tests send them to the real broker and worker."""
+    eager = request.node.get_closest_marker("services") is None
+    celery_app.conf.broker_url
+    celery_app.conf.task_always_eager = eager
+    celery_app.conf.task_eager_propagates = eager
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def platform(db: None) -> PlatformCredentials:
+    return platform_create(slug="acme", name="Acme Resale")
+
+
+@pytest.fixture
+def other_platform(db: None) -> PlatformCredentials:
+    return platform_create(slug="globex", name="Globex Social")
+
+
+def upload_body(external_id: str = "img-1", image: bytes | None = None, **upload: Any) -> bytes:
+    payload_upload: dict[str, Any] = {"external_id": external_id, **upload}
+    if "url" not in upload and "data_base64" not in upload:
+        payload_upload["data_base64"] = base64.b64encode(image if image is not None else jpeg_bytes()).decode()
+    return json.dumps({"type": "upload.created", "upload": payload_upload}).encode()
+
+
+def signed_headers(
+    body: bytes, secret: str, *, msg_id: str | None = None, timestamp: datetime | None = None
+) -> dict[str, str]:
+    headers = sign(
+        body, secret=secret, msg_id=msg_id or f"msg_{uuid.uuid4().hex}", timestamp=timestamp or datetime.now(tz=UTC)
+    )
+    return {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
+
+
+def post_webhook(client: Any, slug: str, body: bytes, headers: dict[str, str]) -> Any:
+    return client.post(f"/webhooks/{slug}/uploads", data=body, content_type="application/json", **headers)
+
+
+def api_get(client: Any, path: str, token: str) -> Any:
+    return client.get(path, HTTP_AUTHORIZATION=f"Token {token}")
+
+
+def wait_for(predicate: Any, *, timeout: float, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `celery worker` process on the test database and the Redis broker."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    celery_app.control.purge()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "moderation.project.settings",
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+        "MODERATION_DATA_DIR": str(django_settings.DATA_DIR),
+        "MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
+    }
+    log = open(Path(django_settings.DATA_DIR) / f"worker-{uuid.uuid4().hex[:8]}.log", "wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "moderation.project", "worker", "-Q", "fetch,detect,callbacks",
+         "--concurrency", "2", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: worker.poll() is not None or celery_app.control.ping(timeout=0.5), timeout=60)
+        assert worker.poll() is None, Path(log.name).read_text()
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()

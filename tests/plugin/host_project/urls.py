@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("marketplace/hooks/", include("webhooks.urls")),
+    path("marketplace/ai-tags/", include("moderation.urls")),
+]

@@ -1,0 +1,183 @@
+"""The inbound upload webhook: signatures, validation, idempotency and failure handling, through HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from moderation.models import Scan, Upload, UploadStatus
+from tests.conftest import api_get, post_webhook, signed_headers, upload_body
+from tests.images import jpeg_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def test_signed_upload_is_accepted_and_tagged(client, platform, django_capture_on_commit_callbacks):
+    body = upload_body("photo-1")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    assert response.status_code == 202, response.content
+    data = response.json()
+    assert data["status_url"] == "/api/v1/uploads/photo-1"
+    upload = Upload.objects.get(id=data["upload_id"])
+    assert upload.status in (UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW)
+    assert [entry["status"] for entry in upload.status_history] == [
+        "received",
+        "queued",
+        "fetched",
+        "scanned",
+        upload.status,
+    ]
+
+    lookup = api_get(client, data["status_url"], platform.api_token).json()
+    assert lookup["verdict"]["model_version"].startswith("effnet-lite0-probe@")
+    assert 0.0 <= lookup["verdict"]["score"] <= 1.0
+    assert [tag["name"] for tag in lookup["tags"]] == [lookup["verdict"]["label"]]
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda h: {k: v for k, v in h.items() if k != "HTTP_WEBHOOK_SIGNATURE"}, id="missing-signature"),
+        pytest.param(lambda h: {}, id="no-headers"),
+        pytest.param(
+            lambda h: {**h, "HTTP_WEBHOOK_SIGNATURE": "v1,AAAA" + h["HTTP_WEBHOOK_SIGNATURE"][7:]}, id="wrong-signature"
+        ),
+        pytest.param(lambda h: {**h, "HTTP_WEBHOOK_SIGNATURE": "garbage-without-comma"}, id="malformed-signature"),
+        pytest.param(lambda h: {**h, "HTTP_WEBHOOK_ID": "msg_other"}, id="signature-for-another-id"),
+    ],
+)
+def test_bad_signature_is_401_and_records_nothing(client, platform, mutate):
+    body = upload_body()
+    response = post_webhook(client, "acme", body, mutate(signed_headers(body, platform.webhook_secret)))
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_signature"
+    assert not Upload.objects.exists()
+
+
+def test_signature_from_another_platforms_secret_is_401(client, platform, other_platform):
+    body = upload_body()
+    response = post_webhook(client, "acme", body, signed_headers(body, other_platform.webhook_secret))
+    assert response.status_code == 401
+
+
+def test_tampered_body_is_401(client, platform):
+    body = upload_body("a")
+    headers = signed_headers(body, platform.webhook_secret)
+    response = post_webhook(client, "acme", body.replace(b'"a"', b'"b"'), headers)
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("skew", [timedelta(minutes=-6), timedelta(minutes=6)])
+def test_timestamp_outside_window_is_401(client, platform, skew):
+    body = upload_body()
+    headers = signed_headers(body, platform.webhook_secret, timestamp=datetime.now(tz=UTC) + skew)
+    response = post_webhook(client, "acme", body, headers)
+    assert response.status_code == 401
+    assert "timestamp" in response.json()["detail"].lower()
+
+
+def test_unknown_platform_is_404(client, platform):
+    body = upload_body()
+    response = post_webhook(client, "nobody", body, signed_headers(body, platform.webhook_secret))
+    assert response.status_code == 404
+
+
+def test_malformed_json_is_400_naming_the_body(client, platform):
+    body = b'{"type": "upload.created", "upload": '
+    response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    assert response.status_code == 400
+    assert response.json()["error"] == "malformed_json"
+    assert "body" in response.json()["fields"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"type": "upload.created", "upload": {"data_base64": "AAAA"}}, "upload.external_id"),
+        ({"type": "upload.created"}, "upload"),
+        ({"upload": {"external_id": "x"}}, "type"),
+        ({"type": "upload.created", "upload": {"external_id": "x"}}, "upload.url"),
+        ({"type": "upload.created", "upload": {"external_id": "x", "url": "not a url"}}, "upload.url"),
+        (
+            {"type": "upload.created", "upload": {"external_id": "x", "data_base64": "%%%not-base64"}},
+            "upload.data_base64",
+        ),
+        ({"type": "upload.created", "upload": {"external_id": "x" * 300, "data_base64": "AAAA"}}, "upload.external_id"),
+        ([1, 2, 3], "body"),
+    ],
+)
+def test_invalid_payload_is_400_naming_the_field(client, platform, payload, field):
+    body = json.dumps(payload).encode()
+    response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    assert response.status_code == 400, response.content
+    assert field in response.json()["fields"], response.json()
+    assert not Upload.objects.exists()
+
+
+def test_unknown_event_type_is_acknowledged_and_ignored(client, platform):
+    body = json.dumps({"type": "upload.deleted", "upload": {"external_id": "x"}}).encode()
+    response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    assert response.status_code == 200
+    assert response.json()["status"] == "ignored"
+
+
+def test_replayed_event_returns_same_upload_and_scans_once(client, platform, django_capture_on_commit_callbacks):
+    body = upload_body("replayed")
+    headers = signed_headers(body, platform.webhook_secret, msg_id="msg_replay")
+    with django_capture_on_commit_callbacks(execute=True):
+        first = post_webhook(client, "acme", body, headers)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        second = post_webhook(client, "acme", body, headers)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["upload_id"] == second.json()["upload_id"]
+    assert callbacks == []
+    assert Scan.objects.filter(upload_id=first.json()["upload_id"]).count() == 1
+
+
+def test_rotated_secrets_both_verify(client, platform):
+    from moderation.models import Platform
+
+    row = Platform.objects.get(slug="acme")
+    new_secret = "whsec_" + base64.b64encode(b"n" * 32).decode()
+    row.webhook_secrets = [new_secret, platform.webhook_secret]
+    row.save()
+    for index, secret in enumerate((new_secret, platform.webhook_secret)):
+        body = upload_body(f"rot-{index}")
+        assert post_webhook(client, "acme", body, signed_headers(body, secret)).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        pytest.param(b"this is not an image at all", "not a recognised image format", id="not-an-image"),
+        pytest.param(jpeg_bytes(640, 480)[:1500], "corrupt image", id="truncated-jpeg"),
+        pytest.param(
+            b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj", "not a recognised image format", id="pdf-named-jpg"
+        ),
+    ],
+)
+def test_corrupt_image_ends_failed_with_reason(client, platform, django_capture_on_commit_callbacks, image, reason):
+    body = upload_body("broken", image=image)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    assert response.status_code == 202
+    upload = Upload.objects.get(id=response.json()["upload_id"])
+    assert upload.status == UploadStatus.FAILED
+    assert reason in upload.failure_reason
+    scan = upload.scans.get()
+    assert scan.error and scan.score is None
+    lookup = api_get(client, "/api/v1/uploads/broken", platform.api_token).json()
+    assert lookup["status"] == "failed" and reason in lookup["failure_reason"]
+
+
+def test_url_to_private_address_fails_without_fetching(client, platform, django_capture_on_commit_callbacks):
+    body = upload_body("internal", url="http://10.0.0.1/secret.jpg")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    upload = Upload.objects.get(id=response.json()["upload_id"])
+    assert upload.status == UploadStatus.FAILED
+    assert "not a public address" in upload.failure_reason

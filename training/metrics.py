@@ -1,0 +1,66 @@
+"""Classification metrics for a binary AI-vs-real detector (label 1 = AI-generated)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve via the rank-sum statistic (ties get average ranks); None with one class only."""
+    labels = np.asarray(labels).astype(bool)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    sorted_scores = np.asarray(scores)[order]
+    start = 0
+    while start < len(sorted_scores):
+        end = start
+        while end + 1 < len(sorted_scores) and sorted_scores[end + 1] == sorted_scores[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2.0 + 1.0
+        start = end + 1
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def threshold_for_fpr(real_scores: np.ndarray, target_fpr: float) -> float:
+    """The smallest threshold whose false-positive rate on these real images is at most `target_fpr`."""
+    scores = np.sort(np.asarray(real_scores, dtype=np.float64))
+    if len(scores) == 0:
+        raise ValueError("no real images to calibrate a threshold on")
+    allowed = int(np.floor(target_fpr * len(scores)))
+    # Scores >= threshold are called AI; keep at most `allowed` real scores at or above it.
+    cutoff = scores[len(scores) - allowed - 1]
+    return float(np.nextafter(cutoff, np.inf))
+
+
+def classification_report(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    labels = np.asarray(labels).astype(int)
+    predicted = (np.asarray(scores) >= threshold).astype(int)
+    true_pos = int(((predicted == 1) & (labels == 1)).sum())
+    true_neg = int(((predicted == 0) & (labels == 0)).sum())
+    false_pos = int(((predicted == 1) & (labels == 0)).sum())
+    false_neg = int(((predicted == 0) & (labels == 1)).sum())
+
+    def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return {"precision": precision, "recall": recall, "f1": f1}
+
+    return {
+        "n": len(labels),
+        "threshold": float(threshold),
+        "accuracy": (true_pos + true_neg) / len(labels) if len(labels) else 0.0,
+        "auroc": auroc(labels, scores),
+        "false_positive_rate": false_pos / (false_pos + true_neg) if false_pos + true_neg else None,
+        "confusion_matrix": {
+            "rows_true_cols_pred": ["real", "ai"],
+            "matrix": [[true_neg, false_pos], [false_neg, true_pos]],
+        },
+        "ai": prf(true_pos, false_pos, false_neg),
+        "real": prf(true_neg, false_neg, false_pos),
+    }

@@ -1,0 +1,136 @@
+"""`POST /webhooks/<platform>/uploads`: verify the signature on the raw body, then validate, record and answer 202."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.http import Http404
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from moderation.api.errors import exception_handler
+from moderation.models import Platform
+from moderation.selectors import platform_by_slug
+from moderation.services import upload_create
+
+from . import signatures
+
+
+class UploadInput(serializers.Serializer):
+    external_id = serializers.CharField(max_length=255)
+    url = serializers.URLField(max_length=2048, required=False)
+    data_base64 = serializers.CharField(required=False, trim_whitespace=True)
+    metadata = serializers.DictField(required=False, default=dict)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("url")) == bool(attrs.get("data_base64")):
+            raise serializers.ValidationError({"url": ["Give exactly one of url or data_base64."]})
+        return attrs
+
+
+class UploadCreatedInput(serializers.Serializer):
+    type = serializers.CharField()
+    upload = UploadInput()
+
+
+class UploadAcceptedOutput(serializers.Serializer):
+    upload_id = serializers.UUIDField()
+    status = serializers.CharField()
+    status_url = serializers.CharField()
+
+
+def _upload_created(platform: Platform, webhook_id: str, payload: dict[str, Any]) -> Response:
+    data = UploadCreatedInput(data=payload)
+    data.is_valid(raise_exception=True)
+    upload_data = data.validated_data["upload"]
+    upload, _ = upload_create(
+        platform=platform,
+        webhook_id=webhook_id,
+        external_id=upload_data["external_id"],
+        url=upload_data.get("url", ""),
+        data_base64=upload_data.get("data_base64", ""),
+        metadata=upload_data.get("metadata"),
+    )
+    upload.refresh_from_db(fields=["status"])  # queued already, unless the host runs requests in a transaction
+    status_url = reverse("upload-detail", kwargs={"external_id": upload.external_id})
+    return Response(
+        {"upload_id": str(upload.id), "status": upload.status, "status_url": status_url},
+        status=status.HTTP_202_ACCEPTED,
+    )
+
+
+# Event type → handler. Unknown types are acknowledged and ignored, so platforms can send events we do not use yet.
+EVENT_HANDLERS: dict[str, Callable[[Platform, str, dict[str, Any]], Response]] = {"upload.created": _upload_created}
+
+
+def _error(code: str, detail: str, http_status: int, **extra: Any) -> Response:
+    return Response({"error": code, "detail": detail, **extra}, status=http_status)
+
+
+class UploadWebhookApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get_exception_handler(self):  # type: ignore[no-untyped-def]
+        return exception_handler
+
+    @extend_schema(
+        summary="Announce an upload (Standard Webhooks signed)",
+        request=UploadCreatedInput,
+        parameters=[
+            OpenApiParameter(name, str, OpenApiParameter.HEADER, required=True) for name in signatures.HEADER_NAMES
+        ],
+        responses={
+            202: UploadAcceptedOutput,
+            200: OpenApiResponse(description="event type not handled; acknowledged"),
+            400: OpenApiResponse(description="malformed JSON or invalid field; `fields` names each"),
+            401: OpenApiResponse(description="missing, invalid or stale signature"),
+            404: OpenApiResponse(description="unknown platform"),
+        },
+    )
+    def post(self, request: Request, platform: str) -> Response:
+        tenant = platform_by_slug(slug=platform)
+        if tenant is None:
+            raise Http404
+        body = request.body
+        try:
+            signatures.verify(body, request.headers, tenant.webhook_secrets)
+        except signatures.InvalidSignature as exc:
+            return _error("invalid_signature", str(exc), status.HTTP_401_UNAUTHORIZED)
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return _error(
+                "malformed_json",
+                f"body is not valid JSON: {exc}",
+                status.HTTP_400_BAD_REQUEST,
+                fields={"body": [str(exc)]},
+            )
+        if not isinstance(payload, dict):
+            return _error(
+                "invalid_payload",
+                "body must be a JSON object",
+                status.HTTP_400_BAD_REQUEST,
+                fields={"body": ["Expected an object."]},
+            )
+        event_type = payload.get("type")
+        if not isinstance(event_type, str):
+            return _error(
+                "invalid_payload",
+                "type: This field is required.",
+                status.HTTP_400_BAD_REQUEST,
+                fields={"type": ["This field is required."]},
+            )
+        handler = EVENT_HANDLERS.get(event_type)
+        if handler is None:
+            return Response(
+                {"status": "ignored", "detail": f"event type {event_type!r} is not handled"}, status=status.HTTP_200_OK
+            )
+        return handler(tenant, request.headers["webhook-id"], payload)
