@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: install run test lint train-default clean
+.PHONY: install run test lint bench train-default clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,9 +31,15 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
-## Retrain the shipped default model from ../shared (needs the shared datasets and weights).
+## Detector throughput vs the naive per-image path and this CPU's GEMM roofline, as JSON.
+bench: install
+	$(PY) -m detector bench
+
+## Retrain the shipped default cascade from ../shared (needs the shared datasets and weights; ~25 min on 2 cores).
 train-default: install
-	$(PY) -m training train-default
+	$(PY) -m training train-default --model cnn
+	$(PY) -m training train-default --model vit
+	$(PY) -m training fit-cascade
 
 clean:
 	rm -rf $(VENV) var

@@ -21,11 +21,18 @@ class ModelCard:
     input_size: int = 224
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    # The reference detector's optional preprocessing, applied after resizing in training and serving alike.
+    equalize_histogram: bool = False
+    denoise: bool = False
     # Operating point: a probability of AI generation at or above this is called AI.
     threshold: float = 0.5
     labels: tuple[str, str] = ("real", "ai")
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_version(self) -> str:
+        return f"{self.name}@{self.version}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -1,4 +1,4 @@
-"""`python -m detector predict FILE… [--json]`."""
+"""`python -m detector predict FILE… [--json] [--heatmap DIR]` and `python -m detector bench`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,40 @@ from pathlib import Path
 from .detector import DEFAULT_CHECKPOINT, DetectorConfig, create_detector
 
 
+def _predict(args: argparse.Namespace) -> int:
+    detector = create_detector(DetectorConfig(checkpoint=args.checkpoint, device=args.device))
+    images = [path.read_bytes() for path in args.files]
+    outcomes = detector.predict(images)
+    if args.heatmap:
+        args.heatmap.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for path, data, outcome in zip(args.files, images, outcomes, strict=True):
+        heatmap = None
+        if outcome.verdict is None:
+            failed += 1
+        elif args.heatmap:
+            heatmap = args.heatmap / f"{path.stem}.heatmap.png"
+            heatmap.write_bytes(detector.explain(data, use_vit=outcome.verdict.vit_score is not None))
+        if args.json:
+            record = {"file": str(path), "error": outcome.error, "heatmap": str(heatmap) if heatmap else None}
+            record["verdict"] = asdict(outcome.verdict) if outcome.verdict else None
+            print(json.dumps(record))
+        elif outcome.verdict is None:
+            print(f"{path}\tERROR\t{outcome.error}")
+        else:
+            verdict = outcome.verdict
+            label = "ai-generated" if verdict.is_ai else "real"
+            print(f"{path}\t{label}\t{verdict.score:.4f}\t{verdict.path}\t{detector.model_version}")
+    return 1 if failed else 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    print(json.dumps(run_bench(args.checkpoint, quick=args.quick), indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m detector", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -18,21 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.add_argument("--heatmap", type=Path, help="write a Grad-CAM overlay PNG per image into this folder")
+    predict.set_defaults(handler=_predict)
+    bench = commands.add_parser("bench", help="throughput vs the naive path and the GEMM roofline, as JSON")
+    bench.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    bench.add_argument("--quick", action="store_true", help="fewer images and batch sizes (a smoke run)")
+    bench.set_defaults(handler=_bench)
     args = parser.parse_args(argv)
-
-    detector = create_detector(DetectorConfig(checkpoint=args.checkpoint, device=args.device))
-    outcomes = detector.predict([path.read_bytes() for path in args.files])
-    failed = 0
-    for path, outcome in zip(args.files, outcomes, strict=True):
-        if outcome.verdict is None:
-            failed += 1
-        if args.json:
-            record = {"file": str(path), "error": outcome.error}
-            record["verdict"] = asdict(outcome.verdict) if outcome.verdict else None
-            print(json.dumps(record))
-        elif outcome.verdict is None:
-            print(f"{path}\tERROR\t{outcome.error}")
-        else:
-            label = "ai-generated" if outcome.verdict.is_ai else "real"
-            print(f"{path}\t{label}\t{outcome.verdict.score:.4f}\t{detector.model_version}")
-    return 1 if failed else 0
+    return args.handler(args)

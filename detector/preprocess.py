@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import warnings
 
+import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
 
@@ -99,6 +100,25 @@ def resize_center_crop(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-def load_model_input(data: bytes, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def enhance(array: np.ndarray, *, equalize_histogram: bool, denoise: bool) -> np.ndarray:
+    """The reference detector's optional steps: non-local-means denoising, then luma histogram equalisation."""
+    if denoise:
+        array = cv2.fastNlMeansDenoisingColored(array, None, 3, 3, 7, 21)
+    if equalize_histogram:
+        ycrcb = cv2.cvtColor(array, cv2.COLOR_RGB2YCrCb)
+        ycrcb[..., 0] = cv2.equalizeHist(ycrcb[..., 0])
+        array = cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2RGB)
+    return array
+
+
+def load_model_input(
+    data: bytes,
+    size: int,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    equalize_histogram: bool = False,
+    denoise: bool = False,
+) -> np.ndarray:
     """Bytes → HxWx3 uint8 array at the model's input size; raises ImageRejected."""
-    return resize_center_crop(decode_image(data, min_side=size, max_pixels=max_pixels), size)
+    array = resize_center_crop(decode_image(data, min_side=size, max_pixels=max_pixels), size)
+    return enhance(array, equalize_histogram=equalize_histogram, denoise=denoise)

@@ -41,8 +41,11 @@ def _timm_binary(name: str, **kwargs: object) -> Callable[[], nn.Module]:
 
 # The production CNN screen: ImageNet EfficientNet-Lite0 (ReLU6, no SE: fast on CPUs and in FP16).
 register_architecture("tf_efficientnet_lite0")(_timm_binary("tf_efficientnet_lite0"))
-# A 100k-parameter network with the same structure, so tests run the whole pipeline in milliseconds.
+# The escalation ViT: DINOv2 ViT-S/14 at 224 px (257 tokens), looked at only for borderline CNN scores.
+register_architecture("vit_small_patch14_dinov2")(_timm_binary("vit_small_patch14_dinov2", img_size=224))
+# Tiny stand-ins with the same structure as the production networks, so tests run the whole pipeline in milliseconds.
 register_architecture("test_efficientnet")(_timm_binary("test_efficientnet"))
+register_architecture("test_vit")(_timm_binary("test_vit"))
 
 
 def backbone_features(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:

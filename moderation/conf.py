@@ -14,12 +14,15 @@ DEFAULTS: dict[str, Any] = {
     "DETECTOR_CHECKPOINT": None,
     "DETECTOR_DEVICE": "auto",
     "DETECTOR_MAX_BATCH_SIZE": 32,
+    # A detection worker flushes a batch when it holds DETECTOR_MAX_BATCH_SIZE uploads or after this many seconds.
+    "DETECTOR_BATCH_WAIT_SECONDS": 0.25,
+    # Load and warm the models when a worker process starts (GPU workers) instead of on the first batch.
+    "DETECTOR_WARM_UP": False,
     "MAX_IMAGE_BYTES": 25 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 50_000_000,
     "FETCH_TIMEOUT_SECONDS": 10.0,
     # Deny by default: only tests and local demos may fetch from loopback addresses.
     "FETCH_ALLOW_LOOPBACK": False,
-    "DEFAULT_REVIEW_MARGIN": 0.1,
 }
 
 

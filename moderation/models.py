@@ -99,6 +99,7 @@ class Scan(models.Model):
     upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="scans")
     model_name = models.CharField(max_length=100)
     model_version = models.CharField(max_length=50)
+    vit_model_version = models.CharField(max_length=100, blank=True)
     cnn_score = models.FloatField(null=True, blank=True)
     vit_score = models.FloatField(null=True, blank=True)
     escalated = models.BooleanField(default=False)
@@ -108,6 +109,8 @@ class Scan(models.Model):
     verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)
     batch_size = models.PositiveIntegerField(default=1)
+    # Grad-CAM overlay: stored for flagged and escalated uploads, made on demand for the rest.
+    heatmap = models.FileField(upload_to="heatmaps/%Y/%m/%d/", blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

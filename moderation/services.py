@@ -210,14 +210,15 @@ def upload_fetch(*, upload_id: Any) -> bool:
 def _enqueue_scan(upload_id: Any) -> None:
     from . import tasks
 
-    tasks.upload_scan.delay(str(upload_id))
+    tasks.uploads_scan.delay(str(upload_id))
 
 
 # --- scans and tags ----------------------------------------------------------------------------------------------
 
 
 def uploads_scan(*, upload_ids: list[Any]) -> list[Scan]:
-    """Score a batch of fetched uploads in one detector call and record a scan, tags and status for each."""
+    """Score a batch of fetched uploads in one detector call; record a scan, tags and status for each, and a
+    heatmap for those flagged or escalated."""
     from .detection import get_detector
 
     uploads = [
@@ -233,13 +234,13 @@ def uploads_scan(*, upload_ids: list[Any]) -> list[Scan]:
         with upload.image.open("rb") as handle:
             images.append(handle.read())
     outcomes = detector.predict(images)
-    scans = []
-    for upload, outcome in zip(uploads, outcomes, strict=True):
-        scans.append(
-            _scan_record(
-                upload=upload, outcome=outcome, model_name=detector.card.name, model_version=detector.card.version
-            )
-        )
+    scans = [
+        _scan_record(upload=upload, outcome=outcome, model_name=detector.card.name, model_version=detector.card.version)
+        for upload, outcome in zip(uploads, outcomes, strict=True)
+    ]
+    for scan, image in zip(scans, images, strict=True):
+        if not scan.error and (scan.escalated or scan.verdict != Verdict.LIKELY_REAL):
+            _heatmap_store(scan=scan, image=image, detector=detector)
     return scans
 
 
@@ -258,6 +259,7 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
         upload=upload,
         model_name=verdict.model_name,
         model_version=verdict.model_version,
+        vit_model_version=verdict.vit_model_version or "",
         cnn_score=verdict.cnn_score,
         vit_score=verdict.vit_score,
         escalated=verdict.vit_score is not None,
@@ -276,6 +278,34 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
     _mark(upload, UploadStatus.NEEDS_REVIEW if decision.verdict == Verdict.NEEDS_REVIEW else UploadStatus.TAGGED)
     upload.save(update_fields=["status", "status_history", "updated_at"])
     return scan
+
+
+def _heatmap_store(*, scan: Scan, image: bytes, detector: Any) -> None:
+    try:
+        png = detector.explain(image, use_vit=scan.escalated)
+    except Exception:  # an explanation is a nice-to-have: never let it undo a recorded verdict
+        logger.exception("heatmap for scan %s failed", scan.pk)
+        return
+    scan.heatmap.save(f"{scan.upload_id}-{scan.pk}.png", ContentFile(png), save=False)
+    Scan.objects.filter(pk=scan.pk).update(heatmap=scan.heatmap.name)
+
+
+def scan_heatmap_ensure(*, scan_id: int) -> None:
+    """Make the heatmap of a scan that has none yet (on demand, on the detect queue)."""
+    from .detection import get_detector
+
+    scan = Scan.objects.select_related("upload").get(pk=scan_id)
+    if scan.heatmap or scan.error:
+        return
+    with scan.upload.image.open("rb") as handle:
+        image = handle.read()
+    _heatmap_store(scan=scan, image=image, detector=get_detector())
+
+
+def scan_heatmap_request(*, scan: Scan) -> None:
+    from . import tasks
+
+    tasks.scan_heatmap.delay(scan.pk)
 
 
 # --- audit -------------------------------------------------------------------------------------------------------

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import worker_process_init
 from celery.utils.log import get_task_logger
+from celery_batches import Batches
 
 from webhooks.fetch import FetchTransient
 
 from . import services
+from .conf import app_setting
 from .models import Upload
 
 logger = get_task_logger(__name__)
@@ -36,6 +39,30 @@ def upload_fetch(self, upload_id: str) -> None:
         raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from exc
 
 
-@shared_task(queue="detect", acks_late=True, reject_on_worker_lost=True, soft_time_limit=300, time_limit=360)
-def upload_scan(upload_id: str) -> None:
-    services.uploads_scan(upload_ids=[upload_id])
+@shared_task(
+    base=Batches,
+    queue="detect",
+    flush_every=app_setting("DETECTOR_MAX_BATCH_SIZE"),
+    flush_interval=app_setting("DETECTOR_BATCH_WAIT_SECONDS"),
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def uploads_scan(requests: list) -> None:
+    """Batched: the worker buffers `uploads_scan.delay(upload_id)` calls and runs the detector once per batch."""
+    services.uploads_scan(upload_ids=[request.args[0] for request in requests])
+
+
+@shared_task(queue="detect", acks_late=True, reject_on_worker_lost=True, soft_time_limit=60, time_limit=90)
+def scan_heatmap(scan_id: int) -> None:
+    services.scan_heatmap_ensure(scan_id=scan_id)
+
+
+@worker_process_init.connect
+def _warm_up_detector(**_: object) -> None:
+    # In the child process, after the fork: CUDA must never be initialised in the prefork parent.
+    if app_setting("DETECTOR_WARM_UP"):
+        from .detection import get_detector  # imported here: web processes never load torch
+
+        get_detector().warm_up()

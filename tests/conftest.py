@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -32,7 +33,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("services"):
             _skipped_for_services.append(item.nodeid)
-            item.add_marker(pytest.mark.skip(reason="PostgreSQL/Redis not reachable; runs on the embedded defaults only"))
+            item.add_marker(
+                pytest.mark.skip(reason="PostgreSQL/Redis not reachable; runs on the embedded defaults only")
+            )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -103,13 +106,18 @@ def wait_for(predicate: Any, *, timeout: float, interval: float = 0.25) -> Any:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `celery worker` process on the test database and the Redis broker."""
+def start_worker(transactional_db: None) -> Iterator[Any]:
+    """Starts real `celery worker` processes on the test database and the Redis broker; stops them afterwards.
+
+    Queues are purged when the fixture is set up, so messages a test sends before starting a worker are kept.
+    """
     from django.db import connection
 
     db = connection.settings_dict
     database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    celery_app.control.purge()
+    for queue in ("fetch", "detect", "callbacks"):
+        with celery_app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(queue)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "moderation.project.settings",
@@ -118,20 +126,38 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[b
         "MODERATION_DATA_DIR": str(django_settings.DATA_DIR),
         "MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
     }
-    log = open(Path(django_settings.DATA_DIR) / f"worker-{uuid.uuid4().hex[:8]}.log", "wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "moderation.project", "worker", "-Q", "fetch,detect,callbacks",
-         "--concurrency", "2", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_for(lambda: worker.poll() is not None or celery_app.control.ping(timeout=0.5), timeout=60)
+    started: list[tuple[subprocess.Popen[bytes], Any]] = []
+
+    def start(queues: str = "fetch,detect,callbacks", concurrency: int = 2) -> subprocess.Popen[bytes]:
+        name = f"worker-{uuid.uuid4().hex[:8]}"
+        log = open(Path(django_settings.DATA_DIR) / f"{name}.log", "wb")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "moderation.project", "worker", "-Q", queues, "-n", f"{name}@%h",
+             "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        started.append((worker, log))
+        wait_for(
+            lambda: (
+                worker.poll() is not None
+                or celery_app.control.ping(destination=[f"{name}@{socket.gethostname()}"], timeout=0.5)
+            ),
+            timeout=60,
+        )
         assert worker.poll() is None, Path(log.name).read_text()
-        yield worker
-    finally:
+        return worker
+
+    yield start
+    for worker, log in started:
         worker.terminate()
         try:
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
         log.close()
+
+
+@pytest.fixture
+def celery_worker_process(start_worker: Any) -> subprocess.Popen[bytes]:
+    """One real worker on every queue."""
+    return start_worker()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from moderation.models import Upload
+from moderation.models import Scan, Upload
 from tests.conftest import REPO_ROOT, api_get, post_webhook, signed_headers, upload_body, wait_for
 from tests.images import jpeg_bytes
 from webhooks.signatures import sign
@@ -108,3 +108,20 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=2).status_code == 200
     except requests.RequestException:
         return False
+
+
+@pytest.mark.services
+def test_detection_worker_scores_queued_uploads_in_batches(client, platform, start_worker):
+    """Uploads pile up while no detection worker runs; one that starts then scores them in batches, all of them."""
+    count = 24
+    for index in range(count):
+        body = upload_body(f"burst-{index}", image=jpeg_bytes(640, 480, seed=index))
+        assert post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret)).status_code == 202
+    start_worker(queues="fetch", concurrency=2)
+    wait_for(lambda: Upload.objects.filter(status="fetched").count() == count, timeout=60)
+    start_worker(queues="detect", concurrency=1)
+    wait_for(lambda: Scan.objects.count() == count, timeout=120)
+    batch_sizes = list(Scan.objects.values_list("batch_size", flat=True))
+    assert max(batch_sizes) > 1, batch_sizes
+    assert all(scan.verdict for scan in Scan.objects.all())
+    assert Upload.objects.filter(status__in=["tagged", "needs_review"]).count() == count

@@ -1,4 +1,4 @@
-"""`python -m training train-default` and friends."""
+"""`python -m training train-default --model cnn|vit` and `python -m training fit-cascade`."""
 
 from __future__ import annotations
 
@@ -6,12 +6,33 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
+from .cascade import fit_escalation_band, write_cascade
 from .datasets import LabelledImage, folder_images, stratified_split
 from .probe import ProbeConfig, train_probe
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS = REPO_ROOT / "detector" / "models" / "default"
 # modern_mix_norm512 is split by source repository so near-duplicate prompts never straddle train and test.
 MODERN_MIX_SPLIT = {"aigt": "train", "ytr": "train", "hsai": "train", "memq": "train", "gdad": "val", "byai": "test"}
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+MODELS = {
+    "cnn": {
+        "architecture": "tf_efficientnet_lite0",
+        "weights": "efficientnet_lite0/tf_efficientnet_lite0.timm.safetensors",
+        "mean": (0.5, 0.5, 0.5),
+        "std": (0.5, 0.5, 0.5),
+        "name": "effnet-lite0-probe",
+    },
+    "vit": {
+        "architecture": "vit_small_patch14_dinov2",
+        "weights": "vit_small_patch14_dinov2/vit_small_patch14_dinov2.img224.fp16.safetensors",
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+        "name": "dinov2-s14-probe",
+    },
+}
 
 
 def default_training_sets(shared: Path, *, cifake_per_class: int, seed: int) -> dict[str, list[LabelledImage]]:
@@ -29,19 +50,8 @@ def default_training_sets(shared: Path, *, cifake_per_class: int, seed: int) -> 
     return splits
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training")
-    commands = parser.add_subparsers(dest="command", required=True)
-    default = commands.add_parser("train-default", help="train the shipped default CNN from ../shared")
-    default.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
-    default.add_argument("--out", type=Path, default=REPO_ROOT / "detector" / "models" / "default")
-    default.add_argument("--cifake-per-class", type=int, default=2500)
-    default.add_argument("--target-fpr", type=float, default=0.05)
-    default.add_argument("--version", default="0.1.0")
-    default.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache")
-    default.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-
+def _train_default(args: argparse.Namespace) -> int:
+    spec = MODELS[args.model]
     splits = default_training_sets(args.shared, cifake_per_class=args.cifake_per_class, seed=args.seed)
     extra = {
         "camera_photos_real": folder_images(
@@ -50,24 +60,81 @@ def main(argv: list[str] | None = None) -> int:
         "realorai_dev": folder_images(args.shared / "datasets" / "realorai_dev", source="realorai_dev"),
     }
     config = ProbeConfig(
-        backbone_weights=args.shared / "weights" / "efficientnet_lite0" / "tf_efficientnet_lite0.timm.safetensors",
+        architecture=spec["architecture"],
+        backbone_weights=args.shared / "weights" / spec["weights"],
+        mean=spec["mean"],
+        std=spec["std"],
         target_fpr=args.target_fpr,
         seed=args.seed,
     )
-    card = train_probe(
+    out = args.out or DEFAULT_MODELS / args.model
+    result = train_probe(
         config=config,
         train=splits["train"],
         val=splits["val"],
         test=splits["test"],
         extra_eval=extra,
-        card_name="effnet-lite0-probe",
+        card_name=spec["name"],
         card_version=args.version,
-        out_dir=args.out,
+        out_dir=out,
         cache_dir=args.cache,
     )
+    args.cache.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        args.cache / f"scores-{args.model}.npz",
+        **{
+            f"{name}_{part}": array
+            for name, pair in result.scores.items()
+            for part, array in zip(("labels", "scores"), pair, strict=True)
+        },
+    )
+    card = result.card
     summary = {
         name: {k: card["metrics"][name][k] for k in ("n", "accuracy", "auroc", "false_positive_rate")}
         for name in card["metrics"]
     }
-    print(json.dumps({"checkpoint": str(args.out), "threshold": card["threshold"], "summary": summary}, indent=2))
+    print(json.dumps({"checkpoint": str(out), "threshold": card["threshold"], "summary": summary}, indent=2))
     return 0
+
+
+def _fit_cascade(args: argparse.Namespace) -> int:
+    cnn, vit = (np.load(args.cache / f"scores-{model}.npz") for model in ("cnn", "vit"))
+    cards = {model: json.loads((args.models / model / "card.json").read_text()) for model in ("cnn", "vit")}
+    sets = [key.removesuffix("_labels") for key in cnn.files if key.endswith("_labels")]
+    for name in sets:
+        if not np.array_equal(cnn[f"{name}_labels"], vit[f"{name}_labels"]):
+            raise SystemExit(f"cnn and vit scores for {name!r} are not over the same images; retrain both")
+    scores = {name: (cnn[f"{name}_labels"], cnn[f"{name}_scores"], vit[f"{name}_scores"]) for name in sets}
+    cascade = fit_escalation_band(
+        scores,
+        cnn_threshold=cards["cnn"]["threshold"],
+        vit_threshold=cards["vit"]["threshold"],
+        max_escalation_rate=args.max_escalation_rate,
+    )
+    write_cascade(args.models, cascade)
+    print(json.dumps(cascade, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training")
+    commands = parser.add_subparsers(dest="command", required=True)
+    default = commands.add_parser("train-default", help="train one shipped default model from ../shared")
+    default.add_argument("--model", choices=sorted(MODELS), default="cnn")
+    default.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
+    default.add_argument("--out", type=Path, default=None, help="default: detector/models/default/<model>")
+    default.add_argument("--cifake-per-class", type=int, default=2500)
+    default.add_argument("--target-fpr", type=float, default=0.05)
+    default.add_argument("--version", default="0.1.0")
+    default.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache")
+    default.add_argument("--seed", type=int, default=0)
+    default.set_defaults(handler=_train_default)
+
+    cascade = commands.add_parser("fit-cascade", help="choose the CNN→ViT escalation band on validation scores")
+    cascade.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    cascade.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache")
+    cascade.add_argument("--max-escalation-rate", type=float, default=0.3)
+    cascade.set_defaults(handler=_fit_cascade)
+
+    args = parser.parse_args(argv)
+    return args.handler(args)

@@ -38,6 +38,13 @@ class ProbeConfig:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class ProbeResult:
+    card: dict[str, Any]
+    # Per evaluated set: (labels, AI probabilities), in the order of its items (rejected images left out).
+    scores: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
 def build_backbone(config: ProbeConfig) -> torch.nn.Module:
     model = build_model(config.architecture)
     if config.backbone_weights is not None:
@@ -146,7 +153,7 @@ def train_probe(
     card_version: str,
     out_dir: Path,
     cache_dir: Path | None = None,
-) -> dict[str, Any]:
+) -> ProbeResult:
     """Fit the head, pick L2 and the threshold on validation, report on test and extra sets, save the checkpoint."""
     started = time.time()
     model = build_backbone(config)
@@ -209,4 +216,5 @@ def train_probe(
         },
     )
     save_checkpoint(classifier, card, out_dir)
-    return json.loads(card.to_json())
+    scores = {name: (labels, _scores(features, weight, bias)) for name, (features, labels) in feats.items()}
+    return ProbeResult(card=json.loads(card.to_json()), scores=scores)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from django.http import FileResponse, Http404, HttpResponse
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import Upload, UploadStatus
+from ..models import Scan, Upload, UploadStatus
 from ..selectors import upload_get, upload_list
+from ..services import scan_heatmap_request
 from .authentication import IsPlatform, PlatformTokenAuthentication
 from .errors import exception_handler
 
@@ -29,6 +31,7 @@ class VerdictOutput(serializers.Serializer):
     vit_score = serializers.FloatField(allow_null=True)
     path = serializers.CharField()
     model_version = serializers.CharField()
+    vit_model_version = serializers.CharField(allow_null=True)
     threshold = serializers.FloatField()
     latency_ms = serializers.FloatField()
 
@@ -41,12 +44,13 @@ class UploadOutput(serializers.Serializer):
     sha256 = serializers.CharField(allow_blank=True)
     tags = TagOutput(many=True)
     verdict = serializers.SerializerMethodField()
+    heatmap_url = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
     @extend_schema_field(VerdictOutput(allow_null=True))
     def get_verdict(self, upload: Upload) -> dict | None:
-        scan = next((scan for scan in getattr(upload, "scans_newest_first", []) if not scan.error), None)
+        scan = latest_scored_scan(upload)
         if scan is None:
             return None
         return VerdictOutput(
@@ -57,10 +61,21 @@ class UploadOutput(serializers.Serializer):
                 "vit_score": scan.vit_score,
                 "path": scan.path,
                 "model_version": f"{scan.model_name}@{scan.model_version}",
+                "vit_model_version": scan.vit_model_version or None,
                 "threshold": scan.threshold,
                 "latency_ms": scan.latency_ms,
             }
         ).data
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_heatmap_url(self, upload: Upload) -> str | None:
+        if latest_scored_scan(upload) is None:
+            return None
+        return reverse("upload-heatmap", kwargs={"external_id": upload.external_id})
+
+
+def latest_scored_scan(upload: Upload) -> Scan | None:
+    return next((scan for scan in getattr(upload, "scans_newest_first", []) if not scan.error), None)
 
 
 class PlatformApi(APIView):
@@ -79,6 +94,26 @@ class UploadDetailApi(PlatformApi):
         if upload is None:
             raise Http404
         return Response(UploadOutput(upload).data)
+
+
+class UploadHeatmapApi(PlatformApi):
+    @extend_schema(
+        summary="Grad-CAM heatmap PNG of the latest verdict",
+        responses={
+            (200, "image/png"): OpenApiResponse(description="the overlay"),
+            202: OpenApiResponse(description="being made; retry after the Retry-After seconds"),
+            404: OpenApiResponse(description="no such upload, or no verdict yet"),
+        },
+    )
+    def get(self, request: Request, external_id: str) -> HttpResponse:
+        upload = upload_get(platform=request.auth, external_id=external_id)
+        scan = latest_scored_scan(upload) if upload is not None else None
+        if scan is None:
+            raise Http404
+        if not scan.heatmap:
+            scan_heatmap_request(scan=scan)
+            return Response({"status": "pending"}, status=202, headers={"Retry-After": "2"})
+        return FileResponse(scan.heatmap.open("rb"), content_type="image/png")
 
 
 class UploadCursorPagination(CursorPagination):

@@ -139,13 +139,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The detection worker batches what it has prefetched, so it must be allowed to hold a full batch.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=64)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 AI_MODERATION = {
     "DETECTOR_CHECKPOINT": env.str("DETECTOR_CHECKPOINT", default="") or None,
     "DETECTOR_DEVICE": env.str("DETECTOR_DEVICE", default="auto"),
     "FETCH_ALLOW_LOOPBACK": env.bool("FETCH_ALLOW_LOOPBACK", default=False),
+    "DETECTOR_MAX_BATCH_SIZE": env.int("DETECTOR_MAX_BATCH_SIZE", default=32),
+    "DETECTOR_WARM_UP": env.bool("DETECTOR_WARM_UP", default=False),
 }
 
 LOGGING = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -15,32 +16,25 @@ from tests.conftest import REPO_ROOT
 from tests.images import jpeg_bytes
 
 
-@pytest.fixture
-def tiny_checkpoint(tmp_path):
+def test_checkpoint_round_trip_is_exact_in_fp16(tmp_path):
     torch.manual_seed(0)
     model = build_model("test_efficientnet")
-    card = ModelCard(name="tiny", version="1", architecture="test_efficientnet", input_size=64, threshold=0.5)
-    return save_checkpoint(model, card, tmp_path / "tiny")
-
-
-def test_checkpoint_round_trip_is_exact_in_fp16(tiny_checkpoint):
-    model, card = load_checkpoint(tiny_checkpoint)
-    assert card.name == "tiny" and card.input_size == 64
-    reference = build_model("test_efficientnet")
-    torch.manual_seed(0)
-    reference = build_model("test_efficientnet")
-    for key, value in reference.state_dict().items():
-        if value.is_floating_point():
-            assert torch.allclose(model.state_dict()[key], value.half().float())
+    card = ModelCard(name="tiny", version="1", architecture="test_efficientnet", input_size=64)
+    loaded, loaded_card = load_checkpoint(save_checkpoint(model, card, tmp_path / "ckpt"))
+    assert loaded_card == card
+    for key, value in model.state_dict().items():
+        expected = value.half().float() if value.is_floating_point() else value
+        assert torch.equal(loaded.state_dict()[key], expected), key
 
 
 def test_card_refuses_unknown_architecture_and_fields(tmp_path, tiny_checkpoint):
-    card = json.loads((tiny_checkpoint / "card.json").read_text())
+    checkpoint = shutil.copytree(tiny_checkpoint, tmp_path / "copy")
+    card = json.loads((checkpoint / "card.json").read_text())
     with pytest.raises(ValueError, match="unknown fields"):
         ModelCard.from_dict({**card, "pickle_me": True})
-    (tiny_checkpoint / "card.json").write_text(json.dumps({**card, "architecture": "os.system"}))
+    (checkpoint / "card.json").write_text(json.dumps({**card, "architecture": "os.system"}))
     with pytest.raises(ValueError, match="unknown architecture"):
-        load_checkpoint(tiny_checkpoint)
+        load_checkpoint(checkpoint)
 
 
 def test_predict_scores_good_images_and_rejects_bad_ones_in_one_batch(tiny_checkpoint):
@@ -63,10 +57,14 @@ def test_batched_scores_equal_one_at_a_time(tiny_checkpoint):
     assert len(set(together)) > 1, "different images should get different scores"
 
 
-def test_shipped_default_model_loads_and_carries_its_evaluation():
+def test_shipped_default_is_a_cnn_vit_cascade_with_its_evaluation():
     detector = create_detector(DetectorConfig(device="cpu"))
-    assert detector.card.architecture == "tf_efficientnet_lite0"
-    assert detector.card.metrics["test"]["n"] > 0 and detector.card.training["fingerprints"]["test"]
+    assert detector.cnn.card.architecture == "tf_efficientnet_lite0"
+    assert detector.vit is not None and detector.vit.card.architecture == "vit_small_patch14_dinov2"
+    lo, hi = detector.band
+    assert 0.0 <= lo <= detector.cnn.card.threshold <= hi <= 1.0
+    for card in (detector.cnn.card, detector.vit.card):
+        assert card.metrics["test"]["n"] > 0 and card.training["fingerprints"]["test"]
     assert DEFAULT_CHECKPOINT.is_dir()
 
 

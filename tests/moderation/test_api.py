@@ -62,3 +62,21 @@ def test_openapi_schema_and_swagger_ui_are_served_offline(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn." not in docs.content and b"swagger-ui" in docs.content
+
+
+def test_heatmap_is_served_as_png_made_on_demand_when_missing(client, platform, tagged_upload):
+    from moderation.models import Scan
+
+    scan = Scan.objects.get(upload_id=tagged_upload["upload_id"])
+    Scan.objects.filter(pk=scan.pk).update(heatmap="")  # as for a likely-real upload, which stores none at scan time
+    detail = api_get(client, "/api/v1/uploads/item-7", platform.api_token).json()
+    assert detail["heatmap_url"] == "/api/v1/uploads/item-7/heatmap"
+    first = api_get(client, detail["heatmap_url"], platform.api_token)
+    assert first.status_code == 202 and first["Retry-After"] == "2"
+    second = api_get(client, detail["heatmap_url"], platform.api_token)  # the eager task has made it by now
+    assert second.status_code == 200 and second["Content-Type"] == "image/png"
+    assert b"".join(second.streaming_content).startswith(b"\x89PNG")
+
+
+def test_heatmap_of_another_platforms_upload_is_404(client, tagged_upload, other_platform):
+    assert api_get(client, "/api/v1/uploads/item-7/heatmap", other_platform.api_token).status_code == 404

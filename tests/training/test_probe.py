@@ -27,7 +27,7 @@ def test_probe_learns_a_separable_set_and_saves_a_checkpoint(tmp_path):
     _write_set(tmp_path / "data")
     items = folder_images(tmp_path / "data", source="generated")
     train, val, test = stratified_split(items, seed=1)
-    card = train_probe(
+    result = train_probe(
         config=ProbeConfig(architecture="test_efficientnet", input_size=64, target_fpr=0.1, batch_size=8),
         train=train,
         val=val,
@@ -37,6 +37,7 @@ def test_probe_learns_a_separable_set_and_saves_a_checkpoint(tmp_path):
         card_version="0",
         out_dir=tmp_path / "ckpt",
     )
+    card = result.card
     assert card["metrics"]["test"]["auroc"] > 0.9
     assert card["training"]["counts"] == {"train": len(train), "val": len(val), "test": len(test)}
     detector = create_detector(DetectorConfig(checkpoint=tmp_path / "ckpt", device="cpu"))

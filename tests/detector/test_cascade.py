@@ -1,0 +1,71 @@
+"""The CNN → ViT cascade: routing by band, decision scale, heatmaps, and the bench on tiny models."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detector import DetectorConfig, create_detector
+from detector.bench import run_bench
+from detector.cascade import decision_score
+from detector.detector import Detector
+from tests.images import jpeg_bytes
+
+
+def test_only_scores_inside_the_band_go_to_the_vit(tiny_cascade):
+    detector = create_detector(DetectorConfig(checkpoint=tiny_cascade, device="cpu"))
+    images = [jpeg_bytes(200 + 10 * seed, 150, seed=seed) for seed in range(8)]
+    # Same decode size as the cascade (the ViT's input), with a band nothing falls into.
+    cnn_only = Detector(detector.cnn, detector.vit, (1.0, 1.0), detector.config).predict(images)
+    cnn_scores = np.array([o.verdict.cnn_score for o in cnn_only])
+    ordered = np.sort(cnn_scores)
+    # Band edges halfway between neighbours, so tiny float differences between runs cannot flip a routing.
+    lo, hi = (ordered[1] + ordered[2]) / 2, (ordered[5] + ordered[6]) / 2
+    banded = Detector(detector.cnn, detector.vit, (float(lo), float(hi)), detector.config)
+    for outcome, cnn_score in zip(banded.predict(images), cnn_scores, strict=True):
+        verdict = outcome.verdict
+        inside = lo <= cnn_score <= hi
+        assert (verdict.vit_score is not None) == inside
+        assert verdict.path == ("cnn+vit" if inside else "cnn")
+        assert verdict.cnn_score == pytest.approx(cnn_score, abs=1e-4)
+        if inside:
+            assert verdict.vit_model_version == "tiny-test_vit@1"
+            assert verdict.score == pytest.approx(float(decision_score(verdict.vit_score, 0.4)), abs=1e-6)
+        else:
+            assert verdict.score == pytest.approx(float(decision_score(verdict.cnn_score, 0.5)), abs=1e-6)
+        assert verdict.is_ai == (verdict.score >= 0.5)
+
+
+def test_decision_scale_puts_each_threshold_at_one_half():
+    assert decision_score(0.8, 0.8) == pytest.approx(0.5)
+    assert decision_score(0.81, 0.8) > 0.5 > decision_score(0.79, 0.8)
+    assert decision_score(0.3, 0.5) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(("width", "height"), [(300, 200), (120, 480)])
+@pytest.mark.parametrize("use_vit", [False, True])
+def test_heatmap_keeps_the_aspect_and_is_not_constant(tiny_cascade, width, height, use_vit):
+    detector = create_detector(DetectorConfig(checkpoint=tiny_cascade, device="cpu"))
+    png = detector.explain(jpeg_bytes(width, height, seed=3), use_vit=use_vit)
+    overlay = Image.open(io.BytesIO(png))
+    assert overlay.format == "PNG"
+    assert overlay.width / overlay.height == pytest.approx(width / height, rel=0.02)
+    assert np.asarray(overlay, dtype=np.float32).std() > 1.0
+
+
+def test_bench_reports_every_ratio_from_one_run(tiny_cascade, monkeypatch):
+    from detector import bench
+
+    monkeypatch.setattr(bench, "INPUT_KINDS", {"tiny_jpeg": (320, 240, "JPEG", 4), "tiny_png": (200, 100, "PNG", 4)})
+    report = run_bench(tiny_cascade, quick=True)
+    json.dumps(report)
+    assert report["gemm_gflops_per_second"] > 0 and report["cnn_gflops_per_image"] > 0
+    assert report["ratio_d_over_e"] == pytest.approx(report["d_cnn_forward_img_s"] / report["e_roofline_img_s"])
+    for entry in report["inputs"].values():
+        for key in ("a_reference_img_s", "b_cnn_stage_img_s", "c_cascade_img_s", "ratio_c_over_a", "ratio_b_over_d"):
+            assert entry[key] > 0
+        assert entry["c_escalation_rate"] == pytest.approx(0.5)

@@ -1,0 +1,77 @@
+"""Choose the CNN → ViT escalation band on validation scores and report the cascade on every evaluated set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detector.cascade import CASCADE_FILENAME, cascade_scores, decision_score
+
+from .metrics import classification_report
+
+
+def _balanced_accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
+    predicted = scores >= 0.5
+    return float(np.mean([np.mean(predicted[labels == 1]), np.mean(~predicted[labels == 0])]))
+
+
+def _false_positive_rate(labels: np.ndarray, scores: np.ndarray) -> float:
+    return float(np.mean(scores[labels == 0] >= 0.5))
+
+
+def fit_escalation_band(
+    scores: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    cnn_threshold: float,
+    vit_threshold: float,
+    max_escalation_rate: float,
+) -> dict[str, Any]:
+    """Pick [lo, hi] around the CNN threshold that maximises validation balanced accuracy, escalating at most
+    `max_escalation_rate` of validation images and calling no more real images AI than the CNN alone does.
+    `scores` maps set name → (labels, cnn probs, vit probs)."""
+    labels, cnn, vit = scores["val"]
+    candidates = np.unique(np.quantile(cnn, np.linspace(0, 1, 101)))
+    below = np.append(candidates[candidates <= cnn_threshold], cnn_threshold)
+    above = np.append(candidates[candidates >= cnn_threshold], cnn_threshold)
+    cnn_only = _balanced_accuracy(labels, decision_score(cnn, cnn_threshold))
+    cnn_fpr = _false_positive_rate(labels, decision_score(cnn, cnn_threshold))
+    best = (cnn_only, (cnn_threshold, cnn_threshold))
+    for lo in below:
+        for hi in above:
+            combined, escalated = cascade_scores(
+                cnn, vit, band=(lo, hi), cnn_threshold=cnn_threshold, vit_threshold=vit_threshold
+            )
+            if escalated.mean() > max_escalation_rate or _false_positive_rate(labels, combined) > cnn_fpr:
+                continue
+            accuracy = _balanced_accuracy(labels, combined)
+            if accuracy > best[0] + 1e-9:
+                best = (accuracy, (float(lo), float(hi)))
+    band = best[1]
+    metrics: dict[str, Any] = {}
+    for name, (set_labels, set_cnn, set_vit) in scores.items():
+        combined, escalated = cascade_scores(
+            set_cnn, set_vit, band=band, cnn_threshold=cnn_threshold, vit_threshold=vit_threshold
+        )
+        metrics[name] = {
+            "cascade": classification_report(set_labels, combined, 0.5),
+            "cnn_only": classification_report(set_labels, decision_score(set_cnn, cnn_threshold), 0.5),
+            "vit_only": classification_report(set_labels, decision_score(set_vit, vit_threshold), 0.5),
+            "escalation_rate": float(escalated.mean()) if len(escalated) else 0.0,
+        }
+    return {
+        "cnn": "cnn",
+        "vit": "vit",
+        "escalation_band": list(band),
+        "max_escalation_rate": max_escalation_rate,
+        "validation_balanced_accuracy": {"cnn_only": cnn_only, "cascade": best[0]},
+        "metrics": metrics,
+    }
+
+
+def write_cascade(directory: Path, cascade: dict[str, Any]) -> Path:
+    path = Path(directory) / CASCADE_FILENAME
+    path.write_text(json.dumps(cascade, indent=2, sort_keys=True) + "\n")
+    return path
