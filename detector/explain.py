@@ -19,6 +19,8 @@ DISPLAY_LONG_SIDE = 768
 
 def _cnn_target(model: nn.Module) -> nn.Module:
     """The last convolutional activation of a timm EfficientNet-style model (before global pooling)."""
+    if hasattr(model, "gradcam_layer"):
+        return model.gradcam_layer()
     for name in ("bn2", "conv_head", "act2"):
         layer = getattr(model, name, None)
         if isinstance(layer, nn.Module) and not isinstance(layer, nn.Identity):

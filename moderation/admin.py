@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import AuditEvent, Platform, ReviewDecision, Scan, Tag, Upload
+from .models import AuditEvent, ModelVersion, Platform, ReviewDecision, Scan, ShadowScore, Tag, Upload
 
 
 @admin.register(Platform)
@@ -65,3 +65,23 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["created_at", "actor", "platform", "action", "object_type", "object_id"]
     list_filter = ["action"]
     readonly_fields = ["created_at", "actor", "platform", "action", "object_type", "object_id", "data"]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "status", "shadow_agreement", "labels_used", "created_at", "activated_at"]
+    list_filter = ["status"]
+    readonly_fields = ["card", "gate", "checkpoint_path", "parent", "labels_used", "created_at", "activated_at"]
+
+    @admin.display(description="shadow agreement")
+    def shadow_agreement(self, obj: ModelVersion) -> str:
+        total = obj.shadow_scores.count()
+        if not total:
+            return "-"
+        return f"{obj.shadow_scores.filter(agrees=True).count() / total:.1%} of {total}"
+
+
+@admin.register(ShadowScore)
+class ShadowScoreAdmin(admin.ModelAdmin):
+    list_display = ["scan", "model_version", "score", "is_ai", "agrees", "created_at"]
+    list_filter = ["agrees", "model_version"]

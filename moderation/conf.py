@@ -23,6 +23,16 @@ DEFAULTS: dict[str, Any] = {
     "FETCH_TIMEOUT_SECONDS": 10.0,
     # Deny by default: only tests and local demos may fetch from loopback addresses.
     "FETCH_ALLOW_LOOPBACK": False,
+    # Where retraining writes candidate checkpoints; None means <MEDIA_ROOT>/models.
+    "MODEL_STORE": None,
+    # real/ + fake/ folder merged into every retrain (optional), and the frozen set the promotion gate judges on
+    # (required for promotion: without it no candidate is ever promoted).
+    "RETRAIN_BASE_DIR": None,
+    "EVAL_SET_DIR": None,
+    "RETRAIN_MIN_NEW_LABELS": 50,
+    "RETRAIN_TARGET_FPR": 0.05,
+    "CALIBRATION_TARGET_FPR": 0.01,
+    "CALIBRATION_MIN_REAL_LABELS": 20,
 }
 
 

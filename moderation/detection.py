@@ -1,32 +1,45 @@
-"""Adapts the apps' settings to the `detector` library and keeps one loaded model per worker process."""
+"""Adapts the apps' settings to the `detector` library and keeps loaded models per worker process.
+
+The active model version comes from the registry (`ModelVersion`); a promotion or rollback is picked up on the next
+batch without restarting workers.
+"""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
-from detector import DEFAULT_CHECKPOINT, Detector, DetectorConfig, create_detector
+from detector import Detector, DetectorConfig, create_detector
 
 from .conf import app_setting
+from .models import ModelVersion
 
 _lock = threading.Lock()
-_detector: Detector | None = None
+_detectors: dict[str, Detector] = {}
 
 
-def detector_config() -> DetectorConfig:
-    checkpoint = app_setting("DETECTOR_CHECKPOINT")
+def detector_config(checkpoint: Path) -> DetectorConfig:
     return DetectorConfig(
-        checkpoint=Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT,
+        checkpoint=checkpoint,
         device=app_setting("DETECTOR_DEVICE"),
         max_pixels=app_setting("MAX_IMAGE_PIXELS"),
         max_batch_size=app_setting("DETECTOR_MAX_BATCH_SIZE"),
     )
 
 
-def get_detector() -> Detector:
+def get_detector_for(model_version: ModelVersion) -> Detector:
     """Loaded lazily, in the process that scores (never the prefork parent: CUDA cannot survive a fork)."""
-    global _detector
+    key = model_version.checkpoint_path
     with _lock:
-        if _detector is None:
-            _detector = create_detector(detector_config())
-        return _detector
+        if key not in _detectors:
+            # Keep at most the active and the shadow model in memory.
+            while len(_detectors) >= 2:
+                _detectors.pop(next(iter(_detectors)))
+            _detectors[key] = create_detector(detector_config(Path(key)))
+        return _detectors[key]
+
+
+def get_detector() -> Detector:
+    from .services import model_version_ensure_default
+
+    return get_detector_for(model_version_ensure_default())

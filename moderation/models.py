@@ -200,3 +200,55 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.object_type}:{self.object_id}"
+
+
+class ModelStatus(models.TextChoices):
+    CANDIDATE = "candidate"
+    REJECTED = "rejected"
+    SHADOW = "shadow"
+    ACTIVE = "active"
+    RETIRED = "retired"
+
+
+class ModelVersion(models.Model):
+    """A detector checkpoint (single model or cascade) and where it is in its life: candidate → shadow → active."""
+
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=50)
+    checkpoint_path = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, choices=ModelStatus.choices, default=ModelStatus.CANDIDATE)
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
+    card = models.JSONField(default=dict, blank=True)
+    # The promotion gate's evaluation of this version against the active one on the frozen evaluation set.
+    gate = models.JSONField(default=dict, blank=True)
+    labels_used = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="model_version_unique"),
+            models.UniqueConstraint(fields=["status"], condition=Q(status="active"), name="one_active_model"),
+            models.UniqueConstraint(fields=["status"], condition=Q(status="shadow"), name="one_shadow_model"),
+            models.CheckConstraint(condition=Q(status__in=ModelStatus.values), name="model_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version} ({self.status})"
+
+
+class ShadowScore(models.Model):
+    """A shadow model's opinion of a live upload, recorded beside the active model's scan without touching tags."""
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="shadow_scores")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="shadow_scores")
+    score = models.FloatField()
+    is_ai = models.BooleanField()
+    agrees = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scan", "model_version"], name="shadow_score_once_per_scan")]
+
+    def __str__(self) -> str:
+        return f"shadow {self.model_version_id} on scan {self.scan_id}: {'agrees' if self.agrees else 'differs'}"

@@ -11,7 +11,7 @@ from webhooks.fetch import FetchTransient
 
 from . import services
 from .conf import app_setting
-from .models import Upload
+from .models import Platform, Upload
 
 logger = get_task_logger(__name__)
 
@@ -66,3 +66,15 @@ def _warm_up_detector(**_: object) -> None:
         from .detection import get_detector  # imported here: web processes never load torch
 
         get_detector().warm_up()
+
+
+@shared_task(queue="training", acks_late=True, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 300)
+def model_retrain() -> None:
+    """Periodic (weekly by default): does nothing unless enough new reviewer labels exist."""
+    services.model_retrain()
+
+
+@shared_task(queue="training", acks_late=True, soft_time_limit=600, time_limit=660)
+def platforms_calibrate() -> None:
+    for platform in Platform.objects.all():
+        services.platform_calibrate(platform=platform)

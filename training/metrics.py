@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -26,15 +27,31 @@ def auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def threshold_for_fpr(real_scores: np.ndarray, target_fpr: float) -> float:
-    """The smallest threshold whose false-positive rate on these real images is at most `target_fpr`."""
+def threshold_for_fpr(real_scores: np.ndarray, target_fpr: float, *, confidence: float | None = None) -> float:
+    """The smallest threshold whose false-positive rate on these real images is at most `target_fpr`.
+
+    With `confidence` (e.g. 0.95), the rate's Wilson upper bound must stay under the target instead, so the threshold
+    also holds on real images not seen here (calibrating on a few hundred labels would overshoot about half the time).
+    """
     scores = np.sort(np.asarray(real_scores, dtype=np.float64))
-    if len(scores) == 0:
+    n = len(scores)
+    if n == 0:
         raise ValueError("no real images to calibrate a threshold on")
-    allowed = int(np.floor(target_fpr * len(scores)))
+    allowed = int(np.floor(target_fpr * n))
+    if confidence is not None:
+        while allowed > 0 and _wilson_upper(allowed, n, confidence) > target_fpr:
+            allowed -= 1
     # Scores >= threshold are called AI; keep at most `allowed` real scores at or above it.
-    cutoff = scores[len(scores) - allowed - 1]
+    cutoff = scores[n - allowed - 1]
     return float(np.nextafter(cutoff, np.inf))
+
+
+def _wilson_upper(successes: int, n: int, confidence: float) -> float:
+    z = float(NormalDist().inv_cdf(0.5 + confidence / 2))
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float((centre + spread) / (1 + z * z / n))
 
 
 def classification_report(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:

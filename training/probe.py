@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from detector import ImageRejected, ModelCard, load_model_input, save_checkpoint
+from detector import ImageRejected, ModelCard, load_checkpoint, load_model_input, save_checkpoint
 from detector.registry import backbone_features, build_model
 
 from .datasets import LabelledImage, fingerprint
@@ -29,11 +29,13 @@ from .metrics import auroc, classification_report, threshold_for_fpr
 class ProbeConfig:
     architecture: str = "tf_efficientnet_lite0"
     backbone_weights: Path | None = None
+    # Start from a whole trained checkpoint instead (retraining from the active model).
+    init_checkpoint: Path | None = None
     input_size: int = 224
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     target_fpr: float = 0.05
-    l2_choices: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
+    l2_choices: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
     batch_size: int = 32
     seed: int = 0
 
@@ -46,17 +48,21 @@ class ProbeResult:
 
 
 def build_backbone(config: ProbeConfig) -> torch.nn.Module:
+    if config.init_checkpoint is not None:
+        model, _ = load_checkpoint(config.init_checkpoint)
+        return model
     model = build_model(config.architecture)
     if config.backbone_weights is not None:
-        state = load_file(str(config.backbone_weights))
-        head_keys = {key for key in state if key.startswith(("classifier.", "head.", "fc."))}
-        missing, unexpected = model.load_state_dict(
-            {k: v.float() for k, v in state.items() if k not in head_keys}, strict=False
-        )
-        if unexpected or any(not key.startswith(("classifier.", "head.", "fc.")) for key in missing):
-            raise ValueError(
-                f"backbone weights do not fit {config.architecture}: missing={missing} unexpected={unexpected}"
-            )
+        state = {key: value.float() for key, value in load_file(str(config.backbone_weights)).items()}
+        if hasattr(model, "load_pretrained"):
+            model.load_pretrained(state)
+        else:
+            head = {key for key in state if key.startswith(("classifier.", "head.", "fc."))}
+            missing, unexpected = model.load_state_dict({k: v for k, v in state.items() if k not in head}, strict=False)
+            if unexpected or any(not key.startswith(("classifier.", "head.", "fc.")) for key in missing):
+                raise ValueError(
+                    f"backbone weights do not fit {config.architecture}: missing={missing} unexpected={unexpected}"
+                )
     return model.eval()
 
 

@@ -11,49 +11,36 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-QUEUES = "fetch,detect,callbacks,celery"
+QUEUES = "fetch,detect,callbacks,training,celery"
 
 
 def main() -> int:
     port = os.environ.get("PORT", "8000")
     host = os.environ.get("HOST", "127.0.0.1")
     env = {
+        "DJANGO_SETTINGS_MODULE": "moderation.project.settings",
+        # Load the models when the worker starts, so the first upload is not kept waiting.
+        "DETECTOR_WARM_UP": "true",
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "moderation.project.settings"),
     }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "moderation.project",
-            "worker",
-            "-Q",
-            QUEUES,
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "INFO",
-        ],
-        env=env,
-    )
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "moderation.project.wsgi",
-            "--bind",
-            f"{host}:{port}",
-            "--workers",
-            "2",
-            "--access-logfile",
-            "-",
-        ],
-        env=env,
-    )
+    data_dir = Path(env.get("MODERATION_DATA_DIR", Path.cwd() / "var"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    worker_command = [sys.executable, "-m", "celery", "-A", "moderation.project", "worker", "-Q", QUEUES]
+    # --beat runs the periodic tasks (retrain, calibrate) inside this one worker: fine for one machine.
+    worker_command += [
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "INFO",
+        "--beat",
+        "--schedule",
+        str(data_dir / "beat-schedule"),
+    ]
+    worker = subprocess.Popen(worker_command, env=env)
+    web_command = [sys.executable, "-m", "gunicorn", "moderation.project.wsgi", "--bind", f"{host}:{port}"]
+    web = subprocess.Popen([*web_command, "--workers", "2", "--access-logfile", "-"], env=env)
     print(f"Service on http://{host}:{port}/  (API docs: /api/docs/, admin: /admin/). Ctrl-C stops it.", flush=True)
     processes = [worker, web]
 

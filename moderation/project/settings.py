@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -143,12 +144,20 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=64)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+CELERY_BEAT_SCHEDULE = {
+    "retrain-weekly": {"task": "moderation.tasks.model_retrain", "schedule": crontab(minute=0, hour=3, day_of_week=0)},
+    "calibrate-daily": {"task": "moderation.tasks.platforms_calibrate", "schedule": crontab(minute=30, hour=4)},
+}
+
 AI_MODERATION = {
     "DETECTOR_CHECKPOINT": env.str("DETECTOR_CHECKPOINT", default="") or None,
     "DETECTOR_DEVICE": env.str("DETECTOR_DEVICE", default="auto"),
     "FETCH_ALLOW_LOOPBACK": env.bool("FETCH_ALLOW_LOOPBACK", default=False),
     "DETECTOR_MAX_BATCH_SIZE": env.int("DETECTOR_MAX_BATCH_SIZE", default=32),
     "DETECTOR_WARM_UP": env.bool("DETECTOR_WARM_UP", default=False),
+    "MODEL_STORE": env.str("MODEL_STORE", default="") or None,
+    "RETRAIN_BASE_DIR": env.str("RETRAIN_BASE_DIR", default="") or None,
+    "EVAL_SET_DIR": env.str("EVAL_SET_DIR", default="") or None,
 }
 
 LOGGING = {

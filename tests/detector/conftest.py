@@ -11,11 +11,15 @@ from detector import ModelCard, save_checkpoint
 from detector.registry import build_model
 
 
-def write_tiny(directory, architecture: str, *, seed: int, input_size: int = 64, threshold: float = 0.5):
+def write_tiny(
+    directory, architecture: str, *, seed: int, input_size: int = 64, threshold: float = 0.5, head_scale: float = 300.0
+):
+    """A random-init model; `head_scale` spreads its logits (random-init ones sit near 0), 0 makes it a coin."""
     torch.manual_seed(seed)
     model = build_model(architecture)
-    with torch.no_grad():  # random-init logits sit near 0; spread them so routing tests see distinct scores
-        model.get_classifier().weight.mul_(300.0)
+    with torch.no_grad():
+        model.get_classifier().weight.mul_(head_scale)
+        model.get_classifier().bias.mul_(head_scale)
     card = ModelCard(
         name=f"tiny-{architecture}", version="1", architecture=architecture, input_size=input_size, threshold=threshold
     )

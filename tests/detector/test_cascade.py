@@ -69,3 +69,15 @@ def test_bench_reports_every_ratio_from_one_run(tiny_cascade, monkeypatch):
         for key in ("a_reference_img_s", "b_cnn_stage_img_s", "c_cascade_img_s", "ratio_c_over_a", "ratio_b_over_d"):
             assert entry[key] > 0
         assert entry["c_escalation_rate"] == pytest.approx(0.5)
+
+
+def test_multiscale_cnn_scores_and_explains(tmp_path):
+    from tests.detector.conftest import write_tiny
+
+    checkpoint = write_tiny(tmp_path / "ms", "test_efficientnet_multiscale", seed=2)
+    detector = create_detector(DetectorConfig(checkpoint=checkpoint, device="cpu"))
+    outcomes = detector.predict([jpeg_bytes(seed=seed) for seed in range(3)])
+    assert len({round(o.verdict.score, 6) for o in outcomes}) == 3
+    overlay = Image.open(io.BytesIO(detector.explain(jpeg_bytes(400, 300))))
+    assert overlay.width / overlay.height == pytest.approx(4 / 3, rel=0.02)
+    assert np.asarray(overlay, dtype=np.float32).std() > 1.0

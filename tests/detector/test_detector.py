@@ -59,7 +59,7 @@ def test_batched_scores_equal_one_at_a_time(tiny_checkpoint):
 
 def test_shipped_default_is_a_cnn_vit_cascade_with_its_evaluation():
     detector = create_detector(DetectorConfig(device="cpu"))
-    assert detector.cnn.card.architecture == "tf_efficientnet_lite0"
+    assert detector.cnn.card.architecture == "tf_efficientnet_lite0_multiscale"
     assert detector.vit is not None and detector.vit.card.architecture == "vit_small_patch14_dinov2"
     lo, hi = detector.band
     assert 0.0 <= lo <= detector.cnn.card.threshold <= hi <= 1.0

@@ -33,7 +33,7 @@ def test_signed_upload_is_accepted_and_tagged(client, platform, django_capture_o
     ]
 
     lookup = api_get(client, data["status_url"], platform.api_token).json()
-    assert lookup["verdict"]["model_version"].startswith("effnet-lite0-probe@")
+    assert lookup["verdict"]["model_version"].startswith("effnet-lite0-ms-probe@")
     assert 0.0 <= lookup["verdict"]["score"] <= 1.0
     assert [tag["name"] for tag in lookup["tags"]] == [lookup["verdict"]["label"]]
 

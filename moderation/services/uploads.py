@@ -14,10 +14,12 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .conf import app_setting
-from .errors import ApplicationError
-from .models import AuditEvent, Platform, Scan, Tag, TagSource, Upload, UploadStatus, Verdict
-from .policy import decide
+from ..conf import app_setting
+from ..errors import ApplicationError
+from ..models import Platform, Scan, Tag, TagSource, Upload, UploadStatus, Verdict
+from ..policy import decide
+from .audit import audit_record
+from .model_versions import shadow_scores_record
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ def platform_create(
         api_token_hash=hash_token(token),
         callback_url=callback_url,
     )
-    _audit(actor=acting_user, platform=platform, action="platform.created", obj=platform, data={"slug": slug})
+    audit_record(actor=acting_user, platform=platform, action="platform.created", obj=platform, data={"slug": slug})
     return PlatformCredentials(platform, secret, token)
 
 
@@ -69,7 +71,7 @@ def platform_token_rotate(*, platform: Platform, acting_user: Any = None) -> str
     token = _new_api_token()
     platform.api_token_hash = hash_token(token)
     platform.save(update_fields=["api_token_hash"])
-    _audit(actor=acting_user, platform=platform, action="platform.token_rotated", obj=platform)
+    audit_record(actor=acting_user, platform=platform, action="platform.token_rotated", obj=platform)
     return token
 
 
@@ -156,7 +158,7 @@ def upload_enqueue(*, upload_id: Any) -> None:
     Marked first, so a fast worker never sees it still `received`; if the broker refuses, it goes back to
     `received` and the error propagates (the caller's on_commit hook logs it).
     """
-    from . import tasks
+    from .. import tasks
 
     upload = Upload.objects.get(id=upload_id)
     if upload.status != UploadStatus.RECEIVED:
@@ -208,7 +210,7 @@ def upload_fetch(*, upload_id: Any) -> bool:
 
 
 def _enqueue_scan(upload_id: Any) -> None:
-    from . import tasks
+    from .. import tasks
 
     tasks.uploads_scan.delay(str(upload_id))
 
@@ -219,7 +221,7 @@ def _enqueue_scan(upload_id: Any) -> None:
 def uploads_scan(*, upload_ids: list[Any]) -> list[Scan]:
     """Score a batch of fetched uploads in one detector call; record a scan, tags and status for each, and a
     heatmap for those flagged or escalated."""
-    from .detection import get_detector
+    from ..detection import get_detector
 
     uploads = [
         upload
@@ -241,6 +243,10 @@ def uploads_scan(*, upload_ids: list[Any]) -> list[Scan]:
     for scan, image in zip(scans, images, strict=True):
         if not scan.error and (scan.escalated or scan.verdict != Verdict.LIKELY_REAL):
             _heatmap_store(scan=scan, image=image, detector=detector)
+    try:
+        shadow_scores_record(scans=scans, images=images)
+    except Exception:  # a broken shadow model must never hold up live verdicts
+        logger.exception("shadow scoring failed")
     return scans
 
 
@@ -292,7 +298,7 @@ def _heatmap_store(*, scan: Scan, image: bytes, detector: Any) -> None:
 
 def scan_heatmap_ensure(*, scan_id: int) -> None:
     """Make the heatmap of a scan that has none yet (on demand, on the detect queue)."""
-    from .detection import get_detector
+    from ..detection import get_detector
 
     scan = Scan.objects.select_related("upload").get(pk=scan_id)
     if scan.heatmap or scan.error:
@@ -303,22 +309,6 @@ def scan_heatmap_ensure(*, scan_id: int) -> None:
 
 
 def scan_heatmap_request(*, scan: Scan) -> None:
-    from . import tasks
+    from .. import tasks
 
     tasks.scan_heatmap.delay(scan.pk)
-
-
-# --- audit -------------------------------------------------------------------------------------------------------
-
-
-def _audit(
-    *, actor: Any, platform: Platform | None, action: str, obj: Any, data: dict[str, Any] | None = None
-) -> AuditEvent:
-    return AuditEvent.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None,
-        platform=platform,
-        action=action,
-        object_type=type(obj).__name__.lower(),
-        object_id=str(obj.pk),
-        data=data or {},
-    )
