@@ -117,6 +117,30 @@ def _fit_cascade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from detector import DEFAULT_CHECKPOINT
+
+    from .evaluate import evaluate, public_report, write_plots, write_report
+
+    items = folder_images(args.data, source=args.data.name)
+    report = evaluate(args.checkpoint or DEFAULT_CHECKPOINT, items, robustness=not args.no_robustness)
+    if args.out:
+        write_report(report, args.out)
+        report["plots"] = [str(path) for path in write_plots(report, args.out)]
+    if args.json:
+        print(json.dumps(public_report(report), indent=2))
+        return 0
+    clean = report["clean"]
+    auroc = "n/a (one class)" if clean["auroc"] is None else f"{clean['auroc']:.3f}"
+    fpr = "n/a" if clean["false_positive_rate"] is None else f"{clean['false_positive_rate']:.1%}"
+    print(f"{report['model']} on {args.data} ({report['n']} images, {clean['rejected']} rejected)")
+    print(f"accuracy {clean['accuracy']:.1%}  AUROC {auroc}  false-positive rate {fpr}")
+    print(f"escalated to the ViT: {clean['escalation_rate']:.1%}")
+    for kind, row in report["robustness"].items():
+        print(f"  {kind:<14} accuracy {row['accuracy']:.1%}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     cascade.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache")
     cascade.add_argument("--max-escalation-rate", type=float, default=0.3)
     cascade.set_defaults(handler=_fit_cascade)
+
+    evaluation = commands.add_parser("evaluate", help="report a checkpoint on any real/ (+ fake/) folder")
+    evaluation.add_argument("--data", type=Path, required=True, help="folder with real/ and/or fake/")
+    evaluation.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped model")
+    evaluation.add_argument("--out", type=Path, default=None, help="write report.json and PNG plots here")
+    evaluation.add_argument("--json", action="store_true")
+    evaluation.add_argument("--no-robustness", action="store_true", help="skip the JPEG/downscale re-runs")
+    evaluation.set_defaults(handler=_evaluate)
 
     args = parser.parse_args(argv)
     return args.handler(args)

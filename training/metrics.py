@@ -81,3 +81,36 @@ def classification_report(labels: np.ndarray, scores: np.ndarray, threshold: flo
         "ai": prf(true_pos, false_pos, false_neg),
         "real": prf(true_neg, false_neg, false_pos),
     }
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the precision-recall curve (step-wise, as scikit-learn computes it); None without positives."""
+    labels = np.asarray(labels).astype(bool)
+    if not labels.any():
+        return None
+    order = np.argsort(-np.asarray(scores), kind="mergesort")
+    hits = labels[order]
+    precision_at_hit = np.cumsum(hits)[hits] / (np.flatnonzero(hits) + 1)
+    return float(precision_at_hit.mean())
+
+
+def expected_calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> float:
+    """Mean |accuracy - confidence| over equal-width score bins, weighted by bin size."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(scores, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = index == b
+        if mask.any():
+            total += mask.mean() * abs(labels[mask].mean() - scores[mask].mean())
+    return float(total)
+
+
+def roc_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false-positive rates, true-positive rates) at every distinct threshold, for plotting."""
+    labels = np.asarray(labels).astype(bool)
+    thresholds = np.unique(scores)[::-1]
+    tpr = np.array([0.0] + [np.mean(scores[labels] >= t) for t in thresholds])
+    fpr = np.array([0.0] + [np.mean(scores[~labels] >= t) for t in thresholds])
+    return fpr, tpr
