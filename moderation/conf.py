@@ -19,6 +19,8 @@ DEFAULTS: dict[str, Any] = {
     # Load and warm the models when a worker process starts (GPU workers) instead of on the first batch.
     "DETECTOR_WARM_UP": False,
     "MAX_IMAGE_BYTES": 25 * 1024 * 1024,
+    # A base64 image of MAX_IMAGE_BYTES plus the JSON around it.
+    "MAX_WEBHOOK_BODY_BYTES": 35 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 50_000_000,
     "FETCH_TIMEOUT_SECONDS": 10.0,
     # Deny by default: only tests and local demos may fetch from loopback addresses.

@@ -1,7 +1,9 @@
 """Fetch an image by URL without letting a platform aim us at internal addresses.
 
-http(s) only; every address the host resolves to must be public (loopback only where a setting allows it, for tests
-and demos); redirects are followed by hand so each hop is checked again; the body is streamed under a byte cap.
+http(s) only. The host is resolved once and every address it resolves to must be public (loopback only where a
+setting allows it, for tests and demos); the connection then goes to that checked address (pinned: a second DNS answer
+cannot swap in an internal one), with the original host name kept for the Host header, SNI and certificate checks.
+Redirects are followed by hand, each hop checked again; the body is streamed under a byte cap with timeouts.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ import ipaddress
 import socket
 from urllib.parse import urljoin, urlsplit
 
-import requests
+import certifi
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 MAX_REDIRECTS = 3
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 
 
 class FetchRefused(Exception):
@@ -31,51 +36,85 @@ def _check_address(address: str, *, allow_loopback: bool) -> None:
         raise FetchRefused(f"address {address} is not a public address")
 
 
-def check_url(url: str, *, allow_loopback: bool) -> None:
-    """Raise FetchRefused unless `url` is http(s) and every address its host resolves to is allowed."""
+def resolve_checked(url: str, *, allow_loopback: bool) -> str:
+    """The address to connect to for `url`, after checking every address its host resolves to. Raises FetchRefused."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise FetchRefused(f"scheme {parts.scheme!r} is not allowed")
     if not parts.hostname:
         raise FetchRefused("URL has no host")
+    if parts.username or parts.password:
+        raise FetchRefused("URLs with credentials are not allowed")
     try:
-        infos = socket.getaddrinfo(
-            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP
-        )
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise FetchTransient(f"cannot resolve {parts.hostname}: {exc}") from exc
-    for info in infos:
-        _check_address(str(info[4][0]), allow_loopback=allow_loopback)
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses:
+        raise FetchTransient(f"{parts.hostname} resolves to no address")
+    for address in addresses:
+        _check_address(address, allow_loopback=allow_loopback)
+    return addresses[0]
+
+
+def _pool(url: str, address: str, timeout: float) -> urllib3.HTTPConnectionPool:
+    parts = urlsplit(url)
+    timeouts = urllib3.Timeout(connect=timeout, read=timeout)
+    if parts.scheme == "https":
+        return urllib3.HTTPSConnectionPool(
+            address,
+            parts.port or 443,
+            timeout=timeouts,
+            retries=False,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+            assert_hostname=parts.hostname,
+            server_hostname=parts.hostname,
+        )
+    return urllib3.HTTPConnectionPool(address, parts.port or 80, timeout=timeouts, retries=False)
 
 
 def fetch_image(url: str, *, max_bytes: int, timeout: float, allow_loopback: bool = False) -> bytes:
-    session = requests.Session()
-    session.trust_env = False  # never route through an environment proxy that could reach internal hosts
     for _ in range(MAX_REDIRECTS + 1):
-        check_url(url, allow_loopback=allow_loopback)
+        address = resolve_checked(url, allow_loopback=allow_loopback)
+        parts = urlsplit(url)
+        target = parts.path or "/"
+        if parts.query:
+            target += f"?{parts.query}"
+        host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        pool = _pool(url, address, timeout)
         try:
-            response = session.get(url, stream=True, timeout=timeout, allow_redirects=False)
-        except requests.RequestException as exc:
+            response = pool.urlopen(
+                "GET",
+                target,
+                headers={"Host": host_header, "Accept": "image/*", "User-Agent": "ai-image-moderation/1"},
+                redirect=False,
+                preload_content=False,
+            )
+        except Urllib3Error as exc:
             raise FetchTransient(f"fetch failed: {exc}") from exc
-        with response:
-            if response.is_redirect:
+        try:
+            if response.status in REDIRECT_STATUSES:
                 url = urljoin(url, response.headers.get("location", ""))
                 continue
-            if response.status_code == 429 or response.status_code >= 500:
-                raise FetchTransient(f"source answered HTTP {response.status_code}")
-            if response.status_code != 200:
-                raise FetchRefused(f"source answered HTTP {response.status_code}")
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
+            if response.status == 429 or response.status >= 500:
+                raise FetchTransient(f"source answered HTTP {response.status}")
+            if response.status != 200:
+                raise FetchRefused(f"source answered HTTP {response.status}")
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
                 raise FetchRefused(f"image is {declared} bytes, over the limit of {max_bytes}")
             chunks, size = [], 0
             try:
-                for chunk in response.iter_content(64 * 1024):
+                for chunk in response.stream(64 * 1024):
                     size += len(chunk)
                     if size > max_bytes:
                         raise FetchRefused(f"image is over the limit of {max_bytes} bytes")
                     chunks.append(chunk)
-            except requests.RequestException as exc:
+            except Urllib3Error as exc:
                 raise FetchTransient(f"fetch interrupted: {exc}") from exc
             return b"".join(chunks)
+        finally:
+            response.release_conn()
+            pool.close()
     raise FetchRefused(f"more than {MAX_REDIRECTS} redirects")

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -16,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from moderation.api.errors import exception_handler
+from moderation.conf import app_setting
 from moderation.models import Platform
 from moderation.selectors import platform_by_slug
 from moderation.services import upload_create
@@ -91,6 +93,7 @@ class UploadWebhookApi(APIView):
             202: UploadAcceptedOutput,
             200: OpenApiResponse(description="event type not handled; acknowledged"),
             400: OpenApiResponse(description="malformed JSON or invalid field; `fields` names each"),
+            413: OpenApiResponse(description="body over MAX_WEBHOOK_BODY_BYTES"),
             401: OpenApiResponse(description="missing, invalid or stale signature"),
             404: OpenApiResponse(description="unknown platform"),
         },
@@ -99,7 +102,19 @@ class UploadWebhookApi(APIView):
         tenant = platform_by_slug(slug=platform)
         if tenant is None:
             raise Http404
-        body = request.body
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        limit = app_setting("MAX_WEBHOOK_BODY_BYTES")
+        if not declared.isdigit() or int(declared) > limit:
+            return _error(
+                "body_too_large", f"body over the limit of {limit} bytes", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+            )
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            # The host project's DATA_UPLOAD_MAX_MEMORY_SIZE is lower than ours.
+            return _error(
+                "body_too_large", "body over the server's upload limit", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+            )
         try:
             signatures.verify(body, request.headers, tenant.webhook_secrets)
         except signatures.InvalidSignature as exc:

@@ -75,6 +75,24 @@ def platform_token_rotate(*, platform: Platform, acting_user: Any = None) -> str
     return token
 
 
+@transaction.atomic
+def platform_webhook_secret_rotate(*, platform: Platform, acting_user: Any = None) -> str:
+    """Issue a new signing secret. The newest older one stays valid until `platform_webhook_secret_retire_old`, so a
+    platform can switch over without a failed delivery."""
+    secret = _new_webhook_secret()
+    platform.webhook_secrets = [secret, *platform.webhook_secrets[:1]]
+    platform.save(update_fields=["webhook_secrets"])
+    audit_record(actor=acting_user, platform=platform, action="platform.webhook_secret_rotated", obj=platform)
+    return secret
+
+
+@transaction.atomic
+def platform_webhook_secret_retire_old(*, platform: Platform, acting_user: Any = None) -> None:
+    platform.webhook_secrets = platform.webhook_secrets[:1]
+    platform.save(update_fields=["webhook_secrets"])
+    audit_record(actor=acting_user, platform=platform, action="platform.webhook_secret_retired", obj=platform)
+
+
 # --- uploads -----------------------------------------------------------------------------------------------------
 
 

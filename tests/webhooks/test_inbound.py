@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from PIL import Image
 
 from moderation.models import Scan, Upload, UploadStatus
 from tests.conftest import api_get, post_webhook, signed_headers, upload_body
-from tests.images import jpeg_bytes
+from tests.images import encode, jpeg_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -138,16 +138,21 @@ def test_replayed_event_returns_same_upload_and_scans_once(client, platform, dja
     assert Scan.objects.filter(upload_id=first.json()["upload_id"]).count() == 1
 
 
-def test_rotated_secrets_both_verify(client, platform):
+def test_secret_rotation_keeps_the_old_secret_valid_until_retired(client, platform):
+    from django.core.management import call_command
+
     from moderation.models import Platform
 
-    row = Platform.objects.get(slug="acme")
-    new_secret = "whsec_" + base64.b64encode(b"n" * 32).decode()
-    row.webhook_secrets = [new_secret, platform.webhook_secret]
-    row.save()
-    for index, secret in enumerate((new_secret, platform.webhook_secret)):
+    call_command("rotate_webhook_secret", "acme")
+    new_secret, old_secret = Platform.objects.get(slug="acme").webhook_secrets
+    assert old_secret == platform.webhook_secret
+    for index, secret in enumerate((new_secret, old_secret)):
         body = upload_body(f"rot-{index}")
         assert post_webhook(client, "acme", body, signed_headers(body, secret)).status_code == 202
+    call_command("rotate_webhook_secret", "acme", "--retire-old")
+    body = upload_body("rot-late")
+    assert post_webhook(client, "acme", body, signed_headers(body, old_secret)).status_code == 401
+    assert post_webhook(client, "acme", body, signed_headers(body, new_secret)).status_code == 202
 
 
 @pytest.mark.parametrize(
@@ -181,3 +186,43 @@ def test_url_to_private_address_fails_without_fetching(client, platform, django_
     upload = Upload.objects.get(id=response.json()["upload_id"])
     assert upload.status == UploadStatus.FAILED
     assert "not a public address" in upload.failure_reason
+
+
+def test_oversize_body_is_413_before_reading_it(client, platform, settings):
+    settings.AI_MODERATION = {**settings.AI_MODERATION, "MAX_WEBHOOK_BODY_BYTES": 10_000}
+    body = upload_body("big", image=b"x" * 20_000)
+    response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    assert response.status_code == 413 and response.json()["error"] == "body_too_large"
+    assert not Upload.objects.exists()
+
+
+def _bomb_png() -> bytes:
+    return encode(Image.new("L", (12_000, 12_000)), "PNG")  # 144 MP of zeros: a few hundred KB compressed
+
+
+def _animated_gif() -> bytes:
+    frames = [Image.new("RGB", (64, 64), color) for color in ((200, 10, 10), (10, 10, 200), (10, 200, 10))]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=40, loop=0)
+
+
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        pytest.param(_bomb_png(), "decompression bomb", id="decompression-bomb"),
+        pytest.param(encode(Image.new("L", (1, 100_000)), "PNG"), "aspect", id="1x100000"),
+    ],
+)
+def test_hostile_images_end_failed_with_reason(client, platform, django_capture_on_commit_callbacks, image, reason):
+    body = upload_body("hostile", image=image)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    upload = Upload.objects.get(id=response.json()["upload_id"])
+    assert upload.status == UploadStatus.FAILED and reason in upload.failure_reason
+
+
+def test_animated_gif_is_scored_from_its_first_frame(client, platform, django_capture_on_commit_callbacks):
+    body = upload_body("animated", image=_animated_gif())
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    upload = Upload.objects.get(id=response.json()["upload_id"])
+    assert upload.status in (UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW)
