@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import AuditEvent, ModelVersion, Platform, ReviewDecision, Scan, ShadowScore, Tag, Upload
+from .models import AuditEvent, CallbackDelivery, ModelVersion, Platform, ReviewDecision, Scan, ShadowScore, Tag, Upload
 
 
 @admin.register(Platform)
@@ -85,3 +85,19 @@ class ModelVersionAdmin(admin.ModelAdmin):
 class ShadowScoreAdmin(admin.ModelAdmin):
     list_display = ["scan", "model_version", "score", "is_ai", "agrees", "created_at"]
     list_filter = ["agrees", "model_version"]
+
+
+@admin.register(CallbackDelivery)
+class CallbackDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "platform", "event_type", "status", "attempts", "last_status_code", "last_latency_ms"]
+    list_filter = ["status", "event_type", "platform"]
+    readonly_fields = [field.name for field in CallbackDelivery._meta.fields]
+    actions = ["redeliver"]
+
+    @admin.action(description="Deliver again (same event id)")
+    def redeliver(self, request, queryset):  # type: ignore[no-untyped-def]
+        from .services import callback_redeliver
+
+        for delivery in queryset:
+            callback_redeliver(delivery=delivery, acting_user=request.user)
+        self.message_user(request, f"{queryset.count()} deliveries queued again")

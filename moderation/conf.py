@@ -13,6 +13,8 @@ DEFAULTS: dict[str, Any] = {
     # Folder with model.safetensors + card.json; None means the model shipped inside the `detector` package.
     "DETECTOR_CHECKPOINT": None,
     "DETECTOR_DEVICE": "auto",
+    "CALLBACK_MAX_ATTEMPTS": 8,
+    "CALLBACK_TIMEOUT_SECONDS": 10.0,
     "DETECTOR_MAX_BATCH_SIZE": 32,
     # A detection worker flushes a batch when it holds DETECTOR_MAX_BATCH_SIZE uploads or after this many seconds.
     "DETECTOR_BATCH_WAIT_SECONDS": 0.25,
@@ -23,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_WEBHOOK_BODY_BYTES": 35 * 1024 * 1024,
     "MAX_IMAGE_PIXELS": 50_000_000,
     "FETCH_TIMEOUT_SECONDS": 10.0,
-    # Deny by default: only tests and local demos may fetch from loopback addresses.
+    # Deny by default: only tests and local demos may fetch from (or call back to) loopback addresses.
     "FETCH_ALLOW_LOOPBACK": False,
     # Where retraining writes candidate checkpoints; None means <MEDIA_ROOT>/models.
     "MODEL_STORE": None,

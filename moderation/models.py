@@ -252,3 +252,36 @@ class ShadowScore(models.Model):
 
     def __str__(self) -> str:
         return f"shadow {self.model_version_id} on scan {self.scan_id}: {'agrees' if self.agrees else 'differs'}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class CallbackDelivery(models.Model):
+    """One signed event to a platform's callback URL, with its attempts; `dead` after the last retry fails."""
+
+    platform = models.ForeignKey(Platform, on_delete=models.CASCADE, related_name="callback_deliveries")
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, null=True, blank=True, related_name="callbacks")
+    event_type = models.CharField(max_length=64)
+    # The Standard Webhooks `webhook-id`: stable across retries so the platform can drop duplicates.
+    event_id = models.CharField(max_length=64, unique=True)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_latency_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=DeliveryStatus.values), name="delivery_status_valid")
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.platform_id} ({self.status})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from celery import shared_task
 from celery.signals import worker_process_init
 from celery.utils.log import get_task_logger
@@ -11,7 +13,7 @@ from webhooks.fetch import FetchTransient
 
 from . import services
 from .conf import app_setting
-from .models import Platform, Upload
+from .models import DeliveryStatus, Platform, Upload
 
 logger = get_task_logger(__name__)
 
@@ -78,3 +80,14 @@ def model_retrain() -> None:
 def platforms_calibrate() -> None:
     for platform in Platform.objects.all():
         services.platform_calibrate(platform=platform)
+
+
+@shared_task(
+    bind=True, queue="callbacks", acks_late=True, reject_on_worker_lost=True, soft_time_limit=60, time_limit=90
+)
+def callback_deliver(self, delivery_id: int) -> None:
+    """Retried with exponential backoff and jitter (10 s, 20 s, 40 s … capped at an hour) until delivered or dead."""
+    delivery = services.callback_attempt(delivery_id=delivery_id)
+    if delivery.status == DeliveryStatus.PENDING:
+        delay = min(3600.0, 10.0 * 2**self.request.retries) * random.uniform(0.5, 1.5)
+        raise self.retry(countdown=delay, max_retries=None)

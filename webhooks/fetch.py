@@ -57,7 +57,8 @@ def resolve_checked(url: str, *, allow_loopback: bool) -> str:
     return addresses[0]
 
 
-def _pool(url: str, address: str, timeout: float) -> urllib3.HTTPConnectionPool:
+def pool_for(url: str, address: str, timeout: float) -> urllib3.HTTPConnectionPool:
+    """A connection pool to the checked `address` that still speaks to the URL's host name (Host, SNI, certificate)."""
     parts = urlsplit(url)
     timeouts = urllib3.Timeout(connect=timeout, read=timeout)
     if parts.scheme == "https":
@@ -82,7 +83,7 @@ def fetch_image(url: str, *, max_bytes: int, timeout: float, allow_loopback: boo
         if parts.query:
             target += f"?{parts.query}"
         host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-        pool = _pool(url, address, timeout)
+        pool = pool_for(url, address, timeout)
         try:
             response = pool.urlopen(
                 "GET",

@@ -1,6 +1,7 @@
 """Every write to the core records goes through these functions (`<entity>_<action>`, keyword-only arguments)."""
 
 from .audit import audit_record
+from .callbacks import callback_attempt, callback_enqueue, callback_redeliver
 from .model_versions import (
     model_retrain,
     model_version_ensure_default,
@@ -29,6 +30,9 @@ from .uploads import (
 __all__ = [
     "PlatformCredentials",
     "audit_record",
+    "callback_attempt",
+    "callback_enqueue",
+    "callback_redeliver",
     "hash_token",
     "model_retrain",
     "model_version_ensure_default",

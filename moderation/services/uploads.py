@@ -19,6 +19,7 @@ from ..errors import ApplicationError
 from ..models import Platform, Scan, Tag, TagSource, Upload, UploadStatus, Verdict
 from ..policy import decide
 from .audit import audit_record
+from .callbacks import callback_enqueue
 from .model_versions import shadow_scores_record
 
 logger = logging.getLogger(__name__)
@@ -275,6 +276,7 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
             upload=upload, model_name=model_name, model_version=model_version, error=outcome.error
         )
         upload_fail(upload=upload, reason=f"image rejected: {outcome.error}")
+        callback_enqueue(upload=upload, event_type="upload.failed")
         return scan
     verdict = outcome.verdict
     threshold = upload.platform.ai_threshold if upload.platform.ai_threshold is not None else verdict.threshold
@@ -301,6 +303,7 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
     )
     _mark(upload, UploadStatus.NEEDS_REVIEW if decision.verdict == Verdict.NEEDS_REVIEW else UploadStatus.TAGGED)
     upload.save(update_fields=["status", "status_history", "updated_at"])
+    callback_enqueue(upload=upload, event_type="upload.tagged")
     return scan
 
 

@@ -1,0 +1,99 @@
+"""Signed callbacks: verified with the Standard Webhooks library, retried, dead-lettered, redelivered."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core.management import call_command
+from standardwebhooks.webhooks import Webhook
+
+from moderation.models import CallbackDelivery, Platform
+from tests.conftest import post_webhook, signed_headers, upload_body
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def receiver():
+    """A platform's endpoint on loopback that records what it got and answers with the next queued status."""
+    received: list[tuple[dict, bytes]] = []
+    statuses: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(statuses.pop(0) if statuses else 204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/hooks/ai-tags", received, statuses
+    httpd.shutdown()
+
+
+@pytest.fixture
+def calling_back(settings, platform, receiver):
+    settings.AI_MODERATION = {**settings.AI_MODERATION, "FETCH_ALLOW_LOOPBACK": True, "CALLBACK_MAX_ATTEMPTS": 3}
+    Platform.objects.filter(slug="acme").update(callback_url=receiver[0])
+    return receiver
+
+
+def _send(client, platform, django_capture_on_commit_callbacks, external_id="cb-1"):
+    body = upload_body(external_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret)).status_code == 202
+
+
+def test_tagged_upload_is_called_back_with_a_verifiable_signature(
+    client, platform, calling_back, django_capture_on_commit_callbacks
+):
+    _, received, _ = calling_back
+    _send(client, platform, django_capture_on_commit_callbacks)
+    assert len(received) == 1
+    headers, body = received[0]
+    event = Webhook(platform.webhook_secret).verify(body, headers)  # exactly what a platform would run
+    assert event["type"] == "upload.tagged"
+    assert (
+        event["data"]["external_id"] == "cb-1" and event["data"]["verdict"]["label"] == event["data"]["tags"][0]["name"]
+    )
+    delivery = CallbackDelivery.objects.get()
+    assert delivery.status == "delivered" and delivery.attempts == 1 and delivery.last_status_code == 204
+    assert headers["webhook-id"] == delivery.event_id
+
+
+def test_failures_are_retried_then_dead_lettered_and_can_be_redelivered(
+    client, platform, calling_back, django_capture_on_commit_callbacks
+):
+    from moderation.project.celery import app
+
+    app.conf.task_eager_propagates = False  # so eager mode runs each retry in turn instead of raising Retry
+    _, received, statuses = calling_back
+    statuses.extend([500, 503, 502])
+    _send(client, platform, django_capture_on_commit_callbacks)
+    delivery = CallbackDelivery.objects.get()
+    assert delivery.status == "dead" and delivery.attempts == 3 and delivery.last_status_code == 502
+    assert len({headers["webhook-id"] for headers, _ in received}) == 1, "retries keep the event id"
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("redeliver_callbacks", "--dead")
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered" and len(received) == 4
+
+
+def test_callback_to_an_internal_address_is_refused(client, platform, settings, django_capture_on_commit_callbacks):
+    settings.AI_MODERATION = {**settings.AI_MODERATION, "CALLBACK_MAX_ATTEMPTS": 1}
+    Platform.objects.filter(slug="acme").update(callback_url="http://169.254.169.254/latest")
+    _send(client, platform, django_capture_on_commit_callbacks)
+    delivery = CallbackDelivery.objects.get()
+    assert delivery.status == "dead" and "not a public address" in delivery.last_error
+
+
+def test_no_callback_url_means_no_delivery(client, platform, django_capture_on_commit_callbacks):
+    _send(client, platform, django_capture_on_commit_callbacks)
+    assert not CallbackDelivery.objects.exists()
