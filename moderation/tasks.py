@@ -91,3 +91,9 @@ def callback_deliver(self, delivery_id: int) -> None:
     if delivery.status == DeliveryStatus.PENDING:
         delay = min(3600.0, 10.0 * 2**self.request.retries) * random.uniform(0.5, 1.5)
         raise self.retry(countdown=delay, max_retries=None)
+
+
+@shared_task(queue="fetch", soft_time_limit=120, time_limit=150)
+def uploads_requeue_stalled() -> None:
+    """Periodic (every minute): publish what a broker outage held back, resend what stalled."""
+    services.uploads_requeue_stalled()

@@ -145,7 +145,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=64)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# A webhook must answer quickly even when the broker is down: the upload is committed first and the sweeper below
+# publishes it later, so publishing gives up fast instead of holding the request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+
 CELERY_BEAT_SCHEDULE = {
+    "requeue-stalled-uploads": {"task": "moderation.tasks.uploads_requeue_stalled", "schedule": 60.0},
     "retrain-weekly": {"task": "moderation.tasks.model_retrain", "schedule": crontab(minute=0, hour=3, day_of_week=0)},
     "calibrate-daily": {"task": "moderation.tasks.platforms_calibrate", "schedule": crontab(minute=30, hour=4)},
 }

@@ -24,6 +24,7 @@ from .uploads import (
     upload_enqueue,
     upload_fail,
     upload_fetch,
+    uploads_requeue_stalled,
     uploads_scan,
 )
 
@@ -51,5 +52,6 @@ __all__ = [
     "upload_enqueue",
     "upload_fail",
     "upload_fetch",
+    "uploads_requeue_stalled",
     "uploads_scan",
 ]

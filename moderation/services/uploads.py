@@ -8,6 +8,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.core.files.base import ContentFile
@@ -192,6 +193,37 @@ def upload_enqueue(*, upload_id: Any) -> None:
             status=UploadStatus.RECEIVED, status_history=received_history
         )
         raise
+
+
+def uploads_requeue_stalled(*, received_after_seconds: float = 30, stalled_after_seconds: float = 900) -> int:
+    """The sweeper that makes the upload row its own outbox: anything the broker never got (still `received`, e.g.
+    during a broker outage) is published again, and anything stuck mid-pipeline is sent to its stage again (every
+    stage is idempotent). Returns how many uploads were sent."""
+    from .. import tasks
+
+    now = timezone.now()
+    sent = 0
+    unpublished = Upload.objects.filter(
+        status=UploadStatus.RECEIVED, updated_at__lt=now - timedelta(seconds=received_after_seconds)
+    ).values_list("id", flat=True)
+    for upload_id in unpublished[:1000]:
+        try:
+            upload_enqueue(upload_id=upload_id)
+        except Exception:  # broker still down: the next sweep tries again
+            logger.warning("broker refused upload %s; will retry on the next sweep", upload_id)
+            return sent
+        sent += 1
+    stalled = Upload.objects.filter(
+        status__in=[UploadStatus.QUEUED, UploadStatus.FETCHED],
+        updated_at__lt=now - timedelta(seconds=stalled_after_seconds),
+    ).values_list("id", "status")
+    for upload_id, status in stalled[:1000]:
+        if status == UploadStatus.QUEUED:
+            tasks.upload_fetch.delay(str(upload_id))
+        else:
+            tasks.uploads_scan.delay(str(upload_id))
+        sent += 1
+    return sent
 
 
 def upload_fail(*, upload: Upload, reason: str) -> None:

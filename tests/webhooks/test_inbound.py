@@ -226,3 +226,30 @@ def test_animated_gif_is_scored_from_its_first_frame(client, platform, django_ca
         response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
     upload = Upload.objects.get(id=response.json()["upload_id"])
     assert upload.status in (UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW)
+
+
+def test_broker_outage_still_answers_202_and_the_sweeper_publishes_later(
+    client, platform, monkeypatch, django_capture_on_commit_callbacks
+):
+    from kombu.exceptions import OperationalError
+
+    from moderation import tasks
+    from moderation.services import uploads_requeue_stalled
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tasks.upload_fetch, "delay", broker_down)
+        body = upload_body("during-outage")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+        assert response.status_code == 202
+        upload = Upload.objects.get(id=response.json()["upload_id"])
+        assert upload.status == UploadStatus.RECEIVED, "not published, but recorded"
+        assert uploads_requeue_stalled(received_after_seconds=0) == 0, "still down: nothing sent, nothing lost"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert uploads_requeue_stalled(received_after_seconds=0) == 1
+    upload.refresh_from_db()
+    assert upload.status in (UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW)
+    assert uploads_requeue_stalled(received_after_seconds=0) == 0
