@@ -172,3 +172,21 @@ def test_calibration_meets_the_target_fpr_on_held_out_labels(platform, reviewer,
 
 def test_calibration_needs_enough_real_labels(platform):
     assert platform_calibrate(platform=platform.platform) is None
+
+
+def test_learning_curve_replays_labels_through_retrain_and_leaves_no_rows(registry, tmp_path):
+    import json
+
+    data = tmp_path / "source"
+    for label, folder in ((0, "real"), (1, "fake")):
+        (data / folder).mkdir(parents=True)
+        for index in range(25):
+            (data / folder / f"{index}.png").write_bytes(_image(label, 2000 + index))
+    call_command("learning_curve", "--data", str(data), "--sizes", "10,20", "--out", str(tmp_path / "out"))
+    report = json.loads((tmp_path / "out" / "learning_curve.json").read_text())
+    assert [point["labels"] for point in report["points"]] == [10, 20]
+    for point in report["points"]:
+        assert point["held_out"] == 50 - point["labels"]
+        assert point["candidate_auroc"] > point["active_auroc"]
+    assert (tmp_path / "out" / "learning_curve.png").stat().st_size > 1000
+    assert not ModelVersion.objects.exists() and not Upload.objects.exists() and not ReviewDecision.objects.exists()
