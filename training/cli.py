@@ -117,6 +117,44 @@ def _fit_cascade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finetune_cnn(args: argparse.Namespace) -> int:
+    from .finetune_tail import TailConfig, finetune_tail
+
+    splits = default_training_sets(args.shared, cifake_per_class=args.cifake_per_class, seed=args.seed)
+    extra = {
+        "camera_photos_real": folder_images(
+            args.shared / "datasets" / "camera_photos_real", source="camera_photos_real"
+        ),
+        "realorai_dev": folder_images(args.shared / "datasets" / "realorai_dev", source="realorai_dev"),
+    }
+    result = finetune_tail(
+        init_checkpoint=args.init,
+        train=splits["train"],
+        val=splits["val"],
+        test=splits["test"],
+        extra_eval=extra,
+        out_dir=args.out,
+        version=args.version,
+        config=TailConfig(epochs=args.epochs, seed=args.seed),
+    )
+    args.cache.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        args.cache / "scores-cnn.npz",
+        **{
+            f"{name}_{part}": array
+            for name, pair in result["scores"].items()
+            for part, array in zip(("labels", "scores"), pair, strict=True)
+        },
+    )
+    card = result["card"]
+    summary = {
+        name: {k: card.metrics[name][k] for k in ("n", "accuracy", "auroc", "false_positive_rate")}
+        for name in card.metrics
+    }
+    print(json.dumps({"checkpoint": str(args.out), "threshold": card.threshold, "summary": summary}, indent=2))
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from detector import DEFAULT_CHECKPOINT
 
@@ -160,6 +198,17 @@ def main(argv: list[str] | None = None) -> int:
     cascade.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache")
     cascade.add_argument("--max-escalation-rate", type=float, default=0.3)
     cascade.set_defaults(handler=_fit_cascade)
+
+    tail = commands.add_parser("finetune-cnn", help="fine-tune the multi-scale CNN's last stages from its probe")
+    tail.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
+    tail.add_argument("--init", type=Path, default=DEFAULT_MODELS / "cnn")
+    tail.add_argument("--out", type=Path, default=DEFAULT_MODELS / "cnn")
+    tail.add_argument("--cifake-per-class", type=int, default=2500)
+    tail.add_argument("--epochs", type=int, default=12)
+    tail.add_argument("--version", default="0.2.0")
+    tail.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache")
+    tail.add_argument("--seed", type=int, default=0)
+    tail.set_defaults(handler=_finetune_cnn)
 
     evaluation = commands.add_parser("evaluate", help="report a checkpoint on any real/ (+ fake/) folder")
     evaluation.add_argument("--data", type=Path, required=True, help="folder with real/ and/or fake/")

@@ -1,0 +1,56 @@
+"""Tail fine-tuning on cached activations trains the same network that serving runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detector import DetectorConfig, create_detector
+from tests.detector.conftest import write_tiny
+from tests.images import encode
+from training.datasets import folder_images, stratified_split
+from training.finetune_tail import TailConfig, finetune_tail
+
+
+def test_finetuned_tail_is_what_serving_runs(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, label in (("real", 0), ("fake", 1)):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for index in range(24):
+            if label:
+                array = rng.integers(150, 255, (48, 48, 3), dtype=np.uint8)
+            else:
+                array = np.full((48, 48, 3), rng.integers(10, 60), np.uint8)
+            (tmp_path / "data" / name / f"{index}.png").write_bytes(encode(Image.fromarray(array), "PNG"))
+    train, val, test = stratified_split(folder_images(tmp_path / "data", source="gen"), seed=0)
+    init = write_tiny(tmp_path / "init", "test_efficientnet_multiscale", seed=0, head_scale=1.0)
+    result = finetune_tail(
+        init_checkpoint=init,
+        train=train,
+        val=val,
+        test=test,
+        extra_eval={},
+        out_dir=tmp_path / "tuned",
+        version="t",
+        config=TailConfig(split_block=4, epochs=3, batch_size=8),
+    )
+    card = result["card"]
+    assert card.metrics["test"]["auroc"] > 0.9 and len(card.training["history"]) >= 1
+    detector = create_detector(DetectorConfig(checkpoint=tmp_path / "tuned", device="cpu"))
+    served = [
+        detector.cnn.probabilities(
+            detector.cnn.to_batch([detector.cnn.model_input(detector.decode(i.path.read_bytes()))])
+        )[0]
+        for i in test
+    ]
+    assert np.asarray(served) == pytest.approx(result["scores"]["test"][1], abs=2e-3)
+
+
+def test_split_must_leave_exactly_the_last_stage(tmp_path):
+    init = write_tiny(tmp_path / "init", "test_efficientnet_multiscale", seed=0)
+    with pytest.raises(ValueError, match="exactly the last stage"):
+        finetune_tail(
+            init_checkpoint=init, train=[], val=[], test=[], extra_eval={}, out_dir=tmp_path / "x", version="t",
+            config=TailConfig(split_block=2),
+        )  # fmt: skip
