@@ -25,6 +25,8 @@ class Platform(models.Model):
     # Decision thresholds; null means "use the active model's operating point".
     ai_threshold = models.FloatField(null=True, blank=True)
     review_margin = models.FloatField(default=0.1)
+    # Signed webhook requests accepted per minute; more get 429 with Retry-After.
+    webhook_rate_limit_per_minute = models.PositiveIntegerField(default=6000)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -35,6 +37,9 @@ class Platform(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(review_margin__gte=0, review_margin__lt=0.5), name="platform_review_margin_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(webhook_rate_limit_per_minute__gt=0), name="platform_rate_limit_positive"
             ),
         ]
 

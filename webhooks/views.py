@@ -23,6 +23,7 @@ from moderation.selectors import platform_by_slug
 from moderation.services import upload_create
 
 from . import signatures
+from .ratelimit import retry_after_if_limited
 
 
 class UploadInput(serializers.Serializer):
@@ -94,6 +95,7 @@ class UploadWebhookApi(APIView):
             200: OpenApiResponse(description="event type not handled; acknowledged"),
             400: OpenApiResponse(description="malformed JSON or invalid field; `fields` names each"),
             413: OpenApiResponse(description="body over MAX_WEBHOOK_BODY_BYTES"),
+            429: OpenApiResponse(description="over the platform's per-minute limit; see Retry-After"),
             401: OpenApiResponse(description="missing, invalid or stale signature"),
             404: OpenApiResponse(description="unknown platform"),
         },
@@ -119,6 +121,11 @@ class UploadWebhookApi(APIView):
             signatures.verify(body, request.headers, tenant.webhook_secrets)
         except signatures.InvalidSignature as exc:
             return _error("invalid_signature", str(exc), status.HTTP_401_UNAUTHORIZED)
+        retry_after = retry_after_if_limited(platform_id=tenant.pk, limit=tenant.webhook_rate_limit_per_minute)
+        if retry_after is not None:
+            response = _error("rate_limited", "too many webhook requests for this platform", 429)
+            response["Retry-After"] = str(retry_after)
+            return response
         try:
             payload = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -253,3 +253,20 @@ def test_broker_outage_still_answers_202_and_the_sweeper_publishes_later(
     upload.refresh_from_db()
     assert upload.status in (UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW)
     assert uploads_requeue_stalled(received_after_seconds=0) == 0
+
+
+def test_rate_limit_answers_429_with_retry_after(client, platform):
+    from django.core.cache import cache
+
+    from moderation.models import Platform
+
+    cache.clear()
+    Platform.objects.filter(slug="acme").update(webhook_rate_limit_per_minute=2)
+    codes = []
+    for index in range(3):
+        body = upload_body(f"rl-{index}")
+        response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+        codes.append(response.status_code)
+    assert codes == [202, 202, 429]
+    assert 1 <= int(response["Retry-After"]) <= 61 and response.json()["error"] == "rate_limited"
+    assert Upload.objects.count() == 2
