@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -18,6 +17,7 @@ from rest_framework.views import APIView
 
 from moderation.api.errors import exception_handler
 from moderation.conf import app_setting
+from moderation.metrics import observe_webhook
 from moderation.models import Platform
 from moderation.selectors import platform_by_slug
 from moderation.services import upload_create
@@ -101,9 +101,15 @@ class UploadWebhookApi(APIView):
         },
     )
     def post(self, request: Request, platform: str) -> Response:
+        with observe_webhook() as observed:
+            response = self._handle(request, platform)
+            observed.status = response.status_code
+            return response
+
+    def _handle(self, request: Request, platform: str) -> Response:
         tenant = platform_by_slug(slug=platform)
         if tenant is None:
-            raise Http404
+            return _error("not_found", f"no platform {platform!r}", status.HTTP_404_NOT_FOUND)
         declared = request.META.get("CONTENT_LENGTH") or "0"
         limit = app_setting("MAX_WEBHOOK_BODY_BYTES")
         if not declared.isdigit() or int(declared) > limit:

@@ -92,6 +92,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Prometheus scrapes /metrics; set a token to require `Authorization: Bearer <token>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # Rate-limit counters live here: set CACHE_URL=redis://… in production so every web process shares them.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 

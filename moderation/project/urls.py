@@ -2,10 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from moderation.metrics import metrics_view
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
     path("api/v1/", include("moderation.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("metrics", metrics_view, name="metrics"),
 ]
