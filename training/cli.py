@@ -51,15 +51,34 @@ def default_training_sets(shared: Path, *, cifake_per_class: int, seed: int) -> 
     return splits
 
 
+def _default_sets(args: argparse.Namespace) -> tuple[dict[str, list[LabelledImage]], dict[str, list[LabelledImage]]]:
+    """The default train/val/test splits, and the real-photo and cross-source sets every run also reports on."""
+    splits = default_training_sets(args.shared, cifake_per_class=args.cifake_per_class, seed=args.seed)
+    datasets = args.shared / "datasets"
+    extra = {name: folder_images(datasets / name, source=name) for name in ("camera_photos_real", "realorai_dev")}
+    return splits, extra
+
+
+def _save_scores(path: Path, scores: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Per-set labels and probabilities, for fitting the cascade band later."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        f"{name}_{part}": array
+        for name, pair in scores.items()
+        for part, array in zip(("labels", "scores"), pair, strict=True)
+    }
+    np.savez(path, **arrays)
+
+
+def _print_summary(checkpoint: Path, card: dict) -> None:
+    keys = ("n", "accuracy", "auroc", "false_positive_rate")
+    summary = {name: {k: card["metrics"][name][k] for k in keys} for name in card["metrics"]}
+    print(json.dumps({"checkpoint": str(checkpoint), "threshold": card["threshold"], "summary": summary}, indent=2))
+
+
 def _train_default(args: argparse.Namespace) -> int:
     spec = MODELS[args.model]
-    splits = default_training_sets(args.shared, cifake_per_class=args.cifake_per_class, seed=args.seed)
-    extra = {
-        "camera_photos_real": folder_images(
-            args.shared / "datasets" / "camera_photos_real", source="camera_photos_real"
-        ),
-        "realorai_dev": folder_images(args.shared / "datasets" / "realorai_dev", source="realorai_dev"),
-    }
+    splits, extra = _default_sets(args)
     config = ProbeConfig(
         architecture=spec["architecture"],
         backbone_weights=args.shared / "weights" / spec["weights"],
@@ -80,21 +99,8 @@ def _train_default(args: argparse.Namespace) -> int:
         out_dir=out,
         cache_dir=args.cache,
     )
-    args.cache.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        args.cache / f"scores-{args.model}.npz",
-        **{
-            f"{name}_{part}": array
-            for name, pair in result.scores.items()
-            for part, array in zip(("labels", "scores"), pair, strict=True)
-        },
-    )
-    card = result.card
-    summary = {
-        name: {k: card["metrics"][name][k] for k in ("n", "accuracy", "auroc", "false_positive_rate")}
-        for name in card["metrics"]
-    }
-    print(json.dumps({"checkpoint": str(out), "threshold": card["threshold"], "summary": summary}, indent=2))
+    _save_scores(args.cache / f"scores-{args.model}.npz", result.scores)
+    _print_summary(out, result.card)
     return 0
 
 
@@ -120,13 +126,7 @@ def _fit_cascade(args: argparse.Namespace) -> int:
 def _finetune_cnn(args: argparse.Namespace) -> int:
     from .finetune_tail import TailConfig, finetune_tail
 
-    splits = default_training_sets(args.shared, cifake_per_class=args.cifake_per_class, seed=args.seed)
-    extra = {
-        "camera_photos_real": folder_images(
-            args.shared / "datasets" / "camera_photos_real", source="camera_photos_real"
-        ),
-        "realorai_dev": folder_images(args.shared / "datasets" / "realorai_dev", source="realorai_dev"),
-    }
+    splits, extra = _default_sets(args)
     result = finetune_tail(
         init_checkpoint=args.init,
         train=splits["train"],
@@ -137,21 +137,8 @@ def _finetune_cnn(args: argparse.Namespace) -> int:
         version=args.version,
         config=TailConfig(epochs=args.epochs, seed=args.seed),
     )
-    args.cache.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        args.cache / "scores-cnn.npz",
-        **{
-            f"{name}_{part}": array
-            for name, pair in result["scores"].items()
-            for part, array in zip(("labels", "scores"), pair, strict=True)
-        },
-    )
-    card = result["card"]
-    summary = {
-        name: {k: card.metrics[name][k] for k in ("n", "accuracy", "auroc", "false_positive_rate")}
-        for name in card.metrics
-    }
-    print(json.dumps({"checkpoint": str(args.out), "threshold": card.threshold, "summary": summary}, indent=2))
+    _save_scores(args.cache / "scores-cnn.npz", result["scores"])
+    _print_summary(args.out, json.loads(result["card"].to_json()))
     return 0
 
 
