@@ -29,13 +29,13 @@ def detector_config(checkpoint: Path) -> DetectorConfig:
 
 def get_detector_for(model_version: ModelVersion) -> Detector:
     """Loaded lazily, in the process that scores (never the prefork parent: CUDA cannot survive a fork)."""
-    key = model_version.checkpoint_path
+    key = str(model_version.checkpoint_dir)
     with _lock:
         if key not in _detectors:
             # Keep at most the active and the shadow model in memory.
             while len(_detectors) >= 2:
                 _detectors.pop(next(iter(_detectors)))
-            _detectors[key] = create_detector(detector_config(Path(key)))
+            _detectors[key] = create_detector(detector_config(model_version.checkpoint_dir))
         return _detectors[key]
 
 

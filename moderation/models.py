@@ -6,6 +6,7 @@ Writes go through `services.py`, reads through `selectors.py`; models hold data 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models
@@ -207,6 +208,9 @@ class AuditEvent(models.Model):
         return f"{self.action} {self.object_type}:{self.object_id}"
 
 
+BUILTIN_CHECKPOINT = "builtin:default"
+
+
 class ModelStatus(models.TextChoices):
     CANDIDATE = "candidate"
     REJECTED = "rejected"
@@ -240,6 +244,16 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}@{self.version} ({self.status})"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where the checkpoint is now. The model shipped inside `detector` is stored as `builtin:default`, so a moved
+        clone or an upgraded install still finds it."""
+        if self.checkpoint_path == BUILTIN_CHECKPOINT:
+            from detector import DEFAULT_CHECKPOINT
+
+            return DEFAULT_CHECKPOINT
+        return Path(self.checkpoint_path)
 
 
 class ShadowScore(models.Model):

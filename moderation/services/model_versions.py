@@ -18,7 +18,16 @@ from django.utils import timezone
 
 from ..conf import app_setting
 from ..errors import ApplicationError
-from ..models import ModelStatus, ModelVersion, Platform, ReviewDecision, ReviewLabel, Scan, ShadowScore
+from ..models import (
+    BUILTIN_CHECKPOINT,
+    ModelStatus,
+    ModelVersion,
+    Platform,
+    ReviewDecision,
+    ReviewLabel,
+    Scan,
+    ShadowScore,
+)
 from .audit import audit_record
 
 if TYPE_CHECKING:
@@ -49,7 +58,7 @@ def model_version_ensure_default() -> ModelVersion:
     return ModelVersion.objects.create(
         name=name,
         version=version,
-        checkpoint_path=str(checkpoint),
+        checkpoint_path=BUILTIN_CHECKPOINT if checkpoint == DEFAULT_CHECKPOINT else str(checkpoint),
         status=ModelStatus.ACTIVE,
         activated_at=timezone.now(),
     )
@@ -106,7 +115,7 @@ def model_retrain(*, min_new_labels: int | None = None, acting_user: Any = None)
     name = f"{active.name.split('+')[0]}-adapted"
     out_dir = model_store() / f"{name}-{version}"
     result = adapt_head(
-        active=Path(active.checkpoint_path),
+        active=active.checkpoint_dir,
         train=train_part,
         val=val_part,
         test=eval_items or val_part,
@@ -148,8 +157,8 @@ def model_version_gate(*, model_version: ModelVersion, acting_user: Any = None) 
         passed, reason, reports = False, "no frozen evaluation set (EVAL_SET_DIR) is configured", {}
     else:
         reports = {
-            "candidate": evaluate_checkpoint(Path(model_version.checkpoint_path), eval_items),
-            "active": evaluate_checkpoint(Path(active.checkpoint_path), eval_items),
+            "candidate": evaluate_checkpoint(model_version.checkpoint_dir, eval_items),
+            "active": evaluate_checkpoint(active.checkpoint_dir, eval_items),
         }
         passed, reason = gate_decision(reports["candidate"], reports["active"])
     with transaction.atomic():

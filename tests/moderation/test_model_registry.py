@@ -190,3 +190,11 @@ def test_learning_curve_replays_labels_through_retrain_and_leaves_no_rows(regist
         assert point["candidate_auroc"] > point["active_auroc"]
     assert (tmp_path / "out" / "learning_curve.png").stat().st_size > 1000
     assert not ModelVersion.objects.exists() and not Upload.objects.exists() and not ReviewDecision.objects.exists()
+
+
+def test_shipped_model_is_registered_by_name_so_a_moved_install_still_finds_it(db):
+    from detector import DEFAULT_CHECKPOINT
+
+    version = model_version_ensure_default()
+    assert version.checkpoint_path == "builtin:default"
+    assert version.checkpoint_dir == DEFAULT_CHECKPOINT
