@@ -13,7 +13,7 @@ from PIL import Image
 from detector import DetectorConfig, ImageRejected, create_detector, decode_image
 
 from .datasets import LabelledImage, fingerprint
-from .metrics import average_precision, classification_report, expected_calibration_error, roc_points
+from .metrics import average_precision, expected_calibration_error, report_by_source, roc_points
 
 # Re-encodings that real uploads go through: platforms recompress and resize what users post.
 PERTURBATIONS = ("clean", "jpeg_q95", "jpeg_q75", "jpeg_q50", "downscale_0.5")
@@ -57,7 +57,8 @@ def evaluate(
         outcomes = detector.predict(images)
         ok = np.array([outcome.verdict is not None for outcome in outcomes])
         scores = np.array([outcome.verdict.score for outcome in outcomes if outcome.verdict is not None])
-        row = classification_report(labels[ok], scores, 0.5)
+        sources = [item.source for item, kept in zip(items, ok, strict=True) if kept]
+        row = report_by_source(labels[ok], scores, 0.5, sources)
         row["rejected"] = int((~ok).sum())
         if kind == "clean":
             row["average_precision"] = average_precision(labels[ok], scores)
@@ -65,12 +66,6 @@ def evaluate(
             row["escalation_rate"] = float(
                 np.mean([o.verdict.vit_score is not None for o in outcomes if o.verdict is not None])
             )
-            sources = np.array([item.source for item in items])[ok]
-            if len(set(sources)) > 1:
-                row["by_source"] = {
-                    source: classification_report(labels[ok][sources == source], scores[sources == source], 0.5)
-                    for source in sorted(set(sources))
-                }
             report["clean"] = row
             report["_scores"] = (labels[ok], scores)
         table[kind] = {key: row[key] for key in ("accuracy", "auroc", "false_positive_rate")}

@@ -24,7 +24,7 @@ from detector.card import ModelCard
 from detector.registry import MultiScaleClassifier
 
 from .datasets import LabelledImage, fingerprint
-from .metrics import classification_report, threshold_for_fpr
+from .metrics import classification_report, report_by_source, threshold_for_fpr
 
 
 @dataclass(frozen=True)
@@ -171,13 +171,7 @@ def finetune_tail(
             continue
         labels = cache[name][2].numpy()
         scores = _scores(tail, *cache[name][:2])
-        report = classification_report(labels, scores, threshold)
-        sources = np.array([item.source for item in items])
-        if len(set(sources)) > 1 and len(sources) == len(labels):
-            report["by_source"] = {
-                s: classification_report(labels[sources == s], scores[sources == s], threshold)
-                for s in sorted(set(sources))
-            }
+        report = report_by_source(labels, scores, threshold, [item.source for item in items])
         metrics[name] = report
     new_card = ModelCard(
         name=card.name.replace("-probe", "-tail"),

@@ -114,3 +114,16 @@ def roc_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.n
     tpr = np.array([0.0] + [np.mean(scores[labels] >= t) for t in thresholds])
     fpr = np.array([0.0] + [np.mean(scores[~labels] >= t) for t in thresholds])
     return fpr, tpr
+
+
+def report_by_source(labels: np.ndarray, scores: np.ndarray, threshold: float, sources: list[str]) -> dict[str, Any]:
+    """`classification_report`, plus a per-source breakdown when the set mixes sources, so a weak spot cannot hide
+    inside the total. `sources` must align with `labels` (otherwise the breakdown is left out)."""
+    result = classification_report(labels, scores, threshold)
+    names = np.asarray(sources)
+    if len(set(sources)) > 1 and len(names) == len(labels):
+        result["by_source"] = {
+            source: classification_report(labels[names == source], scores[names == source], threshold)
+            for source in sorted(set(sources))
+        }
+    return result

@@ -22,7 +22,7 @@ from detector import ImageRejected, ModelCard, load_checkpoint, load_model_input
 from detector.registry import backbone_features, build_model
 
 from .datasets import LabelledImage, fingerprint
-from .metrics import auroc, classification_report, threshold_for_fpr
+from .metrics import auroc, report_by_source, threshold_for_fpr
 
 
 @dataclass(frozen=True)
@@ -181,17 +181,7 @@ def train_probe(
 
     def report(name: str, items: list[LabelledImage]) -> dict[str, Any]:
         features, labels = feats[name]
-        result = classification_report(labels, _scores(features, weight, bias), threshold)
-        # Per-source breakdown so a weak spot cannot hide inside the total.
-        if len({item.source for item in items}) > 1 and len(items) == len(labels):
-            sources = np.asarray([item.source for item in items])
-            result["by_source"] = {
-                source: classification_report(
-                    labels[sources == source], _scores(features[sources == source], weight, bias), threshold
-                )
-                for source in sorted(set(sources))
-            }
-        return result
+        return report_by_source(labels, _scores(features, weight, bias), threshold, [item.source for item in items])
 
     metrics = {"val": report("val", val), "test": report("test", test)}
     metrics.update({name: report(name, items) for name, items in extra_eval.items()})
