@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: install run test lint bench train-default clean
+.PHONY: install run test lint bench bench-console train-default clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py platform_create demo --if-exists=rotate
+	$(PY) manage.py console_user demo-lead --role lead
 	PORT=$(PORT) $(PY) -m moderation.project.run
 
 ## Set up and run every test. Integration tests use PostgreSQL + Redis + a Celery worker where they are reachable.
@@ -34,6 +35,12 @@ lint: install
 ## Detector throughput vs the naive per-image path and this CPU's GEMM roofline, as JSON.
 bench: install
 	$(PY) -m detector bench
+
+## Seed 100k uploads into PostgreSQL and time the moderator console's pages (JSON); the seed is deleted afterwards.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+bench-console: install
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py migrate --noinput --verbosity 0
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py bench_console --uploads 100000
 
 ## Retrain the shipped default cascade from ../shared (needs the shared datasets and weights; ~25 min on 2 cores).
 train-default: install

@@ -1,1 +1,1 @@
-"""The moderator console (review queue, decisions, stats). Its pages arrive with issue #6."""
+"""The moderator console: review queue, decisions (keyboard and bulk), heatmaps, stats and the audit log."""

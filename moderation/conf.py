@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "RETRAIN_TARGET_FPR": 0.05,
     "CALIBRATION_TARGET_FPR": 0.01,
     "CALIBRATION_MIN_REAL_LABELS": 20,
+    # How long opening an upload in the console holds it for that moderator.
+    "CONSOLE_CLAIM_SECONDS": 300,
 }
 
 

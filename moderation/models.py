@@ -28,6 +28,8 @@ class Platform(models.Model):
     review_margin = models.FloatField(default=0.1)
     # Signed webhook requests accepted per minute; more get 429 with Retry-After.
     webhook_rate_limit_per_minute = models.PositiveIntegerField(default=6000)
+    # The console users who review this platform's uploads (leads and admins see every platform).
+    moderators = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="moderated_platforms")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -43,6 +45,7 @@ class Platform(models.Model):
                 condition=Q(webhook_rate_limit_per_minute__gt=0), name="platform_rate_limit_positive"
             ),
         ]
+        permissions = [("change_platform_thresholds", "Can change a platform's AI threshold and review margin")]
 
     def __str__(self) -> str:
         return self.slug
@@ -74,6 +77,14 @@ class Upload(models.Model):
     status_history = models.JSONField(default=list)
     failure_reason = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # The latest machine verdict, copied from its scan so the review queue filters and sorts 100k uploads on one
+    # table's indexes. Reviewer decisions never change these: they are what the reviewer confirmed or overturned.
+    scan_verdict = models.CharField(max_length=16, blank=True)
+    scan_score = models.FloatField(null=True, blank=True)
+    scan_escalated = models.BooleanField(default=False)
+    scan_model_version = models.CharField(max_length=160, blank=True)
+    # Higher is reviewed first: platform-flagged, then escalated, then scores closest to the threshold.
+    review_priority = models.SmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -87,7 +98,12 @@ class Upload(models.Model):
                 condition=~Q(status=UploadStatus.FAILED) | ~Q(failure_reason=""), name="upload_failed_has_reason"
             ),
         ]
-        indexes = [models.Index(fields=["platform", "status", "created_at"])]
+        indexes = [
+            models.Index(fields=["platform", "status", "created_at"]),
+            # The review queue: one status, highest priority first, then oldest first.
+            models.Index(fields=["status", "-review_priority", "created_at"], name="upload_review_queue"),
+            models.Index(fields=["created_at"], name="upload_created_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.platform_id}:{self.external_id}"
@@ -185,9 +201,29 @@ class ReviewDecision(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(label__in=ReviewLabel.values), name="review_label_valid")]
+        indexes = [models.Index(fields=["upload", "-created_at"])]
+        # The console's roles are groups holding these (see the 0005 migration): moderator, lead, admin.
+        permissions = [
+            ("review_upload", "Can review uploads of assigned platforms"),
+            ("review_bulk", "Can decide many uploads at once"),
+            ("view_all_platforms", "Can review every platform's uploads"),
+            ("view_review_stats", "Can see review statistics"),
+            ("view_audit_log", "Can read the audit log"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.label} by {self.reviewer_id}"
+
+
+class ReviewClaim(models.Model):
+    """A moderator's hold on one upload while they look at it, so two people never decide it at once."""
+
+    upload = models.OneToOneField(Upload, on_delete=models.CASCADE, related_name="review_claim")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="review_claims")
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.upload_id} held by {self.reviewer_id} until {self.expires_at:%H:%M:%S}"
 
 
 class AuditEvent(models.Model):

@@ -20,3 +20,10 @@ def decide(score: float, *, threshold: float, review_margin: float) -> TagDecisi
     if score >= threshold:
         return TagDecision(Verdict.AI_GENERATED, score)
     return TagDecision(Verdict.LIKELY_REAL, 1.0 - score)
+
+
+def review_priority(*, score: float, threshold: float, escalated: bool, platform_flagged: bool) -> int:
+    """Where an upload sits in the review queue (higher first): what a platform flagged, then what the ViT had to
+    look at, then scores by closeness to the threshold (0 to 100)."""
+    closeness = round(100 * max(0.0, 1.0 - abs(score - threshold) / 0.5))
+    return 1000 * platform_flagged + 200 * escalated + closeness

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,25 +28,32 @@ REQUIRE_SERVICES = os.environ.get("MODERATION_REQUIRE_SERVICES") == "1"
 _skipped_for_services: list[str] = []
 
 
+def _missing(item: pytest.Item) -> str | None:
+    """What an integration test needs and this machine lacks, or None."""
+    if item.get_closest_marker("services") and not test_settings.SERVICES_AVAILABLE:
+        return "PostgreSQL/Redis not reachable"
+    if item.get_closest_marker("browser") and shutil.which("chromium") is None:
+        return "chromium not installed (apt-get install chromium chromium-driver)"
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if test_settings.SERVICES_AVAILABLE or REQUIRE_SERVICES:
+    if REQUIRE_SERVICES:
         return
     for item in items:
-        if item.get_closest_marker("services"):
-            _skipped_for_services.append(item.nodeid)
-            item.add_marker(
-                pytest.mark.skip(reason="PostgreSQL/Redis not reachable; runs on the embedded defaults only")
-            )
+        if reason := _missing(item):
+            _skipped_for_services.append(f"{item.nodeid} ({reason})")
+            item.add_marker(pytest.mark.skip(reason=f"{reason}; runs on the embedded defaults only"))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("services") and not test_settings.SERVICES_AVAILABLE and REQUIRE_SERVICES:
-        pytest.fail("MODERATION_REQUIRE_SERVICES=1 but PostgreSQL/Redis are not reachable", pytrace=False)
+    if REQUIRE_SERVICES and (reason := _missing(item)):
+        pytest.fail(f"MODERATION_REQUIRE_SERVICES=1 but {reason}", pytrace=False)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _skipped_for_services:
-        terminalreporter.section("integration tests NOT run: PostgreSQL/Redis unreachable")
+        terminalreporter.section("integration tests NOT run")
         for nodeid in _skipped_for_services:
             terminalreporter.write_line(nodeid)
 
@@ -161,3 +169,36 @@ def start_worker(transactional_db: None) -> Iterator[Any]:
 def celery_worker_process(start_worker: Any) -> subprocess.Popen[bytes]:
     """One real worker on every queue."""
     return start_worker()
+
+
+@pytest.fixture
+def coin_model(settings: Any, tmp_path: Path) -> Path:
+    """An active tiny model that scores every image 0.5, so a platform's threshold alone decides the verdict:
+    the card's 0.5 (±0.1 margin) sends everything to review; a platform threshold of 0.3 tags it ai-generated."""
+    from tests.detector.conftest import write_tiny
+
+    checkpoint = write_tiny(tmp_path / "coin", "test_efficientnet", seed=0, head_scale=0.0)
+    settings.AI_MODERATION = {
+        **settings.AI_MODERATION,
+        "DETECTOR_CHECKPOINT": str(checkpoint),
+        "DETECTOR_DEVICE": "cpu",
+    }
+    return checkpoint
+
+
+def scanned_upload(credentials: PlatformCredentials, external_id: str, **metadata: Any) -> Any:
+    """An upload taken through create → fetch → scan in-process (tasks run eagerly), returned fresh."""
+    from django.test import TestCase
+
+    from moderation.models import Upload
+    from moderation.services import upload_create
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        upload, _ = upload_create(
+            platform=credentials.platform,
+            webhook_id=f"msg_{uuid.uuid4().hex}",
+            external_id=external_id,
+            data_base64=base64.b64encode(jpeg_bytes(seed=len(external_id))).decode(),
+            metadata=metadata,
+        )
+    return Upload.objects.get(pk=upload.pk)

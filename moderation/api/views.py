@@ -36,6 +36,11 @@ class VerdictOutput(serializers.Serializer):
     latency_ms = serializers.FloatField()
 
 
+class ReviewOutput(serializers.Serializer):
+    label = serializers.CharField()
+    decided_at = serializers.DateTimeField(source="created_at")
+
+
 class UploadOutput(serializers.Serializer):
     upload_id = serializers.UUIDField(source="id")
     external_id = serializers.CharField()
@@ -44,6 +49,7 @@ class UploadOutput(serializers.Serializer):
     sha256 = serializers.CharField(allow_blank=True)
     tags = TagOutput(many=True)
     verdict = serializers.SerializerMethodField()
+    review = serializers.SerializerMethodField()
     heatmap_url = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -66,6 +72,12 @@ class UploadOutput(serializers.Serializer):
                 "latency_ms": scan.latency_ms,
             }
         ).data
+
+    @extend_schema_field(ReviewOutput(allow_null=True))
+    def get_review(self, upload: Upload) -> dict | None:
+        """A moderator's latest decision (ai-generated or real); it overrides the machine verdict's tags."""
+        decision = next(iter(getattr(upload, "decisions_newest_first", [])), None)
+        return ReviewOutput(decision).data if decision is not None else None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_heatmap_url(self, upload: Upload) -> str | None:

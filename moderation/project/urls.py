@@ -6,6 +6,7 @@ from moderation.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("console/", include("admin_ui.urls")),
     path("webhooks/", include("webhooks.urls")),
     path("api/v1/", include("moderation.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

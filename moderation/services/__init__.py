@@ -11,6 +11,17 @@ from .model_versions import (
     platform_calibrate,
     shadow_scores_record,
 )
+from .reviews import (
+    BulkOutcome,
+    ClaimConflict,
+    console_roles_ensure,
+    console_user_set,
+    platform_thresholds_update,
+    review_claim,
+    review_decide,
+    review_release,
+    reviews_decide_bulk,
+)
 from .uploads import (
     PlatformCredentials,
     hash_token,
@@ -29,11 +40,15 @@ from .uploads import (
 )
 
 __all__ = [
+    "BulkOutcome",
+    "ClaimConflict",
     "PlatformCredentials",
     "audit_record",
     "callback_attempt",
     "callback_enqueue",
     "callback_redeliver",
+    "console_roles_ensure",
+    "console_user_set",
     "hash_token",
     "model_retrain",
     "model_version_ensure_default",
@@ -42,9 +57,14 @@ __all__ = [
     "model_version_rollback",
     "platform_calibrate",
     "platform_create",
+    "platform_thresholds_update",
     "platform_token_rotate",
     "platform_webhook_secret_retire_old",
     "platform_webhook_secret_rotate",
+    "review_claim",
+    "review_decide",
+    "review_release",
+    "reviews_decide_bulk",
     "scan_heatmap_ensure",
     "scan_heatmap_request",
     "shadow_scores_record",

@@ -18,7 +18,7 @@ from django.utils import timezone
 from ..conf import app_setting
 from ..errors import ApplicationError
 from ..models import Platform, Scan, Tag, TagSource, Upload, UploadStatus, Verdict
-from ..policy import decide
+from ..policy import decide, review_priority
 from .audit import audit_record
 from .callbacks import callback_enqueue
 from .model_versions import shadow_scores_record
@@ -329,12 +329,31 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
         batch_size=verdict.batch_size,
     )
     _mark(upload, UploadStatus.SCANNED)
+    upload.scan_verdict, upload.scan_score, upload.scan_escalated = decision.verdict, verdict.score, scan.escalated
+    upload.scan_model_version = f"{verdict.model_name}@{verdict.model_version}"
+    upload.review_priority = review_priority(
+        score=verdict.score,
+        threshold=threshold,
+        escalated=scan.escalated,
+        platform_flagged=bool(upload.metadata.get("flagged")),
+    )
     Tag.objects.filter(upload=upload, source=TagSource.AUTO).delete()
     Tag.objects.create(
         upload=upload, name=decision.verdict, source=TagSource.AUTO, confidence=decision.confidence, scan=scan
     )
     _mark(upload, UploadStatus.NEEDS_REVIEW if decision.verdict == Verdict.NEEDS_REVIEW else UploadStatus.TAGGED)
-    upload.save(update_fields=["status", "status_history", "updated_at"])
+    upload.save(
+        update_fields=[
+            "status",
+            "status_history",
+            "scan_verdict",
+            "scan_score",
+            "scan_escalated",
+            "scan_model_version",
+            "review_priority",
+            "updated_at",
+        ]
+    )
     callback_enqueue(upload=upload, event_type="upload.tagged")
     return scan
 

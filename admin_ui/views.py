@@ -1,0 +1,295 @@
+"""Console pages. Thin: reads through `moderation.selectors`, writes through `moderation.services`."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse, reverse_lazy
+from django.views import View
+
+from moderation.errors import ApplicationError
+from moderation.models import ReviewLabel, Upload
+from moderation.selectors import (
+    audit_events_visible_to,
+    platforms_visible_to,
+    queue_after,
+    queue_before,
+    queue_next_for,
+    review_queue,
+    review_stats,
+    upload_for_review,
+    uploads_visible_to,
+)
+from moderation.services import (
+    ClaimConflict,
+    platform_thresholds_update,
+    review_claim,
+    review_decide,
+    review_release,
+    reviews_decide_bulk,
+    scan_heatmap_request,
+)
+
+from .charts import bar_chart
+from .forms import BulkDecisionForm, DecisionForm, QueueFilterForm, ThresholdsForm
+
+PAGE_SIZE = 50
+AUDIT_PAGE_SIZE = 100
+# Browsers render these inline; anything else (HEIC, TIFF…) gets a download link instead of an <img>.
+_BROWSER_IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG": "image/png", b"GIF8": "image/gif"}
+
+
+class ConsoleView(LoginRequiredMixin, PermissionRequiredMixin, View):
+    login_url = reverse_lazy("admin_ui:login")
+    permission_required = "moderation.review_upload"
+
+
+def _queue_form(request: HttpRequest) -> QueueFilterForm:
+    slugs = list(platforms_visible_to(request.user).order_by("slug").values_list("slug", flat=True))
+    return QueueFilterForm(request.GET, platform_slugs=slugs)
+
+
+def _filter_query(request: HttpRequest) -> str:
+    """The queue's filters as a query string, carried from the queue to items and back."""
+    return urlencode([(key, value) for key, value in request.GET.items() if key not in ("after", "before")])
+
+
+def _item_url(upload: Upload, query: str) -> str:
+    url = reverse("admin_ui:item", args=[upload.pk])
+    return f"{url}?{query}" if query else url
+
+
+def _queue_url(query: str) -> str:
+    url = reverse("admin_ui:queue")
+    return f"{url}?{query}" if query else url
+
+
+class QueueView(ConsoleView):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form = _queue_form(request)
+        queryset = review_queue(user=request.user, filters=form.filters())
+        after_id = request.GET.get("after")
+        after = Upload.objects.filter(pk=after_id).first() if after_id and _is_uuid(after_id) else None
+        page = list((queue_after(queryset, after) if after else queryset)[: PAGE_SIZE + 1])
+        has_next = len(page) > PAGE_SIZE
+        page = page[:PAGE_SIZE]
+        query = _filter_query(request)
+        return render(
+            request,
+            "admin_ui/queue.html",
+            {
+                "form": form,
+                "uploads": page,
+                "total": queryset.count(),
+                "query": query,
+                "next_page": f"{_queue_url(query)}{'&' if query else '?'}after={page[-1].pk}" if has_next else None,
+                "first_page": _queue_url(query) if after else None,
+                "can_bulk": request.user.has_perm("moderation.review_bulk"),
+                "labels": ReviewLabel.choices,
+            },
+        )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        Upload._meta.pk.to_python(value)
+    except Exception:
+        return False
+    return True
+
+
+class ItemView(ConsoleView):
+    def get(self, request: HttpRequest, upload_id: Any) -> HttpResponse:
+        upload = upload_for_review(user=request.user, upload_id=upload_id)
+        if upload is None:
+            raise Http404
+        conflict = None
+        try:
+            review_claim(upload=upload, reviewer=request.user)
+        except ClaimConflict as exc:
+            conflict = exc
+        form = _queue_form(request)
+        queue = review_queue(user=request.user, filters=form.filters())
+        query = _filter_query(request)
+        following = queue_next_for(queue, user=request.user, after=upload)
+        preceding = queue_before(queue, upload).first()
+        scans = upload.scans_newest_first
+        return render(
+            request,
+            "admin_ui/item.html",
+            {
+                "upload": upload,
+                "scan": next((scan for scan in scans if not scan.error), None),
+                "scans": scans,
+                "decisions": upload.decisions_newest_first,
+                "conflict": conflict,
+                "form": DecisionForm(),
+                "labels": ReviewLabel.choices,
+                "query": query,
+                "next_url": _item_url(following, query) if following else None,
+                "prev_url": _item_url(preceding, query) if preceding else None,
+                "queue_url": _queue_url(query),
+            },
+        )
+
+
+class DecideView(ConsoleView):
+    def post(self, request: HttpRequest, upload_id: Any) -> HttpResponse:
+        upload = upload_for_review(user=request.user, upload_id=upload_id)
+        if upload is None:
+            raise Http404
+        form = DecisionForm(request.POST)
+        query = _filter_query(request)
+        if not form.is_valid():
+            messages.error(request, "Choose AI-generated, real or unsure.")
+            return redirect(_item_url(upload, query))
+        try:
+            review_decide(
+                upload=upload, reviewer=request.user, label=form.cleaned_data["label"], note=form.cleaned_data["note"]
+            )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect(_item_url(upload, query))
+        messages.success(request, f"{upload.external_id}: {form.cleaned_data['label']}")
+        queue = review_queue(user=request.user, filters=_queue_form(request).filters())
+        following = queue_next_for(queue, user=request.user, after=upload)
+        return redirect(_item_url(following, query) if following else _queue_url(query))
+
+
+class ReleaseView(ConsoleView):
+    def post(self, request: HttpRequest, upload_id: Any) -> HttpResponse:
+        upload = get_object_or_404(uploads_visible_to(request.user), pk=upload_id)
+        review_release(upload=upload, reviewer=request.user)
+        return redirect(_queue_url(_filter_query(request)))
+
+
+class BulkDecideView(ConsoleView):
+    permission_required = "moderation.review_bulk"
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = BulkDecisionForm(request.POST)
+        query = _filter_query(request)
+        if not form.is_valid():
+            messages.error(request, "Select uploads and a label.")
+            return redirect(_queue_url(query))
+        uploads = list(uploads_visible_to(request.user).filter(pk__in=_valid_ids(form.cleaned_data["uploads"])))
+        outcome = reviews_decide_bulk(
+            uploads=uploads, reviewer=request.user, label=form.cleaned_data["label"], note=form.cleaned_data["note"]
+        )
+        messages.success(request, f"Decided {len(outcome.decided)} as {form.cleaned_data['label']}.")
+        for upload_id, reason in outcome.skipped.items():
+            messages.warning(request, f"Skipped {upload_id}: {reason}")
+        return redirect(_queue_url(query))
+
+
+def _valid_ids(values: list[str]) -> list[str]:
+    return [value for value in values if _is_uuid(value)]
+
+
+class ImageView(ConsoleView):
+    """The original bytes, only as an image type a browser renders safely (never as HTML or SVG)."""
+
+    def get(self, request: HttpRequest, upload_id: Any) -> HttpResponse:
+        upload = get_object_or_404(uploads_visible_to(request.user).exclude(image=""), pk=upload_id)
+        handle = upload.image.open("rb")
+        head = handle.read(16)
+        handle.seek(0)
+        content_type = next((kind for magic, kind in _BROWSER_IMAGE_TYPES.items() if head.startswith(magic)), None)
+        if content_type is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            content_type = "image/webp"
+        if content_type is None:
+            handle.close()
+            return HttpResponse("This format is not shown in the browser.", status=415, content_type="text/plain")
+        response = FileResponse(handle, content_type=content_type)
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "sandbox"
+        return response
+
+
+class HeatmapView(ConsoleView):
+    def get(self, request: HttpRequest, upload_id: Any) -> HttpResponse:
+        upload = upload_for_review(user=request.user, upload_id=upload_id)
+        scan = next((scan for scan in upload.scans_newest_first if not scan.error), None) if upload else None
+        if scan is None:
+            raise Http404
+        if not scan.heatmap:
+            scan_heatmap_request(scan=scan)
+            return JsonResponse({"status": "pending"}, status=202, headers={"Retry-After": "2"})
+        return FileResponse(scan.heatmap.open("rb"), content_type="image/png")
+
+
+class StatsView(ConsoleView):
+    permission_required = "moderation.view_review_stats"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        platform = request.GET.get("platform", "")
+        stats = review_stats(user=request.user, days=30, platform=platform)
+        platforms = list(platforms_visible_to(request.user).order_by("slug"))
+        overturn_points = [(version, k / n) for version, (n, k) in stats.overturns_by_model.items() if n]
+        return render(
+            request,
+            "admin_ui/stats.html",
+            {
+                "stats": stats,
+                "platform": platform,
+                "platforms": platforms,
+                "uploads_chart": bar_chart(
+                    [(day.isoformat(), n) for day, n, *_ in stats.per_day], title="Uploads per day"
+                ),
+                "auto_tag_chart": bar_chart(
+                    [(day.isoformat(), auto / scanned) for day, _, scanned, auto, _ in stats.per_day if scanned],
+                    title="Auto-tag rate per day",
+                    value_format="{:.0%}",
+                ),
+                "escalation_chart": bar_chart(
+                    [(day.isoformat(), esc / scanned) for day, _, scanned, _, esc in stats.per_day if scanned],
+                    title="Escalation rate per day",
+                    value_format="{:.0%}",
+                ),
+                "overturn_chart": bar_chart(
+                    overturn_points, title="Moderator overturn rate per model version", value_format="{:.0%}"
+                ),
+                "can_change_thresholds": request.user.has_perm("moderation.change_platform_thresholds"),
+            },
+        )
+
+
+class ThresholdsView(ConsoleView):
+    permission_required = "moderation.change_platform_thresholds"
+
+    def post(self, request: HttpRequest, slug: str) -> HttpResponse:
+        platform = get_object_or_404(platforms_visible_to(request.user), slug=slug)
+        form = ThresholdsForm(request.POST)
+        if form.is_valid():
+            platform_thresholds_update(platform=platform, acting_user=request.user, **form.cleaned_data)
+            messages.success(request, f"{slug}: thresholds saved; they apply to new scans.")
+        else:
+            messages.error(request, f"{slug}: {form.errors.as_text()}")
+        return redirect("admin_ui:stats")
+
+
+class AuditView(ConsoleView):
+    permission_required = "moderation.view_audit_log"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        events = audit_events_visible_to(request.user)
+        if action := request.GET.get("action"):
+            events = events.filter(action=action)
+        if platform := request.GET.get("platform"):
+            events = events.filter(platform__slug=platform)
+        before = request.GET.get("before", "")
+        if before.isdigit():
+            events = events.filter(id__lt=int(before))
+        page = list(events[: AUDIT_PAGE_SIZE + 1])
+        query = urlencode([(key, value) for key, value in request.GET.items() if key != "before"])
+        older = f"?{query}&before={page[AUDIT_PAGE_SIZE - 1].pk}" if len(page) > AUDIT_PAGE_SIZE else None
+        return render(
+            request,
+            "admin_ui/audit.html",
+            {"events": page[:AUDIT_PAGE_SIZE], "older": older, "action": action or "", "platform": platform or ""},
+        )
