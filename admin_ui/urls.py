@@ -18,4 +18,5 @@ urlpatterns = [
     path("stats/", views.StatsView.as_view(), name="stats"),
     path("platforms/<slug:slug>/thresholds", views.ThresholdsView.as_view(), name="thresholds"),
     path("audit/", views.AuditView.as_view(), name="audit"),
+    path("retro-scans/", views.RetroScansView.as_view(), name="retro-scans"),
 ]

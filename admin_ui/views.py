@@ -20,6 +20,7 @@ from moderation.selectors import (
     queue_after,
     queue_before,
     queue_next_for,
+    retro_scans_visible_to,
     review_queue,
     review_stats,
     upload_for_review,
@@ -293,3 +294,14 @@ class AuditView(ConsoleView):
             "admin_ui/audit.html",
             {"events": page[:AUDIT_PAGE_SIZE], "older": older, "action": action or "", "platform": platform or ""},
         )
+
+
+class RetroScansView(ConsoleView):
+    """Look-backs over earlier uploads (new confirmed fakes against them), with progress while they run."""
+
+    permission_required = "moderation.view_review_stats"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        scans = list(retro_scans_visible_to(request.user)[:50])
+        running = any(scan.status in ("queued", "running") for scan in scans)
+        return render(request, "admin_ui/retro_scans.html", {"scans": scans, "running": running})

@@ -1,4 +1,5 @@
-"""`python -m detector predict FILE… [--json] [--heatmap DIR]` and `python -m detector bench`."""
+"""`python -m detector predict FILE… [--json] [--heatmap DIR]`, `python -m detector bench` and
+`python -m detector bench-hashes`."""
 
 from __future__ import annotations
 
@@ -44,6 +45,13 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_hashes(args: argparse.Namespace) -> int:
+    from .bench_hashes import run_hash_bench
+
+    print(json.dumps(run_hash_bench(args.size, args.queries), indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m detector", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -58,5 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     bench.add_argument("--quick", action="store_true", help="fewer images and batch sizes (a smoke run)")
     bench.set_defaults(handler=_bench)
+    hashes = commands.add_parser("bench-hashes", help="PDQ near-duplicate lookups against a large bank, as JSON")
+    hashes.add_argument("--size", type=int, default=1_000_000, help="hashes in the bank")
+    hashes.add_argument("--queries", type=int, default=2000)
+    hashes.set_defaults(handler=_bench_hashes)
     args = parser.parse_args(argv)
     return args.handler(args)

@@ -37,6 +37,11 @@ DEFAULTS: dict[str, Any] = {
     "RETRAIN_TARGET_FPR": 0.05,
     "CALIBRATION_TARGET_FPR": 0.01,
     "CALIBRATION_MIN_REAL_LABELS": 20,
+    # PEM bundle of root certificates whose C2PA signatures are trusted (e.g. the C2PA trust list); only a trusted
+    # manifest's "camera capture" claim counts as decisive.
+    "C2PA_TRUST_ANCHORS_FILE": None,
+    # After a promotion, uploads of the last this-many days are re-scored and changed verdicts go to review (0: off).
+    "RESCORE_WINDOW_DAYS": 7,
     # How long opening an upload in the console holds it for that moderator.
     "CONSOLE_CLAIM_SECONDS": 300,
 }

@@ -28,6 +28,11 @@ class Platform(models.Model):
     review_margin = models.FloatField(default=0.1)
     # Signed webhook requests accepted per minute; more get 429 with Retry-After.
     webhook_rate_limit_per_minute = models.PositiveIntegerField(default=6000)
+    # What declared provenance (C2PA, IPTC, generator metadata, watermarks, known-fake matches) does to the verdict:
+    # "decide" tags ai-generated whatever the pixel score, "review" sends it to a moderator, "ignore" only shows it.
+    provenance_policy = models.CharField(max_length=8, default="decide")
+    # Opt in to the shared bank of confirmed fakes: contribute this platform's and match against everyone's.
+    share_hashes = models.BooleanField(default=False)
     # The console users who review this platform's uploads (leads and admins see every platform).
     moderators = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="moderated_platforms")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -43,6 +48,9 @@ class Platform(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(webhook_rate_limit_per_minute__gt=0), name="platform_rate_limit_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(provenance_policy__in=["decide", "review", "ignore"]), name="platform_provenance_policy"
             ),
         ]
         permissions = [("change_platform_thresholds", "Can change a platform's AI threshold and review margin")]
@@ -71,6 +79,11 @@ class Upload(models.Model):
     source_url = models.URLField(max_length=2048, blank=True)
     image = models.FileField(upload_to="uploads/%Y/%m/%d/", blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
+    # PDQ perceptual hash (64 hex digits) and its quality (0-100; below 50 it is not matched).
+    pdq_hash = models.CharField(max_length=64, blank=True)
+    pdq_quality = models.SmallIntegerField(null=True, blank=True)
+    # Findings beyond pixels: [{"kind", "value", "strength", "source", "ai", "detail"}, …] (see detector.evidence).
+    evidence = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=UploadStatus.choices, default=UploadStatus.RECEIVED)
     # Every state entered, in order: [{"status": "received", "at": "2026-…"}, …].
@@ -213,6 +226,71 @@ class ReviewDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} by {self.reviewer_id}"
+
+
+class HashBankEntry(models.Model):
+    """A PDQ hash of a confirmed fake. `platform` null means the shared bank that opted-in platforms match against."""
+
+    platform = models.ForeignKey(Platform, on_delete=models.CASCADE, null=True, blank=True, related_name="hashes")
+    pdq_hash = models.CharField(max_length=64)
+    quality = models.SmallIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    # Where it came from: a moderator's decision on an upload, or an imported list (note says which).
+    upload = models.ForeignKey(Upload, on_delete=models.SET_NULL, null=True, blank=True, related_name="bank_hashes")
+    review_decision = models.ForeignKey(
+        "ReviewDecision", on_delete=models.SET_NULL, null=True, blank=True, related_name="bank_hashes"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(pdq_hash__regex=r"^[0-9a-f]{64}$"), name="bank_pdq_hash_hex"),
+        ]
+        indexes = [models.Index(fields=["platform", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.pdq_hash[:12]}… ({self.platform_id or 'shared'})"
+
+
+class RetroScanKind(models.TextChoices):
+    HASH_MATCH = "hash_match"
+    MODEL_RESCORE = "model_rescore"
+
+
+class RetroScanStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class RetroScan(models.Model):
+    """A look back over earlier uploads (new bank hashes against them), with progress the console shows."""
+
+    kind = models.CharField(max_length=16, choices=RetroScanKind.choices)
+    status = models.CharField(max_length=16, choices=RetroScanStatus.choices, default=RetroScanStatus.QUEUED)
+    platform = models.ForeignKey(Platform, on_delete=models.CASCADE, null=True, blank=True)
+    entries = models.ManyToManyField(HashBankEntry, blank=True, related_name="retro_scans")
+    # Model re-scores: uploads received since then.
+    window_since = models.DateTimeField(null=True, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    # Uploads sent to review: [{"upload_id", "external_id", "distance", "entry_id"} or {…, "from", "to", "score"}, …]
+    flagged = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=RetroScanStatus.values), name="retro_scan_status_valid")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.status} {self.processed}/{self.total}"
 
 
 class ReviewClaim(models.Model):

@@ -10,7 +10,17 @@ from django.db.models import Count, Max, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .models import AuditEvent, Platform, ReviewDecision, ReviewLabel, Scan, Upload, UploadStatus, Verdict
+from .models import (
+    AuditEvent,
+    Platform,
+    RetroScan,
+    ReviewDecision,
+    ReviewLabel,
+    Scan,
+    Upload,
+    UploadStatus,
+    Verdict,
+)
 
 
 def _with_results(queryset: QuerySet[Upload]) -> QuerySet[Upload]:
@@ -243,3 +253,10 @@ def review_stats(*, user: Any, days: int = 30, platform: str = "") -> ReviewStat
         real_reviewed=real_reviewed,
         real_flagged_ai=real_flagged_ai,
     )
+
+
+def retro_scans_visible_to(user: Any) -> QuerySet[RetroScan]:
+    queryset = RetroScan.objects.select_related("platform", "created_by").order_by("-id")
+    if user.has_perm("moderation.view_all_platforms"):
+        return queryset
+    return queryset.filter(platform__in=platforms_visible_to(user))

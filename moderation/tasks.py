@@ -97,3 +97,9 @@ def callback_deliver(self, delivery_id: int) -> None:
 def uploads_requeue_stalled() -> None:
     """Periodic (every minute): publish what a broker outage held back, resend what stalled."""
     services.uploads_requeue_stalled()
+
+
+@shared_task(queue="fetch", acks_late=True, reject_on_worker_lost=True, soft_time_limit=1800, time_limit=1900)
+def retro_scan_run(retro_scan_id: int) -> None:
+    """New bank hashes against earlier uploads; idempotent (a re-run flags nothing twice)."""
+    services.retro_scan_run(retro_scan_id=retro_scan_id)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,19 +187,31 @@ def coin_model(settings: Any, tmp_path: Path) -> Path:
     return checkpoint
 
 
-def scanned_upload(credentials: PlatformCredentials, external_id: str, **metadata: Any) -> Any:
-    """An upload taken through create → fetch → scan in-process (tasks run eagerly), returned fresh."""
+def photo_bytes(seed: int, *, quality: int = 90, size: tuple[int, int] = (480, 360)) -> bytes:
+    """A photo-like JPEG; different seeds are different pictures to a perceptual hash."""
+    from tests.images import encode, natural_photo
+
+    return encode(natural_photo(*size, seed), "JPEG", quality=quality)
+
+
+def scanned_upload(
+    credentials: PlatformCredentials, external_id: str, *, image: bytes | None = None, **metadata: Any
+) -> Any:
+    """An upload taken through create → fetch → scan in-process (tasks run eagerly), returned fresh. Each external id
+    gets its own picture unless `image` is given."""
     from django.test import TestCase
 
     from moderation.models import Upload
     from moderation.services import upload_create
 
+    if image is None:
+        image = photo_bytes(zlib.crc32(external_id.encode()))
     with TestCase.captureOnCommitCallbacks(execute=True):
         upload, _ = upload_create(
             platform=credentials.platform,
             webhook_id=f"msg_{uuid.uuid4().hex}",
             external_id=external_id,
-            data_base64=base64.b64encode(jpeg_bytes(seed=len(external_id))).decode(),
+            data_base64=base64.b64encode(image).decode(),
             metadata=metadata,
         )
     return Upload.objects.get(pk=upload.pk)

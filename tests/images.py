@@ -27,3 +27,17 @@ def encode(image: Image.Image, fmt: str = "JPEG", **params: object) -> bytes:
 
 def jpeg_bytes(width: int = 320, height: int = 240, seed: int = 0, quality: int = 90) -> bytes:
     return encode(pattern(width, height, seed), "JPEG", quality=quality)
+
+
+def natural_photo(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Random shapes at every scale, with more energy at coarse scales (as in real photos), so perceptual hashes are
+    as stable under re-encoding and resizing as they are for photos, and different seeds are unrelated pictures."""
+    rng = np.random.default_rng(seed)
+    total = np.zeros((height, width, 3), np.float32)
+    for cell in (160, 80, 40, 20, 10, 5):
+        coarse = rng.normal(0, 1, (height // cell + 2, width // cell + 2, 3)).astype(np.float32)
+        for channel in range(3):
+            layer = Image.fromarray(coarse[..., channel]).resize((width, height), Image.Resampling.BICUBIC)
+            total[..., channel] += np.asarray(layer) * cell**0.5
+    total = (total - total.min()) / (total.max() - total.min()) * 255
+    return Image.fromarray(total.astype(np.uint8), "RGB")

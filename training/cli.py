@@ -166,6 +166,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hash_eval(args: argparse.Namespace) -> int:
+    from .hash_eval import evaluate_hash_bank
+
+    report = evaluate_hash_bank(args.data, limit_per_folder=args.limit_per_folder)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps({k: v for k, v in report.items() if k != "false_match_examples"}, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     evaluation.add_argument("--json", action="store_true")
     evaluation.add_argument("--no-robustness", action="store_true", help="skip the JPEG/downscale re-runs")
     evaluation.set_defaults(handler=_evaluate)
+
+    hashes = commands.add_parser("hash-eval", help="PDQ bank: near-duplicate match rate and false matches, as JSON")
+    hashes.add_argument("--data", type=Path, nargs="+", required=True, help="folders of images (searched recursively)")
+    hashes.add_argument("--limit-per-folder", type=int, default=None)
+    hashes.add_argument("--out", type=Path, default=None, help="write report.json here")
+    hashes.set_defaults(handler=_hash_eval)
 
     args = parser.parse_args(argv)
     return args.handler(args)

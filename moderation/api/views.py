@@ -36,6 +36,15 @@ class VerdictOutput(serializers.Serializer):
     latency_ms = serializers.FloatField()
 
 
+class EvidenceOutput(serializers.Serializer):
+    kind = serializers.CharField(help_text="c2pa, digital_source_type, generator_metadata, sd_watermark, …")
+    value = serializers.CharField()
+    strength = serializers.ChoiceField(choices=["decisive", "strong", "weak"])
+    source = serializers.CharField()
+    ai = serializers.BooleanField(allow_null=True, help_text="true: points to AI; false: to a camera; null: neutral")
+    detail = serializers.DictField()
+
+
 class ReviewOutput(serializers.Serializer):
     label = serializers.CharField()
     decided_at = serializers.DateTimeField(source="created_at")
@@ -49,6 +58,7 @@ class UploadOutput(serializers.Serializer):
     sha256 = serializers.CharField(allow_blank=True)
     tags = TagOutput(many=True)
     verdict = serializers.SerializerMethodField()
+    evidence = EvidenceOutput(many=True)
     review = serializers.SerializerMethodField()
     heatmap_url = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()

@@ -171,6 +171,7 @@ AI_MODERATION = {
     "MODEL_STORE": env.str("MODEL_STORE", default="") or None,
     "RETRAIN_BASE_DIR": env.str("RETRAIN_BASE_DIR", default="") or None,
     "EVAL_SET_DIR": env.str("EVAL_SET_DIR", default="") or None,
+    "C2PA_TRUST_ANCHORS_FILE": env.str("C2PA_TRUST_ANCHORS_FILE", default="") or None,
 }
 
 LOGGING = {

@@ -2,6 +2,15 @@
 
 from .audit import audit_record
 from .callbacks import callback_attempt, callback_enqueue, callback_redeliver
+from .hashbank import (
+    hash_bank_add_confirmed_fake,
+    hash_bank_export_csv,
+    hash_bank_import_csv,
+    hash_bank_matches,
+    retro_rescore_start,
+    retro_scan_run,
+    retro_scan_start,
+)
 from .model_versions import (
     model_retrain,
     model_version_ensure_default,
@@ -49,6 +58,10 @@ __all__ = [
     "callback_redeliver",
     "console_roles_ensure",
     "console_user_set",
+    "hash_bank_add_confirmed_fake",
+    "hash_bank_export_csv",
+    "hash_bank_import_csv",
+    "hash_bank_matches",
     "hash_token",
     "model_retrain",
     "model_version_ensure_default",
@@ -61,6 +74,9 @@ __all__ = [
     "platform_token_rotate",
     "platform_webhook_secret_retire_old",
     "platform_webhook_secret_rotate",
+    "retro_rescore_start",
+    "retro_scan_run",
+    "retro_scan_start",
     "review_claim",
     "review_decide",
     "review_release",

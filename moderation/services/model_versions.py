@@ -195,6 +195,10 @@ def model_version_promote(*, model_version: ModelVersion, acting_user: Any = Non
         obj=model_version,
         data={"from": str(previous) if previous else None, "to": str(model_version)},
     )
+    if app_setting("RESCORE_WINDOW_DAYS"):
+        from .hashbank import retro_rescore_start
+
+        retro_rescore_start(window_days=app_setting("RESCORE_WINDOW_DAYS"), acting_user=acting_user)
     return model_version
 
 

@@ -9,6 +9,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.core.files.base import ContentFile
@@ -18,7 +19,7 @@ from django.utils import timezone
 from ..conf import app_setting
 from ..errors import ApplicationError
 from ..models import Platform, Scan, Tag, TagSource, Upload, UploadStatus, Verdict
-from ..policy import decide, review_priority
+from ..policy import decide, evidence_provenance, evidence_tags, review_priority
 from .audit import audit_record
 from .callbacks import callback_enqueue
 from .model_versions import shadow_scores_record
@@ -254,10 +255,49 @@ def upload_fetch(*, upload_id: Any) -> bool:
             return False
         upload.sha256 = hashlib.sha256(raw).hexdigest()
         upload.image.save(f"{upload.sha256[:32]}.bin", ContentFile(raw), save=False)
+    else:
+        with upload.image.open("rb") as handle:
+            raw = handle.read()
+    _evidence_collect(upload=upload, data=raw)
     _mark(upload, UploadStatus.FETCHED)
     upload.save()
     transaction.on_commit(lambda: _enqueue_scan(upload.id))
     return True
+
+
+def _evidence_collect(*, upload: Upload, data: bytes) -> None:
+    """Provenance and metadata findings, the PDQ hash, and matches in the bank of confirmed fakes. Evidence is an
+    addition to the pixel verdict: nothing here may fail the upload."""
+    from detector.evidence import extract_evidence
+    from detector.hashing import pdq_hash_bytes
+
+    from .hashbank import hash_bank_matches
+
+    anchors_file = app_setting("C2PA_TRUST_ANCHORS_FILE")
+    findings: list[dict[str, Any]] = []
+    try:
+        anchors = Path(anchors_file).read_text() if anchors_file else None
+        findings = [finding.as_dict() for finding in extract_evidence(data, c2pa_trust_anchors=anchors)]
+    except Exception as exc:
+        logger.exception("evidence extraction failed for upload %s", upload.pk)
+        findings = [_failed_finding("extract_evidence", exc)]
+    try:
+        pdq = pdq_hash_bytes(data, max_pixels=app_setting("MAX_IMAGE_PIXELS"))
+    except Exception:  # not an image we can decode: the detection stage records why
+        pdq = None
+    if pdq is not None:
+        upload.pdq_hash, upload.pdq_quality = pdq.hex, pdq.quality
+        if pdq.usable:
+            try:
+                findings += hash_bank_matches(platform=upload.platform, pdq_hash=pdq.hex)
+            except Exception as exc:
+                logger.exception("hash bank lookup failed for upload %s", upload.pk)
+                findings.append(_failed_finding("hash_bank", exc))
+    upload.evidence = findings
+
+
+def _failed_finding(source: str, exc: Exception) -> dict[str, Any]:
+    return {"kind": "failed", "value": str(exc)[:200], "strength": "weak", "source": source, "ai": None, "detail": {}}
 
 
 def _enqueue_scan(upload_id: Any) -> None:
@@ -312,7 +352,14 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
         return scan
     verdict = outcome.verdict
     threshold = upload.platform.ai_threshold if upload.platform.ai_threshold is not None else verdict.threshold
-    decision = decide(verdict.score, threshold=threshold, review_margin=upload.platform.review_margin)
+    provenance = evidence_provenance(upload.evidence)
+    decision = decide(
+        verdict.score,
+        threshold=threshold,
+        review_margin=upload.platform.review_margin,
+        provenance=provenance,
+        provenance_policy=upload.platform.provenance_policy,
+    )
     scan = Scan.objects.create(
         upload=upload,
         model_name=verdict.model_name,
@@ -337,10 +384,12 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
         escalated=scan.escalated,
         platform_flagged=bool(upload.metadata.get("flagged")),
     )
-    Tag.objects.filter(upload=upload, source=TagSource.AUTO).delete()
+    Tag.objects.filter(upload=upload, source__in=[TagSource.AUTO, TagSource.PROVENANCE]).delete()
     Tag.objects.create(
-        upload=upload, name=decision.verdict, source=TagSource.AUTO, confidence=decision.confidence, scan=scan
+        upload=upload, name=decision.verdict, source=decision.source, confidence=decision.confidence, scan=scan
     )
+    for name in evidence_tags(upload.evidence, provenance):
+        Tag.objects.get_or_create(upload=upload, name=name, defaults={"source": TagSource.PROVENANCE, "scan": scan})
     _mark(upload, UploadStatus.NEEDS_REVIEW if decision.verdict == Verdict.NEEDS_REVIEW else UploadStatus.TAGGED)
     upload.save(
         update_fields=[

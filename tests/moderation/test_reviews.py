@@ -66,7 +66,7 @@ def test_decision_writes_review_tags_status_audit_and_callback(
     delivery = CallbackDelivery.objects.exclude(pk__lte=deliveries_before).get()
     assert delivery.event_type == "upload.reviewed"
     assert delivery.payload["data"]["review"]["label"] == "ai-generated"
-    assert len(queued) == 1  # the delivery task, sent after commit
+    assert len(queued) == 2  # after commit: the callback delivery, and the retro scan for the banked hashes
 
 
 def test_unsure_is_a_recorded_skip_that_changes_nothing_else(coin_model, platform, moderator):

@@ -1,0 +1,410 @@
+"""The bank of confirmed fakes (PDQ hashes), matching new uploads against it, and looking back over earlier ones.
+
+A moderator's `ai-generated` decision banks the upload's hashes for its platform (and the shared bank where the
+platform opted in); later uploads within 31 bits get `known_fake_match` evidence naming the original decision, and a
+retro scan sends earlier matching uploads back to review.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ..errors import ApplicationError
+from ..models import (
+    HashBankEntry,
+    Platform,
+    RetroScan,
+    RetroScanKind,
+    RetroScanStatus,
+    ReviewDecision,
+    Tag,
+    TagSource,
+    Upload,
+    UploadStatus,
+)
+from .audit import audit_record
+
+logger = logging.getLogger(__name__)
+
+KNOWN_FAKE_TAG = "known-fake-match"
+# A retro-scan match jumps the review queue (but stays below what a platform flagged itself).
+KNOWN_FAKE_PRIORITY_BOOST = 500
+_RETRO_CHUNK = 20_000
+
+
+# --- the in-process index -----------------------------------------------------------------------------------------
+
+
+class _BankIndexes:
+    """One HashIndex per bank (a platform's, and the shared one), kept in each worker process and topped up with the
+    rows added since it last looked, so a lookup costs an indexed `id > n` query plus the faiss search."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._banks: dict[int | None, tuple[Any, int, int]] = {}  # platform id → (index, last id, rows)
+
+    def get(self, platform_id: int | None) -> Any:
+        from detector.hashing import HashIndex
+
+        rows = HashBankEntry.objects.filter(platform_id=platform_id)
+        with self._lock:
+            index, last_id, count = self._banks.get(platform_id, (None, 0, 0))
+            if index is None or rows.filter(id__lte=last_id).count() != count:  # first use, or rows were deleted
+                index, last_id, count = HashIndex(), 0, 0
+            new = list(rows.filter(id__gt=last_id).order_by("id").values_list("id", "pdq_hash"))
+            if new:
+                index.add([row_id for row_id, _ in new], [pdq for _, pdq in new])
+                last_id, count = new[-1][0], count + len(new)
+            self._banks[platform_id] = (index, last_id, count)
+            return index
+
+
+_indexes = _BankIndexes()
+
+
+def _banks_for(platform: Platform) -> list[int | None]:
+    return [platform.pk, None] if platform.share_hashes else [platform.pk]
+
+
+def hash_bank_matches(*, platform: Platform, pdq_hash: str) -> list[dict[str, Any]]:
+    """`known_fake_match` evidence for every banked fake within the match distance of this hash, nearest first."""
+    found: list[tuple[int, int]] = []
+    for bank in _banks_for(platform):
+        found += _indexes.get(bank).search([pdq_hash])[0]
+    if not found:
+        return []
+    entries = HashBankEntry.objects.in_bulk([entry_id for entry_id, _ in found])
+    evidence, seen_uploads = [], set()
+    for entry_id, distance in sorted(found, key=lambda pair: pair[1]):
+        entry = entries.get(entry_id)
+        if entry is None or (entry.upload_id and entry.upload_id in seen_uploads):
+            continue  # deleted since the index saw it, or another crop hash of the same fake
+        seen_uploads.add(entry.upload_id)
+        evidence.append(_match_finding(entry, distance))
+    return evidence
+
+
+def _match_finding(entry: HashBankEntry, distance: int) -> dict[str, Any]:
+    return {
+        "kind": "known_fake_match",
+        "value": f"{distance} bits from a confirmed fake",
+        "strength": "strong",
+        "source": "hash_bank:pdq" + (":shared" if entry.platform_id is None else ""),
+        "ai": True,
+        "detail": {
+            "entry_id": entry.pk,
+            "distance": distance,
+            "original_upload_id": str(entry.upload_id) if entry.upload_id else None,
+            "review_decision_id": entry.review_decision_id,
+            "note": entry.note,
+        },
+    }
+
+
+# --- adding to the bank --------------------------------------------------------------------------------------------
+
+
+def hash_bank_add_confirmed_fake(*, upload: Upload, decision: ReviewDecision, acting_user: Any) -> list[HashBankEntry]:
+    """Bank an upload a moderator confirmed as AI (its whole picture and centred crops), then look back for earlier
+    copies. Call inside the decision's transaction; the retro scan runs after commit."""
+    from detector.hashing import pdq_bank_hashes_bytes
+
+    from ..conf import app_setting
+
+    if not upload.image:
+        return []
+    try:
+        with upload.image.open("rb") as handle:
+            hashes = [h for h in pdq_bank_hashes_bytes(handle.read(), max_pixels=app_setting("MAX_IMAGE_PIXELS"))]
+    except Exception as exc:  # an unhashable image still gets its decision; it just cannot be matched
+        logger.warning("upload %s not banked: %s", upload.pk, exc)
+        return []
+    if not hashes[0].usable:
+        return []
+    banks = [upload.platform] + ([None] if upload.platform.share_hashes else [])
+    entries = HashBankEntry.objects.bulk_create(
+        HashBankEntry(
+            platform=bank,
+            pdq_hash=pdq.hex,
+            quality=pdq.quality,
+            sha256=upload.sha256,
+            upload=upload,
+            review_decision=decision,
+            added_by=acting_user if getattr(acting_user, "pk", None) else None,
+            note=f"confirmed by {acting_user}" if acting_user else "",
+        )
+        for bank in banks
+        for pdq in hashes
+    )
+    audit_record(
+        actor=acting_user,
+        platform=upload.platform,
+        action="hash_bank.added",
+        obj=upload,
+        data={"hashes": len(entries), "shared": upload.platform.share_hashes},
+    )
+    retro_scan_start(platform=upload.platform, entries=entries, acting_user=acting_user)
+    return entries
+
+
+def hash_bank_import_csv(
+    *, rows: Iterable[dict[str, str]], platform: Platform | None, acting_user: Any = None
+) -> list[HashBankEntry]:
+    """Import a hash list (columns `pdq_hash`, optional `sha256`, `note`) into a platform's bank or the shared one.
+    Every row is checked first; one bad row rejects the file, naming its line."""
+    entries = []
+    for line, row in enumerate(rows, start=2):
+        pdq = (row.get("pdq_hash") or "").strip().lower()
+        if len(pdq) != 64 or any(c not in "0123456789abcdef" for c in pdq):
+            raise ApplicationError(f"line {line}: pdq_hash must be 64 hex digits", code="invalid_hash_list")
+        entries.append(
+            HashBankEntry(
+                platform=platform,
+                pdq_hash=pdq,
+                sha256=(row.get("sha256") or "").strip().lower()[:64],
+                note=(row.get("note") or "imported")[:500],
+                added_by=acting_user if getattr(acting_user, "pk", None) else None,
+            )
+        )
+    with transaction.atomic():
+        created = HashBankEntry.objects.bulk_create(entries, batch_size=5000)
+        audit_record(
+            actor=acting_user,
+            platform=platform,
+            action="hash_bank.imported",
+            obj=platform or HashBankEntry(pk=0),
+            data={"rows": len(created), "bank": platform.slug if platform else "shared"},
+        )
+    return created
+
+
+def hash_bank_export_csv(*, platform: Platform | None, out: Any) -> int:
+    writer = csv.writer(out)
+    writer.writerow(["pdq_hash", "sha256", "note", "created_at"])
+    count = 0
+    for pdq, sha, note, created in (
+        HashBankEntry.objects.filter(platform=platform)
+        .order_by("id")
+        .values_list("pdq_hash", "sha256", "note", "created_at")
+        .iterator()
+    ):
+        writer.writerow([pdq, sha, note, created.isoformat()])
+        count += 1
+    return count
+
+
+# --- retro scans ---------------------------------------------------------------------------------------------------
+
+
+def retro_scan_start(
+    *, platform: Platform | None, entries: list[HashBankEntry], acting_user: Any, queue: bool = True
+) -> RetroScan:
+    """Record a retro scan of these bank entries; with `queue`, a worker runs it after commit."""
+    from .. import tasks
+
+    scan = RetroScan.objects.create(
+        kind=RetroScanKind.HASH_MATCH,
+        platform=platform,
+        created_by=acting_user if getattr(acting_user, "pk", None) else None,
+    )
+    scan.entries.set(entries)
+    if queue:
+        transaction.on_commit(lambda: tasks.retro_scan_run.delay(scan.pk))
+    return scan
+
+
+def _retro_scope(scan: RetroScan) -> Any:
+    """Uploads the new hashes may be compared with: the platform's own, or, for shared hashes, every opted-in
+    platform's too."""
+    shared = scan.entries.filter(platform__isnull=True).exists()
+    scope = Q(platform=scan.platform) if scan.platform_id else Q(pk__in=[])
+    if shared or scan.platform_id is None:
+        scope |= Q(platform__share_hashes=True)
+    return Upload.objects.filter(scope).exclude(pdq_hash="").filter(pdq_quality__gte=50)
+
+
+def _bits(hexes: list[str]) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(bytes.fromhex("".join(hexes)), np.uint8).reshape(len(hexes), 32), axis=1)
+
+
+def retro_scan_run(*, retro_scan_id: int) -> RetroScan:
+    scan = RetroScan.objects.get(pk=retro_scan_id)
+    if scan.kind == RetroScanKind.MODEL_RESCORE:
+        return _rescore_run(scan)
+    return _hash_match_run(scan)
+
+
+def _hash_match_run(scan: RetroScan) -> RetroScan:
+    """Compare the scan's new hashes with every earlier upload in scope (in chunks, recording progress) and send each
+    match back to review with `known_fake_match` evidence."""
+    from detector.hashing import DEFAULT_MATCH_DISTANCE
+
+    if scan.status == RetroScanStatus.DONE:
+        return scan
+    entries = list(scan.entries.all())
+    uploads = _retro_scope(scan).exclude(pk__in=[e.upload_id for e in entries if e.upload_id])
+    scan.status, scan.total, scan.processed, scan.flagged = RetroScanStatus.RUNNING, uploads.count(), 0, []
+    scan.save(update_fields=["status", "total", "processed", "flagged"])
+    try:
+        entry_bits = _bits([e.pdq_hash for e in entries]).astype(np.float32) if entries else None
+        last_pk = None
+        while entry_bits is not None:
+            chunk_query = uploads.order_by("pk")
+            if last_pk is not None:
+                chunk_query = chunk_query.filter(pk__gt=last_pk)
+            chunk = list(chunk_query.values_list("pk", "pdq_hash")[:_RETRO_CHUNK])
+            if not chunk:
+                break
+            last_pk = chunk[-1][0]
+            upload_bits = _bits([pdq for _, pdq in chunk]).astype(np.float32)
+            distances = upload_bits @ (1 - entry_bits).T + (1 - upload_bits) @ entry_bits.T  # Hamming, via BLAS
+            nearest = distances.argmin(axis=1)
+            for row in np.flatnonzero(distances.min(axis=1) <= DEFAULT_MATCH_DISTANCE):
+                entry = entries[int(nearest[row])]
+                flagged = _flag_known_fake(upload_id=chunk[row][0], entry=entry, distance=int(distances[row].min()))
+                if flagged is not None:
+                    scan.flagged = [*scan.flagged, flagged]
+            scan.processed += len(chunk)
+            scan.save(update_fields=["processed", "flagged"])
+        scan.status = RetroScanStatus.DONE
+    except Exception as exc:
+        scan.status, scan.error = RetroScanStatus.FAILED, str(exc)[:2000]
+        logger.exception("retro scan %s failed", scan.pk)
+    scan.finished_at = timezone.now()
+    scan.save(update_fields=["status", "error", "finished_at"])
+    return scan
+
+
+@transaction.atomic
+def _flag_known_fake(*, upload_id: Any, entry: HashBankEntry, distance: int) -> dict[str, Any] | None:
+    from .uploads import _mark
+
+    upload = Upload.objects.select_for_update().select_related("platform").get(pk=upload_id)
+    if any(f.get("detail", {}).get("entry_id") == entry.pk for f in upload.evidence):
+        return None  # already flagged by this hash: a retro scan is safe to run twice
+    upload.evidence = [*upload.evidence, _match_finding(entry, distance)]
+    upload.review_priority = max(upload.review_priority, 0) + KNOWN_FAKE_PRIORITY_BOOST
+    fields = ["evidence", "review_priority", "updated_at"]
+    if upload.status == UploadStatus.TAGGED:
+        _mark(upload, UploadStatus.NEEDS_REVIEW)
+        fields += ["status", "status_history"]
+    upload.save(update_fields=fields)
+    Tag.objects.get_or_create(upload=upload, name=KNOWN_FAKE_TAG, defaults={"source": TagSource.PROVENANCE})
+    audit_record(
+        actor=None,
+        platform=upload.platform,
+        action="upload.known_fake_match",
+        obj=upload,
+        data={"entry_id": entry.pk, "distance": distance, "original_upload_id": str(entry.upload_id)},
+    )
+    return {"upload_id": str(upload.pk), "external_id": upload.external_id, "distance": distance, "entry_id": entry.pk}
+
+
+# --- re-scoring recent uploads after a promotion -------------------------------------------------------------------
+
+
+def retro_rescore_start(*, window_days: float, acting_user: Any = None, queue: bool = True) -> RetroScan:
+    """Re-score the last `window_days` of scanned, unreviewed uploads with the model that is active now."""
+    from .. import tasks
+
+    scan = RetroScan.objects.create(
+        kind=RetroScanKind.MODEL_RESCORE,
+        window_since=timezone.now() - timedelta(days=window_days),
+        created_by=acting_user if getattr(acting_user, "pk", None) else None,
+    )
+    if queue:
+        transaction.on_commit(lambda: tasks.retro_scan_run.delay(scan.pk))
+    return scan
+
+
+def _rescore_run(scan: RetroScan) -> RetroScan:
+    """Score each upload in the window with the active model; those whose verdict would change go to review, listed
+    on the scan with both verdicts. Tags stay as they are until a moderator decides."""
+    from ..detection import get_detector
+    from ..policy import decide, evidence_provenance
+
+    if scan.status == RetroScanStatus.DONE:
+        return scan
+    uploads = (
+        Upload.objects.filter(
+            created_at__gte=scan.window_since, status__in=[UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW]
+        )
+        .exclude(image="")
+        .select_related("platform")
+    )
+    scan.status, scan.total, scan.processed, scan.flagged = RetroScanStatus.RUNNING, uploads.count(), 0, []
+    scan.save(update_fields=["status", "total", "processed", "flagged"])
+    try:
+        detector = get_detector()
+        batch_size = max(1, detector.config.max_batch_size)
+        last_pk = None
+        while True:
+            page = uploads.order_by("pk") if last_pk is None else uploads.filter(pk__gt=last_pk).order_by("pk")
+            batch = list(page[:batch_size])
+            if not batch:
+                break
+            last_pk = batch[-1].pk
+            images = []
+            for upload in batch:
+                with upload.image.open("rb") as handle:
+                    images.append(handle.read())
+            for upload, outcome in zip(batch, detector.predict(images), strict=True):
+                if outcome.verdict is None:
+                    continue
+                platform = upload.platform
+                threshold = platform.ai_threshold if platform.ai_threshold is not None else outcome.verdict.threshold
+                now = decide(
+                    outcome.verdict.score,
+                    threshold=threshold,
+                    review_margin=platform.review_margin,
+                    provenance=evidence_provenance(upload.evidence),
+                    provenance_policy=platform.provenance_policy,
+                ).verdict
+                if now != upload.scan_verdict:
+                    scan.flagged = [*scan.flagged, _flag_changed_verdict(upload, now, outcome.verdict.score)]
+            scan.processed += len(batch)
+            scan.save(update_fields=["processed", "flagged"])
+        scan.status = RetroScanStatus.DONE
+    except Exception as exc:
+        scan.status, scan.error = RetroScanStatus.FAILED, str(exc)[:2000]
+        logger.exception("re-score %s failed", scan.pk)
+    scan.finished_at = timezone.now()
+    scan.save(update_fields=["status", "error", "finished_at"])
+    return scan
+
+
+@transaction.atomic
+def _flag_changed_verdict(upload: Upload, new_verdict: str, new_score: float) -> dict[str, Any]:
+    from .uploads import _mark
+
+    upload = Upload.objects.select_for_update().get(pk=upload.pk)
+    upload.review_priority = max(upload.review_priority, 0) + KNOWN_FAKE_PRIORITY_BOOST
+    fields = ["review_priority", "updated_at"]
+    if upload.status == UploadStatus.TAGGED:
+        _mark(upload, UploadStatus.NEEDS_REVIEW)
+        fields += ["status", "status_history"]
+    upload.save(update_fields=fields)
+    audit_record(
+        actor=None,
+        platform=upload.platform,
+        action="upload.rescore_changed",
+        obj=upload,
+        data={"from": upload.scan_verdict, "to": new_verdict, "score": new_score},
+    )
+    return {
+        "upload_id": str(upload.pk),
+        "external_id": upload.external_id,
+        "from": upload.scan_verdict,
+        "to": new_verdict,
+        "score": round(new_score, 4),
+    }
