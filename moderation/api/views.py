@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import Scan, Upload, UploadStatus
+from ..models import Scan, TagSource, Upload, UploadStatus
 from ..selectors import upload_get, upload_list
 from ..services import scan_heatmap_request
 from .authentication import IsPlatform, PlatformTokenAuthentication
@@ -34,6 +34,9 @@ class VerdictOutput(serializers.Serializer):
     vit_model_version = serializers.CharField(allow_null=True)
     threshold = serializers.FloatField()
     latency_ms = serializers.FloatField()
+    decided_by = serializers.ChoiceField(
+        choices=["pixels", "provenance"], help_text="provenance: declared AI provenance or a known-fake match decided"
+    )
 
 
 class EvidenceOutput(serializers.Serializer):
@@ -80,6 +83,9 @@ class UploadOutput(serializers.Serializer):
                 "vit_model_version": scan.vit_model_version or None,
                 "threshold": scan.threshold,
                 "latency_ms": scan.latency_ms,
+                "decided_by": "provenance"
+                if any(t.name == scan.verdict and t.source == TagSource.PROVENANCE for t in upload.tags.all())
+                else "pixels",
             }
         ).data
 

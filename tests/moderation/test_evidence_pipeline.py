@@ -76,6 +76,9 @@ def test_each_fixture_yields_its_evidence_and_tags(
         [verdict_tag] = [tag for tag in result["tags"] if tag["name"] == "ai-generated"]
         assert verdict_tag["source"] == "provenance"
         assert result["verdict"]["label"] == "ai-generated"
+        assert result["verdict"]["decided_by"] == "provenance"
+    else:
+        assert result["verdict"]["decided_by"] == "pixels"
 
 
 def test_console_item_page_shows_the_evidence(client, coin_model, platform, django_capture_on_commit_callbacks):
@@ -92,3 +95,25 @@ def test_console_item_page_shows_the_evidence(client, coin_model, platform, djan
     client.force_login(lead)
     page = client.get(f"/console/uploads/{Upload.objects.get(external_id='a1111').pk}/").content.decode()
     assert "generator_metadata" in page and "AUTOMATIC1111" in page and "png:parameters" in page
+
+
+@pytest.mark.services
+def test_evidence_through_postgres_redis_and_a_worker_process(client, platform, celery_worker_process):
+    """The same fixtures through a real `celery worker` (shipped model, PostgreSQL, Redis)."""
+    from tests.conftest import wait_for
+
+    for case, (build, _, _) in FIXTURE_CASES.items():
+        body = upload_body(case, image=build())
+        assert post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret)).status_code == 202
+
+    def all_scanned():
+        results = {
+            case: api_get(client, f"/api/v1/uploads/{case}", platform.api_token).json() for case in FIXTURE_CASES
+        }
+        return results if all(r["verdict"] for r in results.values()) else None
+
+    for case, result in wait_for(all_scanned, timeout=90).items():
+        _, (kind, value), tags = FIXTURE_CASES[case]
+        assert (kind, value) in {(f["kind"], f["value"]) for f in result["evidence"]}, case
+        if "provenance:ai-declared" in tags:
+            assert {t["name"]: t["source"] for t in result["tags"]}["ai-generated"] == "provenance", case
