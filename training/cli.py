@@ -1,4 +1,4 @@
-"""`python -m training train-default --model cnn|vit` and `python -m training fit-cascade`."""
+"""`python -m training train-default|fit-cascade|finetune-cnn|finetune|evaluate|hash-eval` (see `--help`)."""
 
 from __future__ import annotations
 
@@ -166,6 +166,28 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finetune(args: argparse.Namespace) -> int:
+    from .finetune import FinetuneConfig, finetune
+
+    splits = default_training_sets(args.shared, cifake_per_class=args.cifake_per_class, seed=args.seed)
+    config = FinetuneConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        num_workers=args.workers,
+        seed=args.seed,
+        version=args.version,
+    )
+    result = finetune(
+        args.init, splits["train"], splits["val"], args.out, config, device=args.device, epochs_now=args.epochs_now
+    )
+    if result is None:
+        print(f"stopped after {args.epochs_now} epoch(s); run the same command again to go on")
+        return 0
+    print(json.dumps({"checkpoint": str(args.out), "best_epoch": result["best_epoch"], "history": result["history"]}))
+    return 0
+
+
 def _hash_eval(args: argparse.Namespace) -> int:
     from .hash_eval import evaluate_hash_bank
 
@@ -215,6 +237,21 @@ def main(argv: list[str] | None = None) -> int:
     evaluation.add_argument("--json", action="store_true")
     evaluation.add_argument("--no-robustness", action="store_true", help="skip the JPEG/downscale re-runs")
     evaluation.set_defaults(handler=_evaluate)
+
+    full = commands.add_parser("finetune", help="fine-tune every layer with upload-like augmentation (resumable)")
+    full.add_argument("--init", type=Path, default=DEFAULT_MODELS / "cnn", help="checkpoint to start from")
+    full.add_argument("--out", type=Path, required=True, help="checkpoint folder (also holds the resumable state)")
+    full.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
+    full.add_argument("--cifake-per-class", type=int, default=2500)
+    full.add_argument("--epochs", type=int, default=10)
+    full.add_argument("--epochs-now", type=int, default=None, help="stop after this many epochs; rerun to resume")
+    full.add_argument("--batch-size", type=int, default=32)
+    full.add_argument("--lr", type=float, default=1e-4)
+    full.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    full.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    full.add_argument("--version", default="0.3.0")
+    full.add_argument("--seed", type=int, default=0)
+    full.set_defaults(handler=_finetune)
 
     hashes = commands.add_parser("hash-eval", help="PDQ bank: near-duplicate match rate and false matches, as JSON")
     hashes.add_argument("--data", type=Path, nargs="+", required=True, help="folders of images (searched recursively)")
