@@ -188,6 +188,18 @@ def _finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cross_source(args: argparse.Namespace) -> int:
+    from .cross_source import cross_source_report
+
+    checkpoints = {name: args.models / name for name in ("cnn", "vit") if (args.models / name / "card.json").is_file()}
+    report = cross_source_report(args.shared, checkpoints, cifake_per_class=args.cifake_per_class, cache_dir=args.cache)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def _hash_eval(args: argparse.Namespace) -> int:
     from .hash_eval import evaluate_hash_bank
 
@@ -252,6 +264,14 @@ def main(argv: list[str] | None = None) -> int:
     full.add_argument("--version", default="0.3.0")
     full.add_argument("--seed", type=int, default=0)
     full.set_defaults(handler=_finetune)
+
+    cross = commands.add_parser("cross-source", help="leave-one-source-out AUROC on every modern_mix source")
+    cross.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="folder with cnn/ and vit/ checkpoints")
+    cross.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
+    cross.add_argument("--cifake-per-class", type=int, default=1000)
+    cross.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache")
+    cross.add_argument("--out", type=Path, default=None, help="write report.json here")
+    cross.set_defaults(handler=_cross_source)
 
     hashes = commands.add_parser("hash-eval", help="PDQ bank: near-duplicate match rate and false matches, as JSON")
     hashes.add_argument("--data", type=Path, nargs="+", required=True, help="folders of images (searched recursively)")

@@ -216,7 +216,7 @@ def finetune(
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         val_scores = _scores(model, val_set, config, placement.device)
         val_labels = np.array([item.label for item in val])
         val_auroc = auroc(val_labels, val_scores)

@@ -144,7 +144,7 @@ def fit_logistic_head(features: np.ndarray, labels: np.ndarray, *, l2: float, se
     return raw_weight.numpy(), float(raw_bias.item())
 
 
-def _scores(features: np.ndarray, weight: np.ndarray, bias: float) -> np.ndarray:
+def probe_scores(features: np.ndarray, weight: np.ndarray, bias: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(features.astype(np.float64) @ weight + bias)))
 
 
@@ -170,18 +170,20 @@ def train_probe(
     best: tuple[float, float, np.ndarray, float] | None = None
     for l2 in config.l2_choices:
         weight, bias = fit_logistic_head(*feats["train"], l2=l2, seed=config.seed)
-        val_auroc = auroc(feats["val"][1], _scores(feats["val"][0], weight, bias)) or 0.0
+        val_auroc = auroc(feats["val"][1], probe_scores(feats["val"][0], weight, bias)) or 0.0
         print(f"l2={l2:g}: val AUROC {val_auroc:.4f}")
         if best is None or val_auroc > best[0]:
             best = (val_auroc, l2, weight, bias)
     assert best is not None
     _, l2, weight, bias = best
     val_features, val_labels = feats["val"]
-    threshold = threshold_for_fpr(_scores(val_features[val_labels == 0], weight, bias), config.target_fpr)
+    threshold = threshold_for_fpr(probe_scores(val_features[val_labels == 0], weight, bias), config.target_fpr)
 
     def report(name: str, items: list[LabelledImage]) -> dict[str, Any]:
         features, labels = feats[name]
-        return report_by_source(labels, _scores(features, weight, bias), threshold, [item.source for item in items])
+        return report_by_source(
+            labels, probe_scores(features, weight, bias), threshold, [item.source for item in items]
+        )
 
     metrics = {"val": report("val", val), "test": report("test", test)}
     metrics.update({name: report(name, items) for name, items in extra_eval.items()})
@@ -212,5 +214,5 @@ def train_probe(
         },
     )
     save_checkpoint(classifier, card, out_dir)
-    scores = {name: (labels, _scores(features, weight, bias)) for name, (features, labels) in feats.items()}
+    scores = {name: (labels, probe_scores(features, weight, bias)) for name, (features, labels) in feats.items()}
     return ProbeResult(card=json.loads(card.to_json()), scores=scores)
