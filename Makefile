@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: install run test lint bench bench-console bench-hashes train-default clean
+.PHONY: install run test lint bench bench-ingest bench-console bench-hashes train-default clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: install
 ## Detector throughput vs the naive per-image path and this CPU's GEMM roofline, as JSON.
 bench: install
 	$(PY) -m detector bench
+
+## Load-test the signed upload webhook under gunicorn on loopback: one JSON (req/s, p50/p99, errors, scans after draining).
+bench-ingest: install
+	$(PY) manage.py bench_ingest
 
 ## Near-duplicate lookups against a bank of 1,000,000 PDQ hashes: lookups/s, p99 latency, memory (JSON).
 bench-hashes: install

@@ -42,6 +42,10 @@ DEFAULTS: dict[str, Any] = {
     "C2PA_TRUST_ANCHORS_FILE": None,
     # After a promotion, uploads of the last this-many days are re-scored and changed verdicts go to review (0: off).
     "RESCORE_WINDOW_DAYS": 7,
+    # The sweeper republishes uploads still `received` after this long (a broker outage), and resends uploads stuck
+    # in `queued`/`fetched` after this long (a lost message: a killed worker, a broker restarted without its data).
+    "SWEEP_RECEIVED_AFTER_SECONDS": 30.0,
+    "SWEEP_STALLED_AFTER_SECONDS": 900.0,
     # How long opening an upload in the console holds it for that moderator.
     "CONSOLE_CLAIM_SECONDS": 300,
 }

@@ -96,7 +96,10 @@ def callback_deliver(self, delivery_id: int) -> None:
 @shared_task(queue="fetch", soft_time_limit=120, time_limit=150)
 def uploads_requeue_stalled() -> None:
     """Periodic (every minute): publish what a broker outage held back, resend what stalled."""
-    services.uploads_requeue_stalled()
+    services.uploads_requeue_stalled(
+        received_after_seconds=app_setting("SWEEP_RECEIVED_AFTER_SECONDS"),
+        stalled_after_seconds=app_setting("SWEEP_STALLED_AFTER_SECONDS"),
+    )
 
 
 @shared_task(queue="fetch", acks_late=True, reject_on_worker_lost=True, soft_time_limit=1800, time_limit=1900)

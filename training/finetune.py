@@ -100,7 +100,7 @@ class LabelledImages(Dataset):
         array = enhance(
             resize_center_crop(image, size), equalize_histogram=self.card.equalize_histogram, denoise=self.card.denoise
         )
-        return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1), float(item.label), 1.0
+        return torch.from_numpy(np.array(array)).permute(2, 0, 1), float(item.label), 1.0
 
 
 def _normalise(batch: torch.Tensor, card: ModelCard, device: torch.device) -> torch.Tensor:

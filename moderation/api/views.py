@@ -102,6 +102,22 @@ class UploadOutput(serializers.Serializer):
         return reverse("upload-heatmap", kwargs={"external_id": upload.external_id})
 
 
+class ErrorOutput(serializers.Serializer):
+    error = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class UploadPageOutput(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = UploadOutput(many=True)
+
+
+NOT_AUTHENTICATED = OpenApiResponse(ErrorOutput, description="missing or invalid API token")
+NOT_FOUND = OpenApiResponse(ErrorOutput, description="no such upload for this platform")
+
+
 def latest_scored_scan(upload: Upload) -> Scan | None:
     return next((scan for scan in getattr(upload, "scans_newest_first", []) if not scan.error), None)
 
@@ -116,7 +132,9 @@ class PlatformApi(APIView):
 
 
 class UploadDetailApi(PlatformApi):
-    @extend_schema(responses=UploadOutput, summary="Tags and verdict for one upload")
+    @extend_schema(
+        responses={200: UploadOutput, 401: NOT_AUTHENTICATED, 404: NOT_FOUND}, summary="Tags and verdict for one upload"
+    )
     def get(self, request: Request, external_id: str) -> Response:
         upload = upload_get(platform=request.auth, external_id=external_id)
         if upload is None:
@@ -130,7 +148,8 @@ class UploadHeatmapApi(PlatformApi):
         responses={
             (200, "image/png"): OpenApiResponse(description="the overlay"),
             202: OpenApiResponse(description="being made; retry after the Retry-After seconds"),
-            404: OpenApiResponse(description="no such upload, or no verdict yet"),
+            401: NOT_AUTHENTICATED,
+            404: OpenApiResponse(ErrorOutput, description="no such upload, or no verdict yet"),
         },
     )
     def get(self, request: Request, external_id: str) -> HttpResponse:
@@ -159,7 +178,11 @@ class UploadListApi(PlatformApi):
             OpenApiParameter("tag", str, description="only uploads carrying this tag, e.g. ai-generated"),
             OpenApiParameter("status", str, enum=UploadStatus.values),
         ],
-        responses=UploadOutput(many=True),
+        responses={
+            200: UploadPageOutput,
+            400: OpenApiResponse(ErrorOutput, description="invalid filter"),
+            401: NOT_AUTHENTICATED,
+        },
         summary="This platform's uploads, newest first, optionally filtered by tag or status",
     )
     def get(self, request: Request) -> Response:

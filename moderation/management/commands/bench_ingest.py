@@ -1,0 +1,269 @@
+"""`manage.py bench_ingest`: the webhook ingest path under load, as production serves it, printed as one JSON object.
+
+Starts the app under gunicorn on loopback (in a fresh temp data dir: SQLite + the filesystem broker, or the
+PostgreSQL/Redis given), sends N signed upload webhooks from several load-generator processes over keep-alive
+connections, then starts a Celery worker and waits until every upload has left the pipeline. The machine running
+the load also runs the server, so on a small box the generator's own CPU is part of what is measured.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import multiprocessing
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from http.client import HTTPConnection, HTTPException
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from PIL import Image
+
+from webhooks.signatures import sign
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+SLUG = "bench-ingest"
+
+# Run in the service's environment (not this process's settings): a platform whose rate limit will not cap the bench
+# (the limiter still counts every request, as in production).
+SETUP = f"""
+import json, django
+django.setup()
+from moderation.models import Platform
+from moderation.services import platform_create
+credentials = platform_create(slug="{SLUG}-" + __import__("secrets").token_hex(4), name="bench_ingest")
+Platform.objects.filter(pk=credentials.platform.pk).update(webhook_rate_limit_per_minute=10**9)
+print(json.dumps({{"slug": credentials.platform.slug, "secret": credentials.webhook_secret}}))
+"""
+
+# Also run in the service's environment: waits until this bench's uploads have all left the pipeline (or time runs
+# out) and reports where they ended. Counts only the bench's own platform, so a shared database does not skew it.
+DRAIN = """
+import json, sys, time, django
+django.setup()
+from django.db.models import Count
+from moderation.models import Scan, Upload
+slug, expected, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+started = time.monotonic()
+while True:
+    counts = dict(Upload.objects.filter(platform__slug=slug).values_list("status").annotate(n=Count("id")))
+    pending = sum(counts.get(status, 0) for status in ("received", "queued", "fetched"))
+    if (pending == 0 and sum(counts.values()) >= expected) or time.monotonic() - started > timeout:
+        break
+    time.sleep(1)
+elapsed = time.monotonic() - started
+scanned = Scan.objects.filter(upload__platform__slug=slug, error="").values("upload").distinct().count()
+print(json.dumps({"seconds": round(elapsed, 1), "uploads": sum(counts.values()), "with_scan": scanned,
+                  "by_status": counts, "pending": pending, "scans_per_s": round(scanned / elapsed, 1)}))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _jpeg(width: int, height: int, seed: int) -> bytes:
+    """A photo-sized payload: gradients plus mild noise compress like a real picture (pure noise would not)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 // width, y * 255 // height, (x + y) * 127 // (width + height)], -1)
+    pixels = np.clip(base + rng.integers(0, 40, size=(height, width, 3)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _send(job: dict[str, Any]) -> tuple[list[float], dict[str, int]]:
+    """One load-generator process: `threads` keep-alive connections, each sending its share of the uploads."""
+    images = [base64.b64encode(_jpeg(job["width"], job["height"], seed)).decode() for seed in range(4)]
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def run(indices: range) -> None:
+        connection = HTTPConnection("127.0.0.1", job["port"], timeout=30)
+        mine: list[float] = []
+        seen: Counter[str] = Counter()
+        for index in indices:
+            external_id = f"{job['prefix']}-{index}"
+            body = json.dumps(
+                {"type": "upload.created", "upload": {"external_id": external_id, "data_base64": images[index % 4]}}
+            ).encode()
+            headers = {
+                "content-type": "application/json",
+                **sign(body, secret=job["secret"], msg_id=f"msg_{external_id}"),
+            }
+            started = time.perf_counter()
+            try:
+                connection.request("POST", job["path"], body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                status = str(response.status)
+                if response.getheader("connection", "").lower() == "close":
+                    connection.close()  # a sync gunicorn worker closes after each response; reconnect next time
+            except (OSError, HTTPException) as exc:
+                status = type(exc).__name__
+                connection.close()
+            mine.append((time.perf_counter() - started) * 1000)
+            seen[status] += 1
+        with lock:
+            latencies.extend(mine)
+            statuses.update(seen)
+
+    start, stop, threads = job["start"], job["stop"], job["threads"]
+    workers = [threading.Thread(target=run, args=(range(start + t, stop, threads),)) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies, dict(statuses)
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+def _answers(port: int) -> bool:
+    connection = HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/metrics")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+class Command(BaseCommand):
+    help = "Load-test the signed upload webhook under gunicorn on loopback and print one JSON object."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--requests", type=int, default=2000, help="signed webhooks to send (timed)")
+        parser.add_argument("--concurrency", type=int, default=8, help="connections open at once, in total")
+        parser.add_argument("--processes", type=int, default=2, help="load-generator processes sharing those")
+        parser.add_argument("--web-workers", type=int, default=os.cpu_count() or 2, help="gunicorn worker processes")
+        # One thread per worker measured fastest here: more threads only contend for the GIL on the same cores.
+        parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
+        parser.add_argument("--image-size", default="320x240", help="WIDTHxHEIGHT of the JPEG in each webhook")
+        parser.add_argument("--warmup", type=int, default=100, help="untimed requests sent first")
+        parser.add_argument("--database-url", default="", help="PostgreSQL URL; default: SQLite in a temp dir")
+        parser.add_argument("--broker-url", default="", help="Redis URL; default: the filesystem broker")
+        parser.add_argument("--drain-timeout", type=float, default=600, help="seconds to wait for scans; 0 skips")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        width, height = (int(part) for part in options["image_size"].split("x"))
+        data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT")}
+        env.update(DJANGO_SETTINGS_MODULE="moderation.project.settings", MODERATION_DATA_DIR=str(data_dir))
+        env.update(DJANGO_DEBUG="false", DJANGO_SECRET_KEY=secrets.token_urlsafe(50), LOG_LEVEL="WARNING")
+        if options["database_url"]:
+            env["DATABASE_URL"] = options["database_url"]
+        if options["broker_url"]:
+            env["CELERY_BROKER_URL"] = options["broker_url"]
+        manage = [sys.executable, str(REPO_ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True)  # noqa: S603
+        setup = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", SETUP], env=env, cwd=REPO_ROOT, check=True, capture_output=True, text=True
+        )
+        platform = json.loads(setup.stdout.splitlines()[-1])
+        port = _free_port()
+        web_command = [sys.executable, "-m", "gunicorn", "moderation.project.wsgi", "--bind", f"127.0.0.1:{port}",
+                       "--workers", str(options["web_workers"]), "--worker-class", "gthread",
+                       "--threads", str(options["threads"]), "--keep-alive", "30"]  # fmt: skip
+        log = open(data_dir / "service.log", "wb")  # web and worker; kept only until the temp dir is removed
+        web = subprocess.Popen(web_command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        worker: subprocess.Popen[bytes] | None = None
+        try:
+            self._wait_until_up(port, web, data_dir / "service.log")
+            job = {"port": port, "path": f"/webhooks/{platform['slug']}/uploads", "secret": platform["secret"],
+                   "width": width, "height": height}  # fmt: skip
+            self._load(job, "warm", options["warmup"], min(options["concurrency"], 4), 1)
+            started = time.perf_counter()
+            latencies, statuses = self._load(
+                job, "bench", options["requests"], options["concurrency"], options["processes"]
+            )
+            elapsed = time.perf_counter() - started
+            latencies.sort()
+            result: dict[str, Any] = {
+                "requests": options["requests"],
+                "concurrency": options["concurrency"],
+                "load_processes": options["processes"],
+                "server": f"gunicorn gthread {options['web_workers']} workers x {options['threads']} threads",
+                "database": "postgresql" if options["database_url"] else "sqlite",
+                "database_conn_max_age": int(env.get("DATABASE_CONN_MAX_AGE", "0")),
+                "broker": "redis" if options["broker_url"] else "filesystem",
+                "image_bytes": len(_jpeg(width, height, 0)),
+                "cpu_count": os.cpu_count(),
+                "seconds": round(elapsed, 3),
+                "req_per_s": round(options["requests"] / elapsed, 1),
+                "latency_ms": {
+                    name: round(_percentile(latencies, fraction), 2)
+                    for name, fraction in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0))
+                },
+                "statuses": statuses,
+                "errors": {status: n for status, n in statuses.items() if status != "202"},
+            }
+            if options["drain_timeout"] > 0:
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "celery", "-A", "moderation.project", "worker", "-Q",
+                     "fetch,detect,callbacks", "--concurrency", "1", "--loglevel", "WARNING"],
+                    env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+                expected, timeout = options["warmup"] + options["requests"], options["drain_timeout"]
+                drain = subprocess.run(  # noqa: S603
+                    [sys.executable, "-c", DRAIN, platform["slug"], str(expected), str(timeout)],
+                    env=env, cwd=REPO_ROOT, check=True, capture_output=True, text=True,
+                )  # fmt: skip
+                result["drain"] = json.loads(drain.stdout.splitlines()[-1])
+        finally:
+            for process in (worker, web):
+                if process is not None:
+                    process.terminate()
+                    process.wait(timeout=60)
+            log.close()
+            shutil.rmtree(data_dir, ignore_errors=True)
+        self.stdout.write(json.dumps(result))
+
+    def _wait_until_up(self, port: int, web: subprocess.Popen[bytes], log: Path) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if web.poll() is not None:
+                raise CommandError(f"gunicorn exited:\n{log.read_text()[-3000:]}")
+            if _answers(port):
+                return
+            time.sleep(0.2)
+        raise CommandError("gunicorn did not answer within 60 s")
+
+    def _load(
+        self, job: dict[str, Any], prefix: str, requests: int, concurrency: int, processes: int
+    ) -> tuple[list[float], dict[str, int]]:
+        processes = max(1, min(processes, concurrency))
+        bounds = [requests * p // processes for p in range(processes + 1)]
+        jobs = [
+            {**job, "prefix": prefix, "start": bounds[p], "stop": bounds[p + 1],
+             "threads": max(1, concurrency // processes)}
+            for p in range(processes)
+        ]  # fmt: skip
+        # fork: the generator needs no Django, and spawning would re-import it per process
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            parts = pool.map(_send, jobs)
+        latencies = [value for part, _ in parts for value in part]
+        statuses: Counter[str] = Counter()
+        for _, part in parts:
+            statuses.update(part)
+        return latencies, dict(statuses)
