@@ -191,3 +191,15 @@ def test_promotion_rescoring_lists_changed_verdicts_for_review(coin_model, platf
     first.refresh_from_db()
     assert first.status == UploadStatus.NEEDS_REVIEW
     assert _tags(first) == {"likely-real": "auto"}  # tags wait for the moderator
+
+
+def test_rescore_command_reports_changed_verdicts(coin_model, platform):
+    platform.platform.ai_threshold = 0.7
+    platform.platform.save()
+    scanned_upload(platform, "cmd-1")
+    platform.platform.ai_threshold = 0.3
+    platform.platform.save()
+    out = io.StringIO()
+    call_command("rescore", "--days", "1", stdout=out)
+    assert "done, 1 uploads scored" in out.getvalue()
+    assert "cmd-1 likely-real → ai-generated" in out.getvalue()
