@@ -7,7 +7,11 @@ app_name = "admin_ui"
 
 urlpatterns = [
     path("", views.QueueView.as_view(), name="queue"),
-    path("login/", auth_views.LoginView.as_view(template_name="admin_ui/login.html"), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="admin_ui/login.html", next_page="admin_ui:queue"),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(next_page="admin_ui:login"), name="logout"),
     path("uploads/bulk-decide", views.BulkDecideView.as_view(), name="bulk-decide"),
     path("uploads/<uuid:upload_id>/", views.ItemView.as_view(), name="item"),

@@ -75,7 +75,9 @@ class QueueView(ConsoleView):
         form = _queue_form(request)
         queryset = review_queue(user=request.user, filters=form.filters())
         after_id = request.GET.get("after")
-        after = Upload.objects.filter(pk=after_id).first() if after_id and _is_uuid(after_id) else None
+        after = (
+            uploads_visible_to(request.user).filter(pk=after_id).first() if after_id and _is_uuid(after_id) else None
+        )
         page = list((queue_after(queryset, after) if after else queryset)[: PAGE_SIZE + 1])
         has_next = len(page) > PAGE_SIZE
         page = page[:PAGE_SIZE]

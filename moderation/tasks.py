@@ -102,7 +102,8 @@ def uploads_requeue_stalled() -> None:
     )
 
 
-@shared_task(queue="fetch", acks_late=True, reject_on_worker_lost=True, soft_time_limit=1800, time_limit=1900)
+@shared_task(queue="training", acks_late=True, reject_on_worker_lost=True, soft_time_limit=3600, time_limit=3700)
 def retro_scan_run(retro_scan_id: int) -> None:
-    """New bank hashes against earlier uploads; idempotent (a re-run flags nothing twice)."""
+    """New bank hashes against earlier uploads, or a re-score after a promotion. On the batch-job queue, so a long
+    look-back never holds up fetching; idempotent (a re-run flags nothing twice)."""
     services.retro_scan_run(retro_scan_id=retro_scan_id)

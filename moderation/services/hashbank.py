@@ -10,11 +10,11 @@ from __future__ import annotations
 import csv
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -37,8 +37,16 @@ from .audit import audit_record
 logger = logging.getLogger(__name__)
 
 KNOWN_FAKE_TAG = "known-fake-match"
-# A retro-scan match jumps the review queue (but stays below what a platform flagged itself).
+KNOWN_FAKE_EVIDENCE = "known_fake_match"
+# A retro-scan match jumps the review queue (but stays below what a platform flagged itself, 1000+).
 KNOWN_FAKE_PRIORITY_BOOST = 500
+
+
+def known_fake_priority(priority: int) -> int:
+    """Once, however many matches: repeated boosts must not overtake platform flags or overflow the column."""
+    return priority if priority >= KNOWN_FAKE_PRIORITY_BOOST else priority + KNOWN_FAKE_PRIORITY_BOOST
+
+
 _RETRO_CHUNK = 20_000
 
 
@@ -47,26 +55,35 @@ _RETRO_CHUNK = 20_000
 
 class _BankIndexes:
     """One HashIndex per bank (a platform's, and the shared one), kept in each worker process and topped up with the
-    rows added since it last looked, so a lookup costs an indexed `id > n` query plus the faiss search."""
+    rows added since it last looked, so a lookup costs an indexed `id > n` query plus the faiss search. Deletions
+    (an overturned fake) are noticed by a row count at most once a minute, and the index is then rebuilt."""
+
+    RECOUNT_SECONDS = 60.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._banks: dict[int | None, tuple[Any, int, int]] = {}  # platform id → (index, last id, rows)
+        # platform id → (index, last id seen, rows, when the rows were last counted)
+        self._banks: dict[int | None, tuple[Any, int, int, float]] = {}
 
-    def get(self, platform_id: int | None) -> Any:
+    def search(self, platform_id: int | None, pdq_hash: str) -> list[tuple[int, int]]:
         from detector.hashing import HashIndex
 
         rows = HashBankEntry.objects.filter(platform_id=platform_id)
-        with self._lock:
-            index, last_id, count = self._banks.get(platform_id, (None, 0, 0))
-            if index is None or rows.filter(id__lte=last_id).count() != count:  # first use, or rows were deleted
+        with self._lock:  # faiss indexes are added to in place: never search one while it grows
+            index, last_id, count, counted_at = self._banks.get(platform_id, (None, 0, 0, 0.0))
+            now = time.monotonic()
+            if index is None or (
+                now - counted_at > self.RECOUNT_SECONDS and rows.filter(id__lte=last_id).count() != count
+            ):
                 index, last_id, count = HashIndex(), 0, 0
+            if now - counted_at > self.RECOUNT_SECONDS:
+                counted_at = now
             new = list(rows.filter(id__gt=last_id).order_by("id").values_list("id", "pdq_hash"))
             if new:
                 index.add([row_id for row_id, _ in new], [pdq for _, pdq in new])
                 last_id, count = new[-1][0], count + len(new)
-            self._banks[platform_id] = (index, last_id, count)
-            return index
+            self._banks[platform_id] = (index, last_id, count, counted_at)
+            return index.search([pdq_hash])[0]
 
 
 _indexes = _BankIndexes()
@@ -80,33 +97,38 @@ def hash_bank_matches(*, platform: Platform, pdq_hash: str) -> list[dict[str, An
     """`known_fake_match` evidence for every banked fake within the match distance of this hash, nearest first."""
     found: list[tuple[int, int]] = []
     for bank in _banks_for(platform):
-        found += _indexes.get(bank).search([pdq_hash])[0]
+        found += _indexes.search(bank, pdq_hash)
     if not found:
         return []
-    entries = HashBankEntry.objects.in_bulk([entry_id for entry_id, _ in found])
+    entries = HashBankEntry.objects.select_related("upload").in_bulk([entry_id for entry_id, _ in found])
     evidence, seen_uploads = [], set()
     for entry_id, distance in sorted(found, key=lambda pair: pair[1]):
         entry = entries.get(entry_id)
         if entry is None or (entry.upload_id and entry.upload_id in seen_uploads):
             continue  # deleted since the index saw it, or another crop hash of the same fake
         seen_uploads.add(entry.upload_id)
-        evidence.append(_match_finding(entry, distance))
+        evidence.append(_match_finding(entry, distance, platform_id=platform.pk))
     return evidence
 
 
-def _match_finding(entry: HashBankEntry, distance: int) -> dict[str, Any]:
+def _match_finding(entry: HashBankEntry, distance: int, *, platform_id: int) -> dict[str, Any]:
+    """The evidence for one match. Where the confirmed fake belongs to another platform (the shared bank), nothing
+    about it is passed on: not its upload, decision or note."""
+    own = (entry.upload is not None and entry.upload.platform_id == platform_id) or (
+        entry.upload is None and entry.platform_id == platform_id
+    )
     return {
-        "kind": "known_fake_match",
-        "value": f"{distance} bits from a confirmed fake",
+        "kind": KNOWN_FAKE_EVIDENCE,
+        "value": f"{distance} bits from a confirmed fake" + ("" if own else " of another platform"),
         "strength": "strong",
         "source": "hash_bank:pdq" + (":shared" if entry.platform_id is None else ""),
         "ai": True,
         "detail": {
             "entry_id": entry.pk,
             "distance": distance,
-            "original_upload_id": str(entry.upload_id) if entry.upload_id else None,
-            "review_decision_id": entry.review_decision_id,
-            "note": entry.note,
+            "original_upload_id": str(entry.upload_id) if own and entry.upload_id else None,
+            "review_decision_id": entry.review_decision_id if own else None,
+            "note": entry.note if own else "",
         },
     }
 
@@ -121,7 +143,7 @@ def hash_bank_add_confirmed_fake(*, upload: Upload, decision: ReviewDecision, ac
 
     from ..conf import app_setting
 
-    if not upload.image:
+    if not upload.image or HashBankEntry.objects.filter(upload=upload).exists():
         return []
     try:
         with upload.image.open("rb") as handle:
@@ -155,6 +177,20 @@ def hash_bank_add_confirmed_fake(*, upload: Upload, decision: ReviewDecision, ac
     )
     retro_scan_start(platform=upload.platform, entries=entries, acting_user=acting_user)
     return entries
+
+
+def hash_bank_remove_overturned(*, upload: Upload, acting_user: Any) -> int:
+    """A moderator overturned an earlier "AI" decision: its hashes leave every bank, so copies stop matching."""
+    removed, _ = HashBankEntry.objects.filter(upload=upload).delete()
+    if removed:
+        audit_record(
+            actor=acting_user,
+            platform=upload.platform,
+            action="hash_bank.removed",
+            obj=upload,
+            data={"hashes": removed},
+        )
+    return removed
 
 
 def hash_bank_import_csv(
@@ -233,10 +269,6 @@ def _retro_scope(scan: RetroScan) -> Any:
     return Upload.objects.filter(scope).exclude(pdq_hash="").filter(pdq_quality__gte=50)
 
 
-def _bits(hexes: list[str]) -> np.ndarray:
-    return np.unpackbits(np.frombuffer(bytes.fromhex("".join(hexes)), np.uint8).reshape(len(hexes), 32), axis=1)
-
-
 def retro_scan_run(*, retro_scan_id: int) -> RetroScan:
     scan = RetroScan.objects.get(pk=retro_scan_id)
     if scan.kind == RetroScanKind.MODEL_RESCORE:
@@ -245,33 +277,40 @@ def retro_scan_run(*, retro_scan_id: int) -> RetroScan:
 
 
 def _hash_match_run(scan: RetroScan) -> RetroScan:
-    """Compare the scan's new hashes with every earlier upload in scope (in chunks, recording progress) and send each
-    match back to review with `known_fake_match` evidence."""
-    from detector.hashing import DEFAULT_MATCH_DISTANCE
+    """Look up every earlier upload in scope among the scan's new hashes (an index of them, searched a chunk of
+    uploads at a time, so memory stays flat however large either side is), recording progress, and send each match
+    back to review with `known_fake_match` evidence. A platform's private hashes only ever match its own uploads."""
+    from detector.hashing import HashIndex
 
     if scan.status == RetroScanStatus.DONE:
         return scan
-    entries = list(scan.entries.all())
-    uploads = _retro_scope(scan).exclude(pk__in=[e.upload_id for e in entries if e.upload_id])
-    scan.status, scan.total, scan.processed, scan.flagged = RetroScanStatus.RUNNING, uploads.count(), 0, []
-    scan.save(update_fields=["status", "total", "processed", "flagged"])
+    entries = {entry.pk: entry for entry in scan.entries.select_related("upload")}
+    index = HashIndex()
+    index.add(list(entries), [entry.pdq_hash for entry in entries.values()])
+    uploads = _retro_scope(scan).exclude(pk__in=[e.upload_id for e in entries.values() if e.upload_id])
+    # A redelivered task goes on from where it was; what it flagged before stays listed.
+    scan.status, scan.total, scan.processed = RetroScanStatus.RUNNING, uploads.count(), 0
+    scan.save(update_fields=["status", "total", "processed"])
     try:
-        entry_bits = _bits([e.pdq_hash for e in entries]).astype(np.float32) if entries else None
         last_pk = None
-        while entry_bits is not None:
-            chunk_query = uploads.order_by("pk")
-            if last_pk is not None:
-                chunk_query = chunk_query.filter(pk__gt=last_pk)
-            chunk = list(chunk_query.values_list("pk", "pdq_hash")[:_RETRO_CHUNK])
+        while entries:
+            page = uploads.order_by("pk") if last_pk is None else uploads.filter(pk__gt=last_pk).order_by("pk")
+            chunk = list(page.values_list("pk", "pdq_hash", "platform_id")[:_RETRO_CHUNK])
             if not chunk:
                 break
             last_pk = chunk[-1][0]
-            upload_bits = _bits([pdq for _, pdq in chunk]).astype(np.float32)
-            distances = upload_bits @ (1 - entry_bits).T + (1 - upload_bits) @ entry_bits.T  # Hamming, via BLAS
-            nearest = distances.argmin(axis=1)
-            for row in np.flatnonzero(distances.min(axis=1) <= DEFAULT_MATCH_DISTANCE):
-                entry = entries[int(nearest[row])]
-                flagged = _flag_known_fake(upload_id=chunk[row][0], entry=entry, distance=int(distances[row].min()))
+            for (upload_id, _, platform_id), matches in zip(
+                chunk, index.search([pdq for _, pdq, _ in chunk]), strict=True
+            ):
+                allowed = [
+                    (entry_id, distance)
+                    for entry_id, distance in matches
+                    if entries[entry_id].platform_id in (None, platform_id)
+                ]
+                if not allowed:
+                    continue
+                entry_id, distance = allowed[0]
+                flagged = _flag_known_fake(upload_id=upload_id, entry=entries[entry_id], distance=distance)
                 if flagged is not None:
                     scan.flagged = [*scan.flagged, flagged]
             scan.processed += len(chunk)
@@ -292,8 +331,8 @@ def _flag_known_fake(*, upload_id: Any, entry: HashBankEntry, distance: int) -> 
     upload = Upload.objects.select_for_update().select_related("platform").get(pk=upload_id)
     if any(f.get("detail", {}).get("entry_id") == entry.pk for f in upload.evidence):
         return None  # already flagged by this hash: a retro scan is safe to run twice
-    upload.evidence = [*upload.evidence, _match_finding(entry, distance)]
-    upload.review_priority = max(upload.review_priority, 0) + KNOWN_FAKE_PRIORITY_BOOST
+    upload.evidence = [*upload.evidence, _match_finding(entry, distance, platform_id=upload.platform_id)]
+    upload.review_priority = known_fake_priority(upload.review_priority)
     fields = ["evidence", "review_priority", "updated_at"]
     if upload.status == UploadStatus.TAGGED:
         _mark(upload, UploadStatus.NEEDS_REVIEW)
@@ -354,11 +393,15 @@ def _rescore_run(scan: RetroScan) -> RetroScan:
             if not batch:
                 break
             last_pk = batch[-1].pk
-            images = []
+            readable, images = [], []
             for upload in batch:
-                with upload.image.open("rb") as handle:
-                    images.append(handle.read())
-            for upload, outcome in zip(batch, detector.predict(images), strict=True):
+                try:
+                    with upload.image.open("rb") as handle:
+                        images.append(handle.read())
+                    readable.append(upload)
+                except OSError:  # a lost file must not stop the look-back over the rest
+                    logger.warning("re-score: image of upload %s unreadable", upload.pk)
+            for upload, outcome in zip(readable, detector.predict(images) if images else [], strict=True):
                 if outcome.verdict is None:
                     continue
                 platform = upload.platform
@@ -388,7 +431,7 @@ def _flag_changed_verdict(upload: Upload, new_verdict: str, new_score: float) ->
     from .uploads import _mark
 
     upload = Upload.objects.select_for_update().get(pk=upload.pk)
-    upload.review_priority = max(upload.review_priority, 0) + KNOWN_FAKE_PRIORITY_BOOST
+    upload.review_priority = known_fake_priority(upload.review_priority)
     fields = ["review_priority", "updated_at"]
     if upload.status == UploadStatus.TAGGED:
         _mark(upload, UploadStatus.NEEDS_REVIEW)

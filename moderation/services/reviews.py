@@ -151,10 +151,12 @@ def review_decide(*, upload: Upload, reviewer: Any, label: str, note: str = "") 
     )
     if claim is not None:
         claim.delete()
-    if label == ReviewLabel.AI_GENERATED:
-        from .hashbank import hash_bank_add_confirmed_fake
+    from .hashbank import hash_bank_add_confirmed_fake, hash_bank_remove_overturned
 
+    if label == ReviewLabel.AI_GENERATED:
         hash_bank_add_confirmed_fake(upload=upload, decision=decision, acting_user=reviewer)
+    elif label == ReviewLabel.REAL:
+        hash_bank_remove_overturned(upload=upload, acting_user=reviewer)
     if label != ReviewLabel.UNSURE:
         callback_enqueue(upload=upload, event_type="upload.reviewed")
     return decision

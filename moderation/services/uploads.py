@@ -293,7 +293,18 @@ def _evidence_collect(*, upload: Upload, data: bytes) -> None:
             except Exception as exc:
                 logger.exception("hash bank lookup failed for upload %s", upload.pk)
                 findings.append(_failed_finding("hash_bank", exc))
-    upload.evidence = findings
+    upload.evidence = _storable(findings)
+
+
+def _storable(value: Any) -> Any:
+    """Text read from hostile metadata, made storable: PostgreSQL's jsonb refuses NUL characters and lone surrogates."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable(str(key)): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    return value
 
 
 def _failed_finding(source: str, exc: Exception) -> dict[str, Any]:
@@ -327,22 +338,36 @@ def uploads_scan(*, upload_ids: list[Any]) -> list[Scan]:
         with upload.image.open("rb") as handle:
             images.append(handle.read())
     outcomes = detector.predict(images)
-    scans = [
-        _scan_record(upload=upload, outcome=outcome, model_name=detector.card.name, model_version=detector.card.version)
-        for upload, outcome in zip(uploads, outcomes, strict=True)
+    recorded = [
+        (scan, image)
+        for upload, outcome, image in zip(uploads, outcomes, images, strict=True)
+        if (
+            scan := _scan_record(
+                upload=upload, outcome=outcome, model_name=detector.card.name, model_version=detector.card.version
+            )
+        )
+        is not None
     ]
-    for scan, image in zip(scans, images, strict=True):
+    for scan, image in recorded:
         if not scan.error and (scan.escalated or scan.verdict != Verdict.LIKELY_REAL):
             _heatmap_store(scan=scan, image=image, detector=detector)
+    scans = [scan for scan, _ in recorded]
     try:
-        shadow_scores_record(scans=scans, images=images)
+        shadow_scores_record(scans=scans, images=[image for _, image in recorded])
     except Exception:  # a broken shadow model must never hold up live verdicts
         logger.exception("shadow scoring failed")
     return scans
 
 
 @transaction.atomic
-def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version: str) -> Scan:
+def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version: str) -> Scan | None:
+    """Record one outcome, or nothing if the upload moved on while the batch ran (a duplicate delivery scored it
+    first). Re-read under a row lock, so evidence a retro scan added meanwhile is part of the decision."""
+    from .hashbank import KNOWN_FAKE_EVIDENCE, known_fake_priority
+
+    upload = Upload.objects.select_for_update().select_related("platform").get(pk=upload.pk)
+    if upload.status != UploadStatus.FETCHED:
+        return None
     if outcome.verdict is None:
         scan = Scan.objects.create(
             upload=upload, model_name=model_name, model_version=model_version, error=outcome.error
@@ -384,6 +409,8 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
         escalated=scan.escalated,
         platform_flagged=bool(upload.metadata.get("flagged")),
     )
+    if any(finding["kind"] == KNOWN_FAKE_EVIDENCE for finding in upload.evidence):
+        upload.review_priority = known_fake_priority(upload.review_priority)
     Tag.objects.filter(upload=upload, source__in=[TagSource.AUTO, TagSource.PROVENANCE]).delete()
     Tag.objects.create(
         upload=upload, name=decision.verdict, source=decision.source, confidence=decision.confidence, scan=scan
@@ -430,6 +457,10 @@ def scan_heatmap_ensure(*, scan_id: int) -> None:
 
 
 def scan_heatmap_request(*, scan: Scan) -> None:
+    """Queue the heatmap once a minute at most, however many clients poll for it."""
+    from django.core.cache import cache
+
     from .. import tasks
 
-    tasks.scan_heatmap.delay(scan.pk)
+    if cache.add(f"moderation:heatmap-requested:{scan.pk}", 1, timeout=60):
+        tasks.scan_heatmap.delay(scan.pk)

@@ -178,3 +178,18 @@ def test_console_user_command_creates_a_moderator_who_can_log_in(client, platfor
     assert client.get("/console/").status_code == 200
     assert client.get("/console/stats/").status_code == 403
     assert list(get_user_model().objects.get(username="ann").moderated_platforms.all()) == [platform.platform]
+
+
+def test_queue_paging_ignores_uploads_the_user_may_not_see(
+    client, coin_model, platform, other_platform, acme_moderator
+):
+    scanned_upload(platform, "acme-p")
+    theirs = scanned_upload(other_platform, "globex-p")
+    page = client.get(f"/console/?after={theirs.pk}")
+    assert page.context["first_page"] is None and b">acme-p<" in page.content
+
+
+def test_logging_in_lands_on_the_queue(client, platform):
+    get_user_model().objects.create_user("ann", password="pw").groups.add(Group.objects.get(name="moderator"))
+    response = client.post("/console/login/", {"username": "ann", "password": "pw"})
+    assert response.status_code == 302 and response["Location"] == "/console/"

@@ -93,7 +93,9 @@ def test_a_fake_confirmed_today_flags_its_earlier_copy_for_review(
     from moderation.services import retro_scan_run
 
     RetroScan.objects.filter(pk=retro.pk).update(status="queued")
-    assert retro_scan_run(retro_scan_id=retro.pk).flagged == []
+    assert [hit["external_id"] for hit in retro_scan_run(retro_scan_id=retro.pk).flagged] == ["yesterday"]
+    earlier_copy.refresh_from_db()
+    assert [f["kind"] for f in earlier_copy.evidence].count("known_fake_match") == 1
 
 
 def test_banks_are_per_platform_unless_both_share(
@@ -113,6 +115,40 @@ def test_banks_are_per_platform_unless_both_share(
     shared_copy = scanned_upload(other_platform, "shared-copy", image=photo_bytes(6, quality=70))
     [match] = [f for f in shared_copy.evidence if f["kind"] == "known_fake_match"]
     assert match["source"] == "hash_bank:pdq:shared"
+    # Nothing about the other platform's upload, decision or moderator is passed on.
+    assert match["detail"]["original_upload_id"] is None and match["detail"]["review_decision_id"] is None
+    assert "leo" not in str(match)
+
+
+def test_overturning_a_confirmed_fake_takes_it_out_of_the_bank(
+    coin_model, platform, lead, django_capture_on_commit_callbacks
+):
+    fake = scanned_upload(platform, "mistake", image=photo_bytes(9))
+    _confirm_fake(fake, lead, django_capture_on_commit_callbacks)
+    _confirm_fake(fake, lead, django_capture_on_commit_callbacks)  # confirming again banks nothing twice
+    assert HashBankEntry.objects.filter(upload=fake).count() == 3
+    review_decide(upload=fake, reviewer=lead, label="real")
+    assert not HashBankEntry.objects.exists()
+    copy = scanned_upload(platform, "mistake-copy", image=photo_bytes(9, quality=60))
+    assert not [f for f in copy.evidence if f["kind"] == "known_fake_match"]
+
+
+def test_hostile_metadata_text_is_stored_safely(coin_model, platform):
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", "Stable\x00 Diffusion \xff")
+    buffer = io.BytesIO()
+    natural_photo(320, 240, 11).save(buffer, "PNG", pnginfo=info)
+    upload = scanned_upload(platform, "nul-chunk", image=buffer.getvalue())
+    assert upload.status in (UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW)
+    assert "\x00" not in str(upload.evidence)
+
+
+def test_repeated_retro_matches_boost_the_priority_once():
+    from moderation.services.hashbank import known_fake_priority
+
+    assert known_fake_priority(80) == 580
+    assert known_fake_priority(known_fake_priority(80)) == 580
+    assert known_fake_priority(1080) == 1080  # platform-flagged stays on top
 
 
 def test_hash_lists_import_and_export_as_csv(coin_model, platform, tmp_path):

@@ -48,12 +48,13 @@
   const heatmapStatus = document.getElementById("heatmap-status");
   let heatmapLoaded = false;
 
-  async function loadHeatmap() {
+  async function loadHeatmap(attempt = 0) {
     const response = await fetch(heatmap.dataset.src, {credentials: "same-origin"});
     if (response.status === 202) {
-      heatmapStatus.textContent = "Heatmap is being made…";
+      // Made on the detection workers; give up after a minute rather than poll for as long as the tab is open.
+      heatmapStatus.textContent = attempt < 30 ? "Heatmap is being made…" : "The heatmap is taking long; try later.";
       heatmapStatus.hidden = false;
-      setTimeout(loadHeatmap, 2000);
+      if (attempt < 30) setTimeout(() => loadHeatmap(attempt + 1), 2000);
       return;
     }
     if (!response.ok) {
