@@ -10,6 +10,7 @@ from .hashbank import (
     retro_rescore_start,
     retro_scan_run,
     retro_scan_start,
+    uploads_pdq_backfill,
 )
 from .model_versions import (
     model_retrain,
@@ -88,6 +89,7 @@ __all__ = [
     "upload_enqueue",
     "upload_fail",
     "upload_fetch",
+    "uploads_pdq_backfill",
     "uploads_requeue_stalled",
     "uploads_scan",
 ]

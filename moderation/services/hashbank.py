@@ -193,6 +193,25 @@ def hash_bank_remove_overturned(*, upload: Upload, acting_user: Any) -> int:
     return removed
 
 
+def uploads_pdq_backfill(*, limit: int | None = None) -> int:
+    """Hash uploads stored before PDQ hashing existed, so retro scans can compare them. Returns how many."""
+    from detector.hashing import pdq_hash_bytes
+
+    from ..conf import app_setting
+
+    done = 0
+    for upload in Upload.objects.filter(pdq_hash="").exclude(image="").order_by("pk")[:limit]:
+        try:
+            with upload.image.open("rb") as handle:
+                pdq = pdq_hash_bytes(handle.read(), max_pixels=app_setting("MAX_IMAGE_PIXELS"))
+        except Exception as exc:  # unreadable or not an image: nothing to compare
+            logger.info("upload %s not hashed: %s", upload.pk, exc)
+            continue
+        Upload.objects.filter(pk=upload.pk).update(pdq_hash=pdq.hex, pdq_quality=pdq.quality)
+        done += 1
+    return done
+
+
 def hash_bank_import_csv(
     *, rows: Iterable[dict[str, str]], platform: Platform | None, acting_user: Any = None
 ) -> list[HashBankEntry]:

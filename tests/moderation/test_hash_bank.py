@@ -239,3 +239,15 @@ def test_rescore_command_reports_changed_verdicts(coin_model, platform):
     call_command("rescore", "--days", "1", stdout=out)
     assert "done, 1 uploads scored" in out.getvalue()
     assert "cmd-1 likely-real → ai-generated" in out.getvalue()
+
+
+def test_backfill_hashes_uploads_stored_before_pdq(coin_model, platform):
+    from moderation.models import Upload
+
+    upload = scanned_upload(platform, "old-upload")
+    Upload.objects.filter(pk=upload.pk).update(pdq_hash="", pdq_quality=None)
+    out = io.StringIO()
+    call_command("hashbank", "backfill", stdout=out)
+    assert "hashed 1 uploads" in out.getvalue()
+    upload.refresh_from_db()
+    assert len(upload.pdq_hash) == 64 and upload.pdq_quality >= 50

@@ -8,25 +8,36 @@ from django.db import transaction
 
 from moderation.errors import ApplicationError
 from moderation.models import HashBankEntry, Platform
-from moderation.services import hash_bank_export_csv, hash_bank_import_csv, retro_scan_run, retro_scan_start
+from moderation.services import (
+    hash_bank_export_csv,
+    hash_bank_import_csv,
+    retro_scan_run,
+    retro_scan_start,
+    uploads_pdq_backfill,
+)
 
 
 class Command(BaseCommand):
     help = (
         "The bank of confirmed fakes (PDQ hashes). `import FILE` reads a CSV with a pdq_hash column (optional sha256, "
         "note) and queues a retro scan of earlier uploads; `export` writes the bank as CSV; `rescan` compares the "
-        "whole bank with earlier uploads now, printing what it sent to review. --platform SLUG or --shared picks the "
-        "bank."
+        "whole bank with earlier uploads now, printing what it sent to review (--platform SLUG or --shared picks the "
+        "bank); `backfill` hashes uploads stored before PDQ hashing existed."
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("action", choices=["import", "export", "rescan"])
+        parser.add_argument("action", choices=["import", "export", "rescan", "backfill"])
         parser.add_argument("file", nargs="?", type=Path, help="CSV to import, or to export into (default: stdout)")
-        bank = parser.add_mutually_exclusive_group(required=True)
+        bank = parser.add_mutually_exclusive_group()
         bank.add_argument("--platform", help="platform slug")
         bank.add_argument("--shared", action="store_true", help="the bank shared by opted-in platforms")
 
     def handle(self, *args: Any, action: str, file: Path | None, platform: str | None, shared: bool, **_: Any) -> None:
+        if action == "backfill":
+            self.stdout.write(f"hashed {uploads_pdq_backfill()} uploads stored before PDQ hashing")
+            return
+        if not (platform or shared):
+            raise CommandError("pick the bank: --platform SLUG or --shared")
         bank = None
         if platform:
             bank = Platform.objects.filter(slug=platform).first()
