@@ -108,7 +108,8 @@ def _upload_created(platform: Platform, webhook_id: str, payload: dict[str, Any]
         data_base64=upload_data.get("data_base64", ""),
         metadata=upload_data.get("metadata"),
     )
-    upload.refresh_from_db(fields=["status"])  # queued already, unless the host runs requests in a transaction
+    # `upload.status` is current: `queued` once published, still `received` if the host runs requests in a
+    # transaction (publishing waits for its commit) or the broker is down (the sweeper publishes it later).
     status_url = reverse("upload-detail", kwargs={"external_id": upload.external_id})
     return Response(
         {"upload_id": str(upload.id), "status": upload.status, "status_url": status_url},

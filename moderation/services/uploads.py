@@ -169,19 +169,22 @@ def upload_create(
         if winner is None:
             raise
         return winner, False
-    transaction.on_commit(lambda: upload_enqueue(upload_id=upload.id), robust=True)
+    transaction.on_commit(lambda: upload_enqueue(upload=upload), robust=True)
     return upload, True
 
 
-def upload_enqueue(*, upload_id: Any) -> None:
-    """Mark a committed upload queued and hand it to the fetch queue.
+def upload_enqueue(*, upload_id: Any = None, upload: Upload | None = None) -> None:
+    """Mark a committed upload queued and hand it to the fetch queue. Give the instance when the caller has just
+    written it (saves a read on the webhook's hot path, and leaves the caller's copy up to date), else its id.
 
     Marked first, so a fast worker never sees it still `received`; if the broker refuses, it goes back to
     `received` and the error propagates (the caller's on_commit hook logs it).
     """
     from .. import tasks
 
-    upload = Upload.objects.get(id=upload_id)
+    if upload is None:
+        upload = Upload.objects.get(id=upload_id)
+    upload_id = upload.pk
     if upload.status != UploadStatus.RECEIVED:
         return
     received_history = upload.status_history
@@ -193,6 +196,7 @@ def upload_enqueue(*, upload_id: Any) -> None:
         Upload.objects.filter(id=upload_id, status=UploadStatus.QUEUED).update(
             status=UploadStatus.RECEIVED, status_history=received_history
         )
+        upload.status, upload.status_history = UploadStatus.RECEIVED, received_history
         raise
 
 

@@ -205,7 +205,10 @@ class Command(BaseCommand):
                 "load_processes": options["processes"],
                 "server": f"gunicorn gthread {options['web_workers']} workers x {options['threads']} threads",
                 "database": "postgresql" if options["database_url"] else "sqlite",
-                "database_conn_max_age": int(env.get("DATABASE_CONN_MAX_AGE", "0")),
+                # The settings' default: persistent connections on PostgreSQL, none on SQLite.
+                "database_conn_max_age": int(
+                    env.get("DATABASE_CONN_MAX_AGE") or ("60" if options["database_url"] else "0")
+                ),
                 "broker": "redis" if options["broker_url"] else "filesystem",
                 "image_bytes": len(_jpeg(width, height, 0)),
                 "cpu_count": os.cpu_count(),
