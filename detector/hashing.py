@@ -23,9 +23,19 @@ DEFAULT_MATCH_DISTANCE = 31
 MIN_QUALITY = 50
 # PDQ downsamples to 64x64 internally; hashing a ~512-px decode gives the same hash far faster than a 12-MP one.
 HASH_SIDE = 512
-# PDQ does not survive crops (a centred 5 % crop moves it ~50 bits), so a known fake is banked with hashes of its
-# centred crops too: copies cut down evenly on every side by up to these fractions still match.
-BANK_CROP_FRACTIONS = (0.025, 0.05)
+# PDQ does not survive crops (a centred 5 % crop moves it ~50 bits), so a known fake is banked with hashes of centred
+# crops too, as (horizontal, vertical) fractions cut from each side: evenly on all sides, and in one dimension only,
+# the way platforms crop to an aspect ratio. Crops from one side only still do not match.
+BANK_CROPS = (
+    (0.025, 0.025),
+    (0.05, 0.05),
+    (0.025, 0.0),
+    (0.05, 0.0),
+    (0.1, 0.0),
+    (0.0, 0.025),
+    (0.0, 0.05),
+    (0.0, 0.1),
+)
 _CHUNKS, _CHUNK_BITS = 16, 16
 
 
@@ -50,11 +60,11 @@ def pdq_hash(image: Image.Image) -> PdqHash:
 
 
 def pdq_bank_hashes(image: Image.Image) -> list[PdqHash]:
-    """The hashes to bank for a known fake: the whole picture and its centred crops."""
+    """The hashes to bank for a known fake: the whole picture and its centred crops (BANK_CROPS)."""
     width, height = image.size
     hashes = [pdq_hash(image)]
-    for fraction in BANK_CROP_FRACTIONS:
-        dx, dy = round(width * fraction), round(height * fraction)
+    for horizontal, vertical in BANK_CROPS:
+        dx, dy = round(width * horizontal), round(height * vertical)
         hashes.append(pdq_hash(image.crop((dx, dy, width - dx, height - dy))))
     return hashes
 

@@ -1,8 +1,8 @@
 """How well the PDQ hash bank separates near-duplicates from unrelated pictures, on any folders of images.
 
 Every image is banked as a confirmed fake would be (whole picture + centred crops). Its own edited copies (JPEG q60,
-half size, a centred 5 % crop, and a 5 % crop off one side) should match it; every *other* image should not. All
-pairs are compared, so the false-match rate is over n·(n-1) ordered pairs.
+half size, a centred 5 % crop, a crop to a narrower aspect ratio, and a 5 % crop off one side) should match it; every
+*other* image should not. All pairs are compared, so the false-match rate is over n·(n-1) ordered pairs.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def _edits(image: Image.Image) -> dict[str, Image.Image]:
         "jpeg_q60": Image.open(io.BytesIO(buffer.getvalue())),
         "half_size": image.resize((max(1, width // 2), max(1, height // 2)), Image.Resampling.BICUBIC),
         "crop_5pct_centred": image.crop((dx, dy, width - dx, height - dy)),
+        "crop_to_aspect_6pct_width": image.crop((round(width * 0.03), 0, width - round(width * 0.03), height)),
         "crop_5pct_one_side": image.crop((2 * dx, 0, width, height)),
     }
 

@@ -21,6 +21,7 @@ def _variants(image: Image.Image) -> dict[str, Image.Image]:
         "jpeg_q60": Image.open(io.BytesIO(encode(image, "JPEG", quality=60))),
         "half_size": image.resize((width // 2, height // 2), Image.Resampling.BICUBIC),
         "crop_5pct_centred": image.crop((dx, dy, width - dx, height - dy)),
+        "crop_to_aspect": image.crop((round(width * 0.04), 0, width - round(width * 0.04), height)),
     }
 
 

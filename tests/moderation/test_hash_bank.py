@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from PIL import Image, PngImagePlugin
 
+from detector.hashing import BANK_CROPS
 from moderation.models import HashBankEntry, RetroScan, UploadStatus
 from moderation.services import review_decide
 from tests.conftest import photo_bytes, scanned_upload
@@ -38,13 +39,15 @@ def test_a_confirmed_fake_is_banked_and_its_copies_are_caught(
     original = scanned_upload(platform, "fake-1", image=photo_bytes(1))
     assert original.pdq_hash and original.pdq_quality >= 50
     _confirm_fake(original, lead, django_capture_on_commit_callbacks)
-    assert HashBankEntry.objects.filter(platform=platform.platform, upload=original).count() == 3  # whole + 2 crops
+    banked = HashBankEntry.objects.filter(platform=platform.platform, upload=original).count()
+    assert banked == 1 + len(BANK_CROPS)  # the whole picture and its centred crops
 
     picture = natural_photo(480, 360, 1)
     copies = {
         "q60": photo_bytes(1, quality=60),
         "half": _jpeg(picture.resize((240, 180))),
         "crop": _jpeg(picture.crop((12, 9, 468, 351))),
+        "aspect": _jpeg(picture.crop((30, 0, 450, 360))),  # cut to a narrower aspect ratio, as platforms do
     }
     for name, data in copies.items():
         copy = scanned_upload(platform, f"copy-{name}", image=data)
@@ -111,7 +114,7 @@ def test_banks_are_per_platform_unless_both_share(
         credentials.platform.save()
     shared_fake = scanned_upload(platform, "shared-fake", image=photo_bytes(6))
     _confirm_fake(shared_fake, lead, django_capture_on_commit_callbacks)
-    assert HashBankEntry.objects.filter(platform__isnull=True).count() == 3
+    assert HashBankEntry.objects.filter(platform__isnull=True).count() == 1 + len(BANK_CROPS)
     shared_copy = scanned_upload(other_platform, "shared-copy", image=photo_bytes(6, quality=70))
     [match] = [f for f in shared_copy.evidence if f["kind"] == "known_fake_match"]
     assert match["source"] == "hash_bank:pdq:shared"
@@ -126,7 +129,7 @@ def test_overturning_a_confirmed_fake_takes_it_out_of_the_bank(
     fake = scanned_upload(platform, "mistake", image=photo_bytes(9))
     _confirm_fake(fake, lead, django_capture_on_commit_callbacks)
     _confirm_fake(fake, lead, django_capture_on_commit_callbacks)  # confirming again banks nothing twice
-    assert HashBankEntry.objects.filter(upload=fake).count() == 3
+    assert HashBankEntry.objects.filter(upload=fake).count() == 1 + len(BANK_CROPS)
     review_decide(upload=fake, reviewer=lead, label="real")
     assert not HashBankEntry.objects.exists()
     copy = scanned_upload(platform, "mistake-copy", image=photo_bytes(9, quality=60))
