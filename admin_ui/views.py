@@ -16,6 +16,7 @@ from moderation.errors import ApplicationError
 from moderation.models import ReviewLabel, Upload
 from moderation.selectors import (
     audit_events_visible_to,
+    latest_scored_scan,
     platforms_visible_to,
     queue_after,
     queue_before,
@@ -127,7 +128,7 @@ class ItemView(ConsoleView):
             "admin_ui/item.html",
             {
                 "upload": upload,
-                "scan": next((scan for scan in scans if not scan.error), None),
+                "scan": latest_scored_scan(upload),
                 "scans": scans,
                 "decisions": upload.decisions_newest_first,
                 "conflict": conflict,
@@ -217,7 +218,7 @@ class ImageView(ConsoleView):
 class HeatmapView(ConsoleView):
     def get(self, request: HttpRequest, upload_id: Any) -> HttpResponse:
         upload = upload_for_review(user=request.user, upload_id=upload_id)
-        scan = next((scan for scan in upload.scans_newest_first if not scan.error), None) if upload else None
+        scan = latest_scored_scan(upload) if upload else None
         if scan is None:
             raise Http404
         if not scan.heatmap:

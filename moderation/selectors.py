@@ -35,6 +35,11 @@ def _with_results(queryset: QuerySet[Upload]) -> QuerySet[Upload]:
     )
 
 
+def latest_scored_scan(upload: Upload) -> Scan | None:
+    """The newest scan with a verdict, from an upload read with its scans (`scans_newest_first`)."""
+    return next((scan for scan in getattr(upload, "scans_newest_first", []) if not scan.error), None)
+
+
 def upload_get(*, platform: Platform, external_id: str) -> Upload | None:
     return _with_results(Upload.objects.filter(platform=platform, external_id=external_id)).first()
 

@@ -11,8 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import Scan, TagSource, Upload, UploadStatus
-from ..selectors import upload_get, upload_list
+from ..models import TagSource, Upload, UploadStatus
+from ..selectors import latest_scored_scan, upload_get, upload_list
 from ..services import scan_heatmap_request
 from .authentication import IsPlatform, PlatformTokenAuthentication
 from .errors import exception_handler
@@ -116,10 +116,6 @@ class UploadPageOutput(serializers.Serializer):
 
 NOT_AUTHENTICATED = OpenApiResponse(ErrorOutput, description="missing or invalid API token")
 NOT_FOUND = OpenApiResponse(ErrorOutput, description="no such upload for this platform")
-
-
-def latest_scored_scan(upload: Upload) -> Scan | None:
-    return next((scan for scan in getattr(upload, "scans_newest_first", []) if not scan.error), None)
 
 
 class PlatformApi(APIView):
