@@ -8,10 +8,11 @@ retro scan sends earlier matching uploads back to review.
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ..conf import app_setting
 from ..errors import ApplicationError
 from ..models import (
     HashBankEntry,
@@ -141,13 +143,11 @@ def hash_bank_add_confirmed_fake(*, upload: Upload, decision: ReviewDecision, ac
     copies. Call inside the decision's transaction; the retro scan runs after commit."""
     from detector.hashing import pdq_bank_hashes_bytes
 
-    from ..conf import app_setting
-
     if not upload.image or HashBankEntry.objects.filter(upload=upload).exists():
         return []
     try:
         with upload.image.open("rb") as handle:
-            hashes = [h for h in pdq_bank_hashes_bytes(handle.read(), max_pixels=app_setting("MAX_IMAGE_PIXELS"))]
+            hashes = pdq_bank_hashes_bytes(handle.read(), max_pixels=app_setting("MAX_IMAGE_PIXELS"))
     except Exception as exc:  # an unhashable image still gets its decision; it just cannot be matched
         logger.warning("upload %s not banked: %s", upload.pk, exc)
         return []
@@ -196,8 +196,6 @@ def hash_bank_remove_overturned(*, upload: Upload, acting_user: Any) -> int:
 def uploads_pdq_backfill(*, limit: int | None = None) -> int:
     """Hash uploads stored before PDQ hashing existed, so retro scans can compare them. Returns how many."""
     from detector.hashing import pdq_hash_bytes
-
-    from ..conf import app_setting
 
     done = 0
     for upload in Upload.objects.filter(pdq_hash="").exclude(image="").order_by("pk")[:limit]:
@@ -295,6 +293,42 @@ def retro_scan_run(*, retro_scan_id: int) -> RetroScan:
     return _hash_match_run(scan)
 
 
+def _chunks(uploads: Any, size: int) -> Iterator[list[Upload]]:
+    """Keyset pages by primary key: no OFFSET, and rows changed meanwhile are neither skipped nor repeated."""
+    last_pk = None
+    while chunk := list((uploads if last_pk is None else uploads.filter(pk__gt=last_pk)).order_by("pk")[:size]):
+        yield chunk
+        last_pk = chunk[-1].pk
+
+
+def _run_tracked(
+    scan: RetroScan,
+    uploads: Any,
+    chunks: Iterable[list[Upload]],
+    handle: Callable[[list[Upload]], None],
+    *,
+    keep_flagged: bool,
+) -> RetroScan:
+    """What both kinds of retro scan share: `running` with the total, progress saved after every chunk (`handle`
+    appends to `scan.flagged`), then `done`, or `failed` with the reason."""
+    scan.status, scan.total, scan.processed = RetroScanStatus.RUNNING, uploads.count(), 0
+    if not keep_flagged:
+        scan.flagged = []
+    scan.save(update_fields=["status", "total", "processed", "flagged"])
+    try:
+        for chunk in chunks:
+            handle(chunk)
+            scan.processed += len(chunk)
+            scan.save(update_fields=["processed", "flagged"])
+        scan.status = RetroScanStatus.DONE
+    except Exception as exc:
+        scan.status, scan.error = RetroScanStatus.FAILED, str(exc)[:2000]
+        logger.exception("%s %s failed", scan.kind, scan.pk)
+    scan.finished_at = timezone.now()
+    scan.save(update_fields=["status", "error", "finished_at"])
+    return scan
+
+
 def _hash_match_run(scan: RetroScan) -> RetroScan:
     """Look up every earlier upload in scope among the scan's new hashes (an index of them, searched a chunk of
     uploads at a time, so memory stays flat however large either side is), recording progress, and send each match
@@ -306,57 +340,45 @@ def _hash_match_run(scan: RetroScan) -> RetroScan:
     entries = {entry.pk: entry for entry in scan.entries.select_related("upload")}
     index = HashIndex()
     index.add(list(entries), [entry.pdq_hash for entry in entries.values()])
-    uploads = _retro_scope(scan).exclude(pk__in=[e.upload_id for e in entries.values() if e.upload_id])
-    # A redelivered task goes on from where it was; what it flagged before stays listed.
-    scan.status, scan.total, scan.processed = RetroScanStatus.RUNNING, uploads.count(), 0
-    scan.save(update_fields=["status", "total", "processed"])
-    try:
-        last_pk = None
-        while entries:
-            page = uploads.order_by("pk") if last_pk is None else uploads.filter(pk__gt=last_pk).order_by("pk")
-            chunk = list(page.values_list("pk", "pdq_hash", "platform_id")[:_RETRO_CHUNK])
-            if not chunk:
-                break
-            last_pk = chunk[-1][0]
-            for (upload_id, _, platform_id), matches in zip(
-                chunk, index.search([pdq for _, pdq, _ in chunk]), strict=True
-            ):
-                allowed = [
-                    (entry_id, distance)
-                    for entry_id, distance in matches
-                    if entries[entry_id].platform_id in (None, platform_id)
-                ]
-                if not allowed:
-                    continue
+    uploads = (
+        _retro_scope(scan)
+        .exclude(pk__in=[e.upload_id for e in entries.values() if e.upload_id])
+        .only("pk", "pdq_hash", "platform_id")
+    )
+
+    def handle(chunk: list[Upload]) -> None:
+        for upload, matches in zip(chunk, index.search([u.pdq_hash for u in chunk]), strict=True):
+            allowed = [(e, d) for e, d in matches if entries[e].platform_id in (None, upload.platform_id)]
+            if allowed:
                 entry_id, distance = allowed[0]
-                flagged = _flag_known_fake(upload_id=upload_id, entry=entries[entry_id], distance=distance)
+                flagged = _flag_known_fake(upload_id=upload.pk, entry=entries[entry_id], distance=distance)
                 if flagged is not None:
                     scan.flagged = [*scan.flagged, flagged]
-            scan.processed += len(chunk)
-            scan.save(update_fields=["processed", "flagged"])
-        scan.status = RetroScanStatus.DONE
-    except Exception as exc:
-        scan.status, scan.error = RetroScanStatus.FAILED, str(exc)[:2000]
-        logger.exception("retro scan %s failed", scan.pk)
-    scan.finished_at = timezone.now()
-    scan.save(update_fields=["status", "error", "finished_at"])
-    return scan
+
+    # A redelivered task goes on from where it was; what it flagged before stays listed.
+    chunks = _chunks(uploads, _RETRO_CHUNK) if entries else ()
+    return _run_tracked(scan, uploads, chunks, handle, keep_flagged=True)
 
 
-@transaction.atomic
-def _flag_known_fake(*, upload_id: Any, entry: HashBankEntry, distance: int) -> dict[str, Any] | None:
+def _send_back_to_review(upload: Upload, *changed_fields: str) -> None:
+    """Raise the upload in the queue (once) and, if it was auto-tagged, make it need review again; saves it."""
     from .uploads import _mark
 
-    upload = Upload.objects.select_for_update().select_related("platform").get(pk=upload_id)
-    if any(f.get("detail", {}).get("entry_id") == entry.pk for f in upload.evidence):
-        return None  # already flagged by this hash: a retro scan is safe to run twice
-    upload.evidence = [*upload.evidence, _match_finding(entry, distance, platform_id=upload.platform_id)]
     upload.review_priority = known_fake_priority(upload.review_priority)
-    fields = ["evidence", "review_priority", "updated_at"]
+    fields = [*changed_fields, "review_priority", "updated_at"]
     if upload.status == UploadStatus.TAGGED:
         _mark(upload, UploadStatus.NEEDS_REVIEW)
         fields += ["status", "status_history"]
     upload.save(update_fields=fields)
+
+
+@transaction.atomic
+def _flag_known_fake(*, upload_id: Any, entry: HashBankEntry, distance: int) -> dict[str, Any] | None:
+    upload = Upload.objects.select_for_update().select_related("platform").get(pk=upload_id)
+    if any(f.get("detail", {}).get("entry_id") == entry.pk for f in upload.evidence):
+        return None  # already flagged by this hash: a retro scan is safe to run twice
+    upload.evidence = [*upload.evidence, _match_finding(entry, distance, platform_id=upload.platform_id)]
+    _send_back_to_review(upload, "evidence")
     Tag.objects.get_or_create(upload=upload, name=KNOWN_FAKE_TAG, defaults={"source": TagSource.PROVENANCE})
     audit_record(
         actor=None,
@@ -389,7 +411,7 @@ def _rescore_run(scan: RetroScan) -> RetroScan:
     """Score each upload in the window with the active model; those whose verdict would change go to review, listed
     on the scan with both verdicts. Tags stay as they are until a moderator decides."""
     from ..detection import get_detector
-    from ..policy import decide, evidence_provenance
+    from .uploads import tag_decision
 
     if scan.status == RetroScanStatus.DONE:
         return scan
@@ -400,62 +422,32 @@ def _rescore_run(scan: RetroScan) -> RetroScan:
         .exclude(image="")
         .select_related("platform")
     )
-    scan.status, scan.total, scan.processed, scan.flagged = RetroScanStatus.RUNNING, uploads.count(), 0, []
-    scan.save(update_fields=["status", "total", "processed", "flagged"])
-    try:
-        detector = get_detector()
-        batch_size = max(1, detector.config.max_batch_size)
-        last_pk = None
-        while True:
-            page = uploads.order_by("pk") if last_pk is None else uploads.filter(pk__gt=last_pk).order_by("pk")
-            batch = list(page[:batch_size])
-            if not batch:
-                break
-            last_pk = batch[-1].pk
-            readable, images = [], []
-            for upload in batch:
-                try:
-                    with upload.image.open("rb") as handle:
-                        images.append(handle.read())
-                    readable.append(upload)
-                except OSError:  # a lost file must not stop the look-back over the rest
-                    logger.warning("re-score: image of upload %s unreadable", upload.pk)
-            for upload, outcome in zip(readable, detector.predict(images) if images else [], strict=True):
-                if outcome.verdict is None:
-                    continue
-                platform = upload.platform
-                threshold = platform.ai_threshold if platform.ai_threshold is not None else outcome.verdict.threshold
-                now = decide(
-                    outcome.verdict.score,
-                    threshold=threshold,
-                    review_margin=platform.review_margin,
-                    provenance=evidence_provenance(upload.evidence),
-                    provenance_policy=platform.provenance_policy,
-                ).verdict
-                if now != upload.scan_verdict:
-                    scan.flagged = [*scan.flagged, _flag_changed_verdict(upload, now, outcome.verdict.score)]
-            scan.processed += len(batch)
-            scan.save(update_fields=["processed", "flagged"])
-        scan.status = RetroScanStatus.DONE
-    except Exception as exc:
-        scan.status, scan.error = RetroScanStatus.FAILED, str(exc)[:2000]
-        logger.exception("re-score %s failed", scan.pk)
-    scan.finished_at = timezone.now()
-    scan.save(update_fields=["status", "error", "finished_at"])
-    return scan
+    detector = functools.cache(get_detector)  # loaded inside the run, so a broken model marks the scan failed
+
+    def handle(batch: list[Upload]) -> None:
+        readable, images = [], []
+        for upload in batch:
+            try:
+                with upload.image.open("rb") as handle:
+                    images.append(handle.read())
+                readable.append(upload)
+            except OSError:  # a lost file must not stop the look-back over the rest
+                logger.warning("re-score: image of upload %s unreadable", upload.pk)
+        for upload, outcome in zip(readable, detector().predict(images) if images else [], strict=True):
+            if outcome.verdict is None:
+                continue
+            now = tag_decision(upload=upload, verdict=outcome.verdict).decision.verdict
+            if now != upload.scan_verdict:
+                scan.flagged = [*scan.flagged, _flag_changed_verdict(upload, now, outcome.verdict.score)]
+
+    batches = _chunks(uploads, app_setting("DETECTOR_MAX_BATCH_SIZE"))
+    return _run_tracked(scan, uploads, batches, handle, keep_flagged=False)
 
 
 @transaction.atomic
 def _flag_changed_verdict(upload: Upload, new_verdict: str, new_score: float) -> dict[str, Any]:
-    from .uploads import _mark
-
     upload = Upload.objects.select_for_update().get(pk=upload.pk)
-    upload.review_priority = known_fake_priority(upload.review_priority)
-    fields = ["review_priority", "updated_at"]
-    if upload.status == UploadStatus.TAGGED:
-        _mark(upload, UploadStatus.NEEDS_REVIEW)
-        fields += ["status", "status_history"]
-    upload.save(update_fields=fields)
+    _send_back_to_review(upload)
     audit_record(
         actor=None,
         platform=upload.platform,

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
@@ -19,7 +19,7 @@ from django.utils import timezone
 from ..conf import app_setting
 from ..errors import ApplicationError
 from ..models import Platform, Scan, Tag, TagSource, Upload, UploadStatus, Verdict
-from ..policy import decide, evidence_provenance, evidence_tags, review_priority
+from ..policy import TagDecision, decide, evidence_provenance, evidence_tags, review_priority
 from .audit import audit_record
 from .callbacks import callback_enqueue
 from .model_versions import shadow_scores_record
@@ -363,6 +363,28 @@ def uploads_scan(*, upload_ids: list[Any]) -> list[Scan]:
     return scans
 
 
+class TagDecisionFor(NamedTuple):
+    decision: TagDecision
+    threshold: float
+    provenance: str
+
+
+def tag_decision(*, upload: Upload, verdict: Any) -> TagDecisionFor:
+    """The tags a detector verdict earns this upload: its platform's threshold (or the model's), review margin and
+    provenance policy, with the evidence recorded on it."""
+    platform = upload.platform
+    threshold = platform.ai_threshold if platform.ai_threshold is not None else verdict.threshold
+    provenance = evidence_provenance(upload.evidence)
+    decision = decide(
+        verdict.score,
+        threshold=threshold,
+        review_margin=platform.review_margin,
+        provenance=provenance,
+        provenance_policy=platform.provenance_policy,
+    )
+    return TagDecisionFor(decision, threshold, provenance)
+
+
 @transaction.atomic
 def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version: str) -> Scan | None:
     """Record one outcome, or nothing if the upload moved on while the batch ran (a duplicate delivery scored it
@@ -380,15 +402,7 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
         callback_enqueue(upload=upload, event_type="upload.failed")
         return scan
     verdict = outcome.verdict
-    threshold = upload.platform.ai_threshold if upload.platform.ai_threshold is not None else verdict.threshold
-    provenance = evidence_provenance(upload.evidence)
-    decision = decide(
-        verdict.score,
-        threshold=threshold,
-        review_margin=upload.platform.review_margin,
-        provenance=provenance,
-        provenance_policy=upload.platform.provenance_policy,
-    )
+    decision, threshold, provenance = tag_decision(upload=upload, verdict=verdict)
     scan = Scan.objects.create(
         upload=upload,
         model_name=verdict.model_name,
