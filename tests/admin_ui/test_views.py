@@ -7,17 +7,17 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from moderation.models import AuditEvent, ReviewDecision, UploadStatus
+from moderation.services import console_user_set
 from tests.conftest import scanned_upload
 
 pytestmark = pytest.mark.django_db
 
 
 def _login(client, name: str, role: str | None, *platforms):
-    user = get_user_model().objects.create_user(name, password="pw")
     if role:
-        user.groups.add(Group.objects.get(name=role))
-    for credentials in platforms:
-        credentials.platform.moderators.add(user)
+        user, _ = console_user_set(username=name, role=role, platforms=[c.platform for c in platforms])
+    else:
+        user = get_user_model().objects.create_user(name)
     client.force_login(user)
     return user
 

@@ -5,23 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from moderation.models import AuditEvent, CallbackDelivery, ReviewClaim, ReviewDecision, UploadStatus
 from moderation.selectors import QueueFilters, review_queue, review_stats
-from moderation.services import ClaimConflict, review_claim, review_decide, reviews_decide_bulk
+from moderation.services import ClaimConflict, console_user_set, review_claim, review_decide, reviews_decide_bulk
 from tests.conftest import api_get, scanned_upload
 
 pytestmark = pytest.mark.django_db
 
 
 def _user(name: str, role: str, *platforms):
-    user = get_user_model().objects.create_user(name, password="pw")
-    user.groups.add(Group.objects.get(name=role))
-    for credentials in platforms:
-        credentials.platform.moderators.add(user)
+    user, _ = console_user_set(username=name, role=role, platforms=[credentials.platform for credentials in platforms])
     return user
 
 
