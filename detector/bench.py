@@ -4,7 +4,7 @@ all measured in one run on this machine, printed as one JSON object.
 (a) reference: PIL full decode → torchvision Resize(224) → CenterCrop → ToTensor → Normalize → model, batch 1
 (b) our CNN stage end to end: draft decode on a thread pool overlapping batched inference
 (c) the full CNN → ViT cascade, with a band that escalates the card's validation escalation rate of the images
-(d) the CNN's forward pass alone on ready tensors, at its best batch size
+(d) the CNN's forward pass alone on ready tensors, at its best batch size, on the runtime the detector uses
 (e) the FLOP roofline: the model's FLOPs per image against the best fp32 GEMM rate measured now
 """
 
@@ -15,6 +15,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from torchvision import transforms
 
 from .cascade import CascadeSpec
 from .detector import Detector, DetectorConfig, LoadedModel, create_detector
+from .onnx_scorer import OnnxScorer
 
 INPUT_KINDS = {
     # name: (width, height, format, count)
@@ -94,24 +96,23 @@ def forward_rates(model: LoadedModel, batch_sizes: tuple[int, ...] = (1, 8, 16, 
     size = model.card.input_size
     for batch_size in batch_sizes:
         arrays = [np.random.default_rng(i).integers(0, 255, (size, size, 3), dtype=np.uint8) for i in range(batch_size)]
-        batch = model.to_batch(arrays)
         repeats = max(2, 32 // batch_size)
-        rates[batch_size] = _rate(
-            batch_size * repeats, lambda b=batch, r=repeats: [model.probabilities(b) for _ in range(r)]
-        )
+        rates[batch_size] = _rate(batch_size * repeats, lambda a=arrays, r=repeats: [model.score(a) for _ in range(r)])
     return rates
 
 
 def layout_rates(model: LoadedModel, batch_size: int) -> dict[str, float]:
-    """Forward img/s for each CPU numeric layout the detector could choose."""
+    """Forward img/s for each CPU runtime and numeric layout the detector could choose."""
     size = model.card.input_size
     x = torch.randn(batch_size, 3, size, size)
-    results = {}
     module = model.module
+    scorer = model.onnx_scorer or OnnxScorer(module, model.card, threads=torch.get_num_threads())
+    arrays = np.random.default_rng(0).integers(0, 255, (batch_size, size, size, 3), dtype=np.uint8)
+    results = {"onnxruntime_fp32": _rate(batch_size * 2, lambda: [scorer.probabilities(arrays) for _ in range(2)])}
     for name, dtype, memory_format in (
-        ("fp32_contiguous", torch.float32, torch.contiguous_format),
-        ("fp32_channels_last", torch.float32, torch.channels_last),
-        ("bf16_channels_last", torch.bfloat16, torch.channels_last),
+        ("torch_fp32_contiguous", torch.float32, torch.contiguous_format),
+        ("torch_fp32_channels_last", torch.float32, torch.channels_last),
+        ("torch_bf16_channels_last", torch.bfloat16, torch.channels_last),
     ):
         candidate = module.to(dtype=dtype, memory_format=memory_format)
         inputs = x.to(dtype).contiguous(memory_format=memory_format)
@@ -141,10 +142,20 @@ def gemm_flops_per_second(n: int = 2048, repeats: int = 8) -> float:
     return 2.0 * n**3 / best
 
 
+def decode_rate(detector: Detector, images: list[bytes]) -> float:
+    """Decode + resize alone, on as many threads as the detector decodes with: what the model could be fed at most."""
+
+    def prepare(data: bytes) -> np.ndarray:
+        return detector.cnn.model_input(detector.decode(data))
+
+    with ThreadPoolExecutor(max_workers=detector.config.decode_threads) as pool:
+        return _rate(len(images), lambda: list(pool.map(prepare, images)))
+
+
 def _banded(detector: Detector, images: list[bytes], rate: float) -> Detector:
     """The same detector with a band around the median CNN score that escalates `rate` of these images."""
     arrays = [detector.cnn.model_input(detector.decode(data)) for data in images]
-    scores = np.sort(detector.cnn.probabilities(detector.cnn.to_batch(arrays)))
+    scores = np.sort(detector.cnn.score(arrays))
     count = round(rate * len(scores))
     if count == 0:
         return Detector(detector.cnn, detector.vit, (2.0, 2.0), detector.config)
@@ -200,12 +211,18 @@ def run_bench(checkpoint: Path | None = None, *, quick: bool = False) -> dict[st
         images = make_inputs(kind, 8 if quick else None)
         reference = reference_path_rate(cascade.cnn, images)
         ours = _rate(len(images), lambda images=images: cnn_only.predict(images))
+        decode = decode_rate(cascade, images)
+        # When decoding and the model share the same cores, an image costs 1/decode + 1/d seconds of the machine.
+        bound = 1.0 / (1.0 / decode + 1.0 / forward[best_batch])
         entry: dict[str, Any] = {
             "count": len(images),
             "mean_bytes": int(np.mean([len(i) for i in images])),
             "a_reference_img_s": reference,
             "b_cnn_stage_img_s": ours,
             "ratio_b_over_d": ours / forward[best_batch],
+            "decode_only_img_s": decode,
+            "b_shared_cores_bound_img_s": bound,
+            "ratio_b_over_shared_cores_bound": ours / bound,
         }
         if cascade.vit is not None:
             banded = _banded(cascade, images, escalation_rate)

@@ -13,6 +13,10 @@ DEFAULTS: dict[str, Any] = {
     # Folder with model.safetensors + card.json; None means the model shipped inside the `detector` package.
     "DETECTOR_CHECKPOINT": None,
     "DETECTOR_DEVICE": "auto",
+    # CPU scoring runtime: "auto" (ONNX Runtime, the fastest measured), "onnxruntime" or "torch".
+    "DETECTOR_CPU_RUNTIME": "auto",
+    # Where ONNX exports of the models are cached between worker processes; None means ~/.cache/ai-moderation/onnx.
+    "DETECTOR_ONNX_CACHE_DIR": None,
     "CALLBACK_MAX_ATTEMPTS": 8,
     "CALLBACK_TIMEOUT_SECONDS": 10.0,
     "DETECTOR_MAX_BATCH_SIZE": 32,

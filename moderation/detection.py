@@ -22,6 +22,8 @@ def detector_config(checkpoint: Path) -> DetectorConfig:
     return DetectorConfig(
         checkpoint=checkpoint,
         device=app_setting("DETECTOR_DEVICE"),
+        cpu_runtime=app_setting("DETECTOR_CPU_RUNTIME"),
+        onnx_cache_dir=Path(cache) if (cache := app_setting("DETECTOR_ONNX_CACHE_DIR")) else None,
         max_pixels=app_setting("MAX_IMAGE_PIXELS"),
         max_batch_size=app_setting("DETECTOR_MAX_BATCH_SIZE"),
     )

@@ -26,12 +26,16 @@ SERVICES_AVAILABLE = _reachable(TEST_DATABASE_URL, 5432) and _reachable(TEST_BRO
 
 # Never let a developer's own environment point the tests at a real database or broker.
 os.environ["MODERATION_DATA_DIR"] = tempfile.mkdtemp(prefix="moderation-tests-")
+# ONNX exports made by the detector library outside Django land in this run's own cache, not the user's.
+os.environ["XDG_CACHE_HOME"] = os.path.join(os.environ["MODERATION_DATA_DIR"], "xdg-cache")
 for name in (
     "DATABASE_URL",
     "CELERY_BROKER_URL",
     "MEDIA_ROOT",
     "STATIC_ROOT",
     "DETECTOR_CHECKPOINT",
+    "DETECTOR_CPU_RUNTIME",
+    "DETECTOR_ONNX_CACHE_DIR",
     "DJANGO_SECRET_KEY",
 ):
     os.environ.pop(name, None)

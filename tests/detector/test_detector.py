@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ import torch
 from detector import DEFAULT_CHECKPOINT, DetectorConfig, ModelCard, create_detector, load_checkpoint, save_checkpoint
 from detector.registry import build_model
 from tests.conftest import REPO_ROOT
+from tests.detector.conftest import write_tiny
 from tests.images import jpeg_bytes
 
 
@@ -55,6 +57,44 @@ def test_batched_scores_equal_one_at_a_time(tiny_checkpoint):
     alone = [detector.predict([image])[0].verdict.score for image in images]
     assert together == pytest.approx(alone, abs=1e-5)
     assert len(set(together)) > 1, "different images should get different scores"
+
+
+def test_cpu_scores_through_onnxruntime_exactly_as_pytorch_does(tmp_path):
+    # Unscaled heads keep probabilities off 0 and 1, so a wrong normalisation or layout would show.
+    write_tiny(tmp_path / "cascade" / "cnn", "test_efficientnet", seed=0, head_scale=1.0)
+    write_tiny(tmp_path / "cascade" / "vit", "test_vit", seed=1, input_size=160, head_scale=1.0)
+    (tmp_path / "cascade" / "cascade.json").write_text(
+        json.dumps({"cnn": "cnn", "vit": "vit", "escalation_band": [0.0, 1.0]})
+    )
+    images = [jpeg_bytes(seed=seed) for seed in range(6)] + [jpeg_bytes(seed=9, width=2000, height=100)]
+    config = DetectorConfig(checkpoint=tmp_path / "cascade", device="cpu", onnx_cache_dir=tmp_path / "onnx")
+    fast = create_detector(config)
+    eager = create_detector(replace(config, cpu_runtime="torch"))
+    assert fast.cnn.placement.runtime == "onnxruntime" and eager.cnn.placement.runtime == "torch"
+    ours, theirs = fast.predict(images), eager.predict(images)
+    assert [o.verdict.path for o in ours] == [o.verdict.path for o in theirs]
+    assert "cnn+vit" in {o.verdict.path for o in ours}, "the band should send some of these to the ViT"
+    assert len({o.verdict.cnn_score for o in ours}) == len(images) and len({o.verdict.vit_score for o in ours}) > 1
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert mine.verdict.cnn_score == pytest.approx(reference.verdict.cnn_score, abs=1e-6)
+        assert mine.verdict.vit_score == pytest.approx(reference.verdict.vit_score, abs=1e-6)
+    assert fast.explain(images[0])[:8] == b"\x89PNG\r\n\x1a\n", "heatmaps still come from the PyTorch module"
+
+
+def test_onnx_exports_are_cached_per_model_and_refreshed_when_the_weights_change(tmp_path):
+    checkpoint = write_tiny(tmp_path / "cnn", "test_efficientnet", seed=0)
+    cache = tmp_path / "cache"
+    first = create_detector(DetectorConfig(checkpoint=checkpoint, device="cpu", onnx_cache_dir=cache))
+    exported = first.cnn.onnx_scorer.path
+    stamp = exported.stat().st_mtime_ns
+    again = create_detector(DetectorConfig(checkpoint=checkpoint, device="cpu", onnx_cache_dir=cache))
+    assert again.cnn.onnx_scorer.path == exported and exported.stat().st_mtime_ns == stamp, "loaded, not re-exported"
+    write_tiny(checkpoint, "test_efficientnet", seed=1)
+    changed = create_detector(DetectorConfig(checkpoint=checkpoint, device="cpu", onnx_cache_dir=cache))
+    assert changed.cnn.onnx_scorer.path != exported
+    image = [jpeg_bytes(seed=3)]
+    assert changed.predict(image)[0].verdict.cnn_score != first.predict(image)[0].verdict.cnn_score
+    assert sorted(path.suffix for path in cache.iterdir()) == [".onnx", ".onnx"], "no partial files left behind"
 
 
 def test_shipped_default_is_a_cnn_vit_cascade_with_its_evaluation():

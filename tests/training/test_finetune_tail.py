@@ -38,12 +38,7 @@ def test_finetuned_tail_is_what_serving_runs(tmp_path):
     card = result["card"]
     assert card.metrics["test"]["auroc"] > 0.9 and len(card.training["history"]) >= 1
     detector = create_detector(DetectorConfig(checkpoint=tmp_path / "tuned", device="cpu"))
-    served = [
-        detector.cnn.probabilities(
-            detector.cnn.to_batch([detector.cnn.model_input(detector.decode(i.path.read_bytes()))])
-        )[0]
-        for i in test
-    ]
+    served = [detector.cnn.score([detector.cnn.model_input(detector.decode(i.path.read_bytes()))])[0] for i in test]
     assert np.asarray(served) == pytest.approx(result["scores"]["test"][1], abs=2e-3)
 
 

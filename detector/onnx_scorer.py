@@ -1,0 +1,116 @@
+"""CPU scoring through ONNX Runtime: the same network, exported once, about 2x faster than eager PyTorch here.
+
+ONNX Runtime folds batch norms into convolutions, fuses the activations and runs depthwise convolutions with its own
+kernels, which is where eager PyTorch loses most time on EfficientNet-Lite0 (`python -m detector bench` measures both:
+`cpu_layouts_img_s`). The exported graph takes the batch exactly as decoding leaves it (uint8, NxHxWx3) and returns
+P(AI), so normalisation runs inside the graph too.
+
+Exports are cached on disk, keyed by the weights, the card and the library versions: a worker pays the few seconds of
+export once per model version, later processes load the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import torch
+from torch import nn
+
+from .card import ModelCard
+
+# Bump when the exported graph's inputs or outputs change, so stale cached files are never loaded.
+GRAPH_FORMAT = "uint8-nhwc-to-probability/1"
+
+
+def default_cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "ai-moderation" / "onnx"
+
+
+class _ProbabilityGraph(nn.Module):
+    """uint8 NxHxWx3 → P(AI): the serving normalisation and the sigmoid around the network."""
+
+    def __init__(self, module: nn.Module, card: ModelCard) -> None:
+        super().__init__()
+        self.module = module
+        self.register_buffer("mean", torch.tensor(card.mean).view(1, 3, 1, 1) * 255.0)
+        self.register_buffer("std", torch.tensor(card.std).view(1, 3, 1, 1) * 255.0)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
+        return torch.sigmoid(self.module(x).float().squeeze(1))
+
+
+def model_key(module: nn.Module, card: ModelCard) -> str:
+    """What the exported graph depends on: every weight, the card, and the code that builds and runs it."""
+    digest = hashlib.sha256()
+    for part in (GRAPH_FORMAT, card.to_json(), torch.__version__, version("timm"), onnxruntime.__version__):
+        digest.update(part.encode() + b"\0")
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def export_onnx(module: nn.Module, card: ModelCard, path: Path) -> None:
+    """Export fp32 with a dynamic batch dimension; written to a temporary name first, so readers never see half."""
+    graph = _ProbabilityGraph(module.float().to(memory_format=torch.contiguous_format), card).eval()
+    example = torch.zeros(2, card.input_size, card.input_size, 3, dtype=torch.uint8)
+    quiet = [logging.getLogger(name) for name in ("onnx_ir", "onnxscript")]
+    levels = [logger.level for logger in quiet]
+    with warnings.catch_warnings():
+        # The exporter's notes on its own internals (warnings, INFO logs per graph pass) are not ours to act on.
+        warnings.simplefilter("ignore")
+        for logger in quiet:
+            logger.setLevel(logging.WARNING)
+        try:
+            program = torch.onnx.export(
+                graph,
+                (example,),
+                input_names=["images"],
+                output_names=["probability"],
+                dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1)}},
+                dynamo=True,
+                verbose=False,
+            )
+        finally:
+            for logger, level in zip(quiet, levels, strict=True):
+                logger.setLevel(level)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+        partial = Path(handle.name)
+    try:
+        program.save(str(partial))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+class OnnxScorer:
+    """P(AI) for uint8 batches, from an ONNX Runtime session on the CPU."""
+
+    def __init__(self, module: nn.Module, card: ModelCard, *, threads: int, cache_dir: Path | None = None) -> None:
+        path = (cache_dir or default_cache_dir()) / f"{card.name}-{model_key(module, card)}.onnx"
+        if not path.is_file():
+            export_onnx(module, card, path)
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Idle ONNX Runtime threads would otherwise spin and take the cores that decode the next batch.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.path = path
+        self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"expected uint8 NxHxWx3 images, got {images.dtype} {images.shape}")
+        return self._session.run(None, {"images": np.ascontiguousarray(images)})[0].astype(np.float64)
