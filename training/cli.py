@@ -1,4 +1,7 @@
-"""`python -m training train-default|fit-cascade|finetune-cnn|finetune|evaluate|hash-eval` (see `--help`)."""
+"""`python -m training train-default|fit-cascade|finetune-cnn|finetune|evaluate|operating-points|hash-eval`.
+
+See `--help` of each.
+"""
 
 from __future__ import annotations
 
@@ -200,6 +203,21 @@ def _cross_source(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operating_points(args: argparse.Namespace) -> int:
+    from .operating_points import operating_points
+
+    saved = np.load(args.scores)
+    names = [key.removesuffix("_labels") for key in saved.files if key.endswith("_labels")]
+    scores = {name: (saved[f"{name}_labels"], saved[f"{name}_scores"]) for name in names}
+    splits = default_training_sets(args.shared, cifake_per_class=args.cifake_per_class, seed=args.seed)
+    rows = operating_points(scores, splits)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(rows, indent=2))
+    print(json.dumps(rows, indent=2))
+    return 0
+
+
 def _hash_eval(args: argparse.Namespace) -> int:
     from .hash_eval import evaluate_hash_bank
 
@@ -272,6 +290,16 @@ def main(argv: list[str] | None = None) -> int:
     cross.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache")
     cross.add_argument("--out", type=Path, default=None, help="write report.json here")
     cross.set_defaults(handler=_cross_source)
+
+    points = commands.add_parser(
+        "operating-points", help="thresholds for target FPRs on validation photographs, from a run's saved scores"
+    )
+    points.add_argument("--scores", type=Path, default=REPO_ROOT / "var" / "cache" / "scores-cnn.npz")
+    points.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
+    points.add_argument("--cifake-per-class", type=int, default=2500, help="as the run that saved the scores")
+    points.add_argument("--seed", type=int, default=0)
+    points.add_argument("--out", type=Path, default=None, help="write the JSON here")
+    points.set_defaults(handler=_operating_points)
 
     hashes = commands.add_parser("hash-eval", help="PDQ bank: near-duplicate match rate and false matches, as JSON")
     hashes.add_argument("--data", type=Path, nargs="+", required=True, help="folders of images (searched recursively)")
