@@ -10,7 +10,7 @@ import numpy as np
 
 from detector.cascade import CASCADE_FILENAME, cascade_scores, decision_score
 
-from .metrics import classification_report
+from .metrics import THUMBNAIL_SOURCES, classification_report, report_by_source
 
 
 def _balanced_accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -18,8 +18,8 @@ def _balanced_accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean([np.mean(predicted[labels == 1]), np.mean(~predicted[labels == 0])]))
 
 
-def _false_positive_rate(labels: np.ndarray, scores: np.ndarray) -> float:
-    return float(np.mean(scores[labels == 0] >= 0.5))
+def _false_positive_rate(guarded: np.ndarray, scores: np.ndarray) -> float:
+    return float(np.mean(scores[guarded] >= 0.5))
 
 
 def fit_escalation_band(
@@ -28,23 +28,30 @@ def fit_escalation_band(
     cnn_threshold: float,
     vit_threshold: float,
     max_escalation_rate: float,
+    sources: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """Pick [lo, hi] around the CNN threshold that maximises validation balanced accuracy, escalating at most
-    `max_escalation_rate` of validation images and calling no more real images AI than the CNN alone does.
-    `scores` maps set name → (labels, cnn probs, vit probs)."""
+    `max_escalation_rate` of validation images and calling no more real photographs AI than the CNN alone does
+    (all real images when `sources` does not say which are thumbnails). `scores` maps set name → (labels, cnn probs,
+    vit probs); `sources`, where given for a set, adds a per-source breakdown of its cascade report."""
+    sources = sources or {}
     labels, cnn, vit = scores["val"]
+    guarded = labels == 0
+    if "val" in sources:
+        photos = guarded & ~np.isin(np.asarray(sources["val"]), list(THUMBNAIL_SOURCES))
+        guarded = photos if photos.any() else guarded
     candidates = np.unique(np.quantile(cnn, np.linspace(0, 1, 101)))
     below = np.append(candidates[candidates <= cnn_threshold], cnn_threshold)
     above = np.append(candidates[candidates >= cnn_threshold], cnn_threshold)
     cnn_only = _balanced_accuracy(labels, decision_score(cnn, cnn_threshold))
-    cnn_fpr = _false_positive_rate(labels, decision_score(cnn, cnn_threshold))
+    cnn_fpr = _false_positive_rate(guarded, decision_score(cnn, cnn_threshold))
     best = (cnn_only, (cnn_threshold, cnn_threshold))
     for lo in below:
         for hi in above:
             combined, escalated = cascade_scores(
                 cnn, vit, band=(lo, hi), cnn_threshold=cnn_threshold, vit_threshold=vit_threshold
             )
-            if escalated.mean() > max_escalation_rate or _false_positive_rate(labels, combined) > cnn_fpr:
+            if escalated.mean() > max_escalation_rate or _false_positive_rate(guarded, combined) > cnn_fpr:
                 continue
             accuracy = _balanced_accuracy(labels, combined)
             if accuracy > best[0] + 1e-9:
@@ -56,7 +63,11 @@ def fit_escalation_band(
             set_cnn, set_vit, band=band, cnn_threshold=cnn_threshold, vit_threshold=vit_threshold
         )
         metrics[name] = {
-            "cascade": classification_report(set_labels, combined, 0.5),
+            "cascade": (
+                report_by_source(set_labels, combined, 0.5, sources[name])
+                if name in sources
+                else classification_report(set_labels, combined, 0.5)
+            ),
             "cnn_only": classification_report(set_labels, decision_score(set_cnn, cnn_threshold), 0.5),
             "vit_only": classification_report(set_labels, decision_score(set_vit, vit_threshold), 0.5),
             "escalation_rate": float(escalated.mean()) if len(escalated) else 0.0,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,11 @@ MODELS = {
 }
 
 
-def default_training_sets(shared: Path, *, cifake_per_class: int, seed: int) -> dict[str, list[LabelledImage]]:
+def default_training_sets(
+    shared: Path, *, cifake_per_class: int, seed: int, train_cifake_per_class: int | None = None
+) -> dict[str, list[LabelledImage]]:
+    """The default splits. `train_cifake_per_class` keeps fewer CIFAKE images in train only (a slow model's features),
+    so validation and test stay exactly those of another run with the same `cifake_per_class`."""
     datasets = shared / "datasets"
     splits: dict[str, list[LabelledImage]] = {"train": [], "val": [], "test": []}
     for items in (
@@ -48,6 +53,13 @@ def default_training_sets(shared: Path, *, cifake_per_class: int, seed: int) -> 
     ):
         for name, part in zip(("train", "val", "test"), stratified_split(items, seed=seed), strict=True):
             splits[name] += part
+    if train_cifake_per_class is not None:
+        kept = []
+        for label in (0, 1):
+            group = [item for item in splits["train"] if item.source == "cifake" and item.label == label]
+            kept += random.Random(seed).sample(group, min(train_cifake_per_class, len(group)))
+        chosen = {item.path for item in kept}
+        splits["train"] = [item for item in splits["train"] if item.source != "cifake" or item.path in chosen]
     for item in folder_images(datasets / "modern_mix_norm512", source="modern_mix"):
         repo = item.path.name.split("__", 1)[0]
         splits[MODERN_MIX_SPLIT[repo]].append(LabelledImage(item.path, item.label, f"modern_mix:{repo}"))
@@ -56,7 +68,12 @@ def default_training_sets(shared: Path, *, cifake_per_class: int, seed: int) -> 
 
 def _default_sets(args: argparse.Namespace) -> tuple[dict[str, list[LabelledImage]], dict[str, list[LabelledImage]]]:
     """The default train/val/test splits, and the real-photo and cross-source sets every run also reports on."""
-    splits = default_training_sets(args.shared, cifake_per_class=args.cifake_per_class, seed=args.seed)
+    splits = default_training_sets(
+        args.shared,
+        cifake_per_class=args.cifake_per_class,
+        seed=args.seed,
+        train_cifake_per_class=getattr(args, "train_cifake_per_class", None),
+    )
     datasets = args.shared / "datasets"
     extra = {name: folder_images(datasets / name, source=name) for name in ("camera_photos_real", "realorai_dev")}
     return splits, extra
@@ -107,10 +124,23 @@ def _train_default(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_sources(args: argparse.Namespace, scores: dict[str, tuple[np.ndarray, ...]]) -> dict[str, list[str]]:
+    """Each image's source in val and test, where ../shared is here to say (for photo FPRs and per-source reports)."""
+    if not (args.shared / "datasets").is_dir():
+        return {}
+    splits = default_training_sets(args.shared, cifake_per_class=args.cifake_per_class, seed=args.seed)
+    sources = {name: [item.source for item in splits[name]] for name in ("val", "test")}
+    for name, names in sources.items():
+        if len(names) != len(scores[name][0]):
+            raise SystemExit(f"the saved {name} scores are not over this split; pass the runs' --cifake-per-class")
+    return sources
+
+
 def _fit_cascade(args: argparse.Namespace) -> int:
     cnn, vit = (np.load(args.cache / f"scores-{model}.npz") for model in ("cnn", "vit"))
     cards = {model: json.loads((args.models / model / "card.json").read_text()) for model in ("cnn", "vit")}
-    sets = [key.removesuffix("_labels") for key in cnn.files if key.endswith("_labels")]
+    # Not "train": the ViT may have been fitted on fewer CIFAKE images (--train-cifake-per-class).
+    sets = [key.removesuffix("_labels") for key in cnn.files if key.endswith("_labels") and key != "train_labels"]
     for name in sets:
         if not np.array_equal(cnn[f"{name}_labels"], vit[f"{name}_labels"]):
             raise SystemExit(f"cnn and vit scores for {name!r} are not over the same images; retrain both")
@@ -120,6 +150,7 @@ def _fit_cascade(args: argparse.Namespace) -> int:
         cnn_threshold=cards["cnn"]["threshold"],
         vit_threshold=cards["vit"]["threshold"],
         max_escalation_rate=args.max_escalation_rate,
+        sources=_split_sources(args, scores),
     )
     write_cascade(args.models, cascade)
     print(json.dumps(cascade, indent=2))
@@ -138,7 +169,7 @@ def _finetune_cnn(args: argparse.Namespace) -> int:
         extra_eval=extra,
         out_dir=args.out,
         version=args.version,
-        config=TailConfig(epochs=args.epochs, seed=args.seed),
+        config=TailConfig(epochs=args.epochs, seed=args.seed, target_fpr=args.target_fpr),
     )
     _save_scores(args.cache / "scores-cnn.npz", result["scores"])
     _print_summary(args.out, json.loads(result["card"].to_json()))
@@ -236,8 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     default.add_argument("--model", choices=sorted(MODELS), default="cnn")
     default.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
     default.add_argument("--out", type=Path, default=None, help="default: detector/models/default/<model>")
-    default.add_argument("--cifake-per-class", type=int, default=2500)
-    default.add_argument("--target-fpr", type=float, default=0.05)
+    default.add_argument("--cifake-per-class", type=int, default=10000)
+    default.add_argument(
+        "--train-cifake-per-class", type=int, default=None, help="fewer CIFAKE images in train only (same val/test)"
+    )
+    default.add_argument("--target-fpr", type=float, default=0.01, help="on validation photographs")
     default.add_argument("--version", default="0.1.0")
     default.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache")
     default.add_argument("--seed", type=int, default=0)
@@ -247,13 +281,17 @@ def main(argv: list[str] | None = None) -> int:
     cascade.add_argument("--models", type=Path, default=DEFAULT_MODELS)
     cascade.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache")
     cascade.add_argument("--max-escalation-rate", type=float, default=0.3)
+    cascade.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
+    cascade.add_argument("--cifake-per-class", type=int, default=10000, help="as the runs that saved the scores")
+    cascade.add_argument("--seed", type=int, default=0)
     cascade.set_defaults(handler=_fit_cascade)
 
     tail = commands.add_parser("finetune-cnn", help="fine-tune the multi-scale CNN's last stages from its probe")
     tail.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
     tail.add_argument("--init", type=Path, default=DEFAULT_MODELS / "cnn")
     tail.add_argument("--out", type=Path, default=DEFAULT_MODELS / "cnn")
-    tail.add_argument("--cifake-per-class", type=int, default=2500)
+    tail.add_argument("--cifake-per-class", type=int, default=10000)
+    tail.add_argument("--target-fpr", type=float, default=0.01, help="on validation photographs")
     tail.add_argument("--epochs", type=int, default=12)
     tail.add_argument("--version", default="0.2.0")
     tail.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache")
@@ -296,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     points.add_argument("--scores", type=Path, default=REPO_ROOT / "var" / "cache" / "scores-cnn.npz")
     points.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
-    points.add_argument("--cifake-per-class", type=int, default=2500, help="as the run that saved the scores")
+    points.add_argument("--cifake-per-class", type=int, default=10000, help="as the run that saved the scores")
     points.add_argument("--seed", type=int, default=0)
     points.add_argument("--out", type=Path, default=None, help="write the JSON here")
     points.set_defaults(handler=_operating_points)

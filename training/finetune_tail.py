@@ -24,7 +24,7 @@ from detector.card import ModelCard
 from detector.registry import MultiScaleClassifier
 
 from .datasets import LabelledImage, fingerprint
-from .metrics import classification_report, report_by_source, threshold_for_fpr
+from .metrics import classification_report, photo_threshold, report_by_source
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class TailConfig:
     lr: float = 3e-4
     weight_decay: float = 1e-4
     patience: int = 3
-    target_fpr: float = 0.05
+    target_fpr: float = 0.01
     seed: int = 0
 
 
@@ -164,7 +164,7 @@ def finetune_tail(
     tail.load_state_dict(best[1])
     val_scores = _scores(tail, *cache["val"][:2])
     val_labels = cache["val"][2].numpy()
-    threshold = threshold_for_fpr(val_scores[val_labels == 0], config.target_fpr)
+    threshold = photo_threshold(val_labels, val_scores, [item.source for item in val], config.target_fpr)
     metrics = {}
     for name, items in sets.items():
         if name == "train":

@@ -46,6 +46,21 @@ def threshold_for_fpr(real_scores: np.ndarray, target_fpr: float, *, confidence:
     return float(np.nextafter(cutoff, np.inf))
 
 
+# Sources of 32-px thumbnails: real uploads are photographs, so thresholds are set on the other real images.
+THUMBNAIL_SOURCES = frozenset({"cifake"})
+
+
+def photo_threshold(labels: np.ndarray, scores: np.ndarray, sources: list[str], target_fpr: float) -> float:
+    """`threshold_for_fpr` on the real photographs among these images (all real images if there are none).
+
+    Validation reals are mostly CIFAR thumbnails, which no platform uploads; a threshold set on them lets through
+    far more false positives on camera photos (reports/finetune_tail_cifake_all/).
+    """
+    real = np.asarray(labels) == 0
+    photos = real & ~np.isin(np.asarray(sources), list(THUMBNAIL_SOURCES))
+    return threshold_for_fpr(np.asarray(scores)[photos if photos.any() else real], target_fpr)
+
+
 def _wilson_upper(successes: int, n: int, confidence: float) -> float:
     z = float(NormalDist().inv_cdf(0.5 + confidence / 2))
     p = successes / n

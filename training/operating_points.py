@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import LabelledImage
-from .metrics import classification_report, threshold_for_fpr
+from .metrics import THUMBNAIL_SOURCES, classification_report, photo_threshold
 
 
 def operating_points(
@@ -28,11 +28,11 @@ def operating_points(
         if len(sources[name]) != len(scores[name][0]):
             raise ValueError(f"the saved {name} scores do not match this split; pass the run's --cifake-per-class")
     val_labels, val_scores = scores["val"]
-    photos = val_scores[(val_labels == 0) & (sources["val"] != "cifake")]
+    photos = int(((val_labels == 0) & ~np.isin(sources["val"], list(THUMBNAIL_SOURCES))).sum())
     rows = []
     for target in target_fprs:
-        threshold = threshold_for_fpr(photos, target)
-        row: dict[str, Any] = {"target_fpr_on_val_photos": target, "threshold": threshold, "val_photos": len(photos)}
+        threshold = photo_threshold(val_labels, val_scores, list(sources["val"]), target)
+        row: dict[str, Any] = {"target_fpr_on_val_photos": target, "threshold": threshold, "val_photos": photos}
         test_labels, test_scores = scores["test"]
         for source in sorted(set(sources["test"])):
             mask = sources["test"] == source

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.metrics import auroc, classification_report, threshold_for_fpr
+from training.metrics import auroc, classification_report, photo_threshold, threshold_for_fpr
 
 
 def test_auroc_matches_hand_counts():
@@ -22,3 +22,13 @@ def test_report_counts():
     report = classification_report(np.array([0, 0, 1, 1]), np.array([0.1, 0.9, 0.8, 0.2]), 0.5)
     assert report["confusion_matrix"]["matrix"] == [[1, 1], [1, 1]]
     assert report["accuracy"] == 0.5 and report["false_positive_rate"] == 0.5
+
+
+def test_photo_threshold_ignores_thumbnail_reals_unless_there_is_nothing_else():
+    labels = np.array([0] * 100 + [0] * 100 + [1] * 10)
+    scores = np.r_[np.arange(100) / 100, np.full(100, 0.999), np.full(10, 0.9999)]
+    sources = ["real_photos"] * 100 + ["cifake"] * 100 + ["cifake"] * 10
+    threshold = photo_threshold(labels, scores, sources, 0.05)
+    assert (scores[:100] >= threshold).mean() == pytest.approx(0.05), "5 of the 100 photographs above it"
+    only_thumbnails = photo_threshold(labels[100:], scores[100:], sources[100:], 0.05)
+    assert only_thumbnails > 0.999
