@@ -25,6 +25,10 @@ from tests.images import jpeg_bytes
 from webhooks.signatures import sign
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The shipped CNN as verdicts name it ("name@version").
+SHIPPED_CNN_VERSION = "{name}@{version}".format(
+    **json.loads((REPO_ROOT / "detector" / "models" / "default" / "cnn" / "card.json").read_text())
+)
 REQUIRE_SERVICES = os.environ.get("MODERATION_REQUIRE_SERVICES") == "1"
 _skipped_for_services: list[str] = []
 

@@ -13,7 +13,15 @@ import pytest
 import requests
 
 from moderation.models import Scan, Upload
-from tests.conftest import REPO_ROOT, api_get, post_webhook, signed_headers, upload_body, wait_for
+from tests.conftest import (
+    REPO_ROOT,
+    SHIPPED_CNN_VERSION,
+    api_get,
+    post_webhook,
+    signed_headers,
+    upload_body,
+    wait_for,
+)
 from tests.images import jpeg_bytes
 from webhooks.signatures import sign
 
@@ -39,7 +47,7 @@ def test_postgres_redis_and_worker_process(client, platform, celery_worker_proce
     for result in wait_for(all_tagged, timeout=60):
         assert result["status"] in ("tagged", "needs_review")
         assert result["tags"][0]["source"] == "auto"
-        assert result["verdict"]["model_version"].startswith("effnet-lite0-ms-probe@")
+        assert result["verdict"]["model_version"] == SHIPPED_CNN_VERSION
     failed = wait_for(lambda: Upload.objects.filter(external_id="e2e-corrupt", status="failed").first(), timeout=30)
     assert "corrupt image" in failed.failure_reason
     assert celery_worker_process.poll() is None, "the worker must survive a corrupt image"

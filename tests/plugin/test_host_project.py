@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, SHIPPED_CNN_VERSION
 
 
 def test_apps_work_as_a_plugin_in_a_host_project(tmp_path):
@@ -26,4 +26,4 @@ def test_apps_work_as_a_plugin_in_a_host_project(tmp_path):
     assert outcome["accepted"] == 202
     assert outcome["status_url"] == "/marketplace/ai-tags/uploads/p1"
     assert outcome["lookup"]["status"] in ("tagged", "needs_review")
-    assert outcome["lookup"]["verdict"]["model_version"].startswith("effnet-lite0-ms-probe@")
+    assert outcome["lookup"]["verdict"]["model_version"] == SHIPPED_CNN_VERSION
