@@ -24,6 +24,7 @@ from detector.card import ModelCard
 from detector.registry import MultiScaleClassifier
 
 from .datasets import LabelledImage, fingerprint
+from .finetune import CURVES_FILENAME, plot_training_curves
 from .metrics import classification_report, photo_threshold, report_by_source
 
 
@@ -151,8 +152,20 @@ def finetune_tail(
             optimiser.step()
             schedule.step()
             total += float(loss.detach()) * len(index)
-        val_report = classification_report(cache["val"][2].numpy(), _scores(tail, *cache["val"][:2]), 0.5)
-        history.append({"epoch": epoch + 1, "train_loss": total / len(order), "val_auroc": val_report["auroc"]})
+        val_probabilities = _scores(tail, *cache["val"][:2])
+        val_report = classification_report(cache["val"][2].numpy(), val_probabilities, 0.5)
+        val_loss = nn.functional.binary_cross_entropy(
+            torch.from_numpy(val_probabilities).double().clamp(1e-7, 1 - 1e-7), cache["val"][2].double()
+        )
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": total / len(order),
+                "val_loss": float(val_loss),
+                "val_auroc": val_report["auroc"],
+                "val_accuracy_at_0.5": val_report["accuracy"],
+            }
+        )
         print(history[-1])
         if best is None or val_report["auroc"] > best[0]:
             best, stale = (val_report["auroc"], copy.deepcopy(tail.state_dict())), 0
@@ -196,6 +209,7 @@ def finetune_tail(
         },
     )
     save_checkpoint(model.to(memory_format=torch.contiguous_format), new_card, out_dir)
+    plot_training_curves(history, Path(out_dir) / CURVES_FILENAME)
     return {
         "card": new_card,
         "scores": {name: (cache[name][2].numpy(), _scores(tail, *cache[name][:2])) for name in sets},

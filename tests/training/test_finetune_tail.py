@@ -37,6 +37,8 @@ def test_finetuned_tail_is_what_serving_runs(tmp_path):
     )
     card = result["card"]
     assert card.metrics["test"]["auroc"] > 0.9 and len(card.training["history"]) >= 1
+    assert {"val_loss", "val_accuracy_at_0.5"} <= set(card.training["history"][0])
+    assert (tmp_path / "tuned" / "training_curves.png").stat().st_size > 1000
     detector = create_detector(DetectorConfig(checkpoint=tmp_path / "tuned", device="cpu"))
     served = [detector.cnn.score([detector.cnn.model_input(detector.decode(i.path.read_bytes()))])[0] for i in test]
     assert np.asarray(served) == pytest.approx(result["scores"]["test"][1], abs=2e-3)
