@@ -283,7 +283,7 @@ def finetune(
     return {"card": new_card, "history": history, "best_epoch": best["epoch"] + 1}
 
 
-def plot_training_curves(history: list[dict[str, Any]], path: Path) -> Path:
+def plot_training_curves(history: list[dict[str, Any]], path: Path, *, train_label: str = "train (augmented)") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -291,7 +291,7 @@ def plot_training_curves(history: list[dict[str, Any]], path: Path) -> Path:
 
     epochs = [row["epoch"] for row in history]
     figure, (loss_axis, auroc_axis) = plt.subplots(1, 2, figsize=(10, 4))
-    loss_axis.plot(epochs, [row["train_loss"] for row in history], marker="o", label="train (augmented)")
+    loss_axis.plot(epochs, [row["train_loss"] for row in history], marker="o", label=train_label)
     loss_axis.plot(epochs, [row["val_loss"] for row in history], marker="o", label="validation")
     loss_axis.set(xlabel="epoch", ylabel="binary cross-entropy", title="Loss")
     loss_axis.legend()

@@ -209,7 +209,7 @@ def finetune_tail(
         },
     )
     save_checkpoint(model.to(memory_format=torch.contiguous_format), new_card, out_dir)
-    plot_training_curves(history, Path(out_dir) / CURVES_FILENAME)
+    plot_training_curves(history, Path(out_dir) / CURVES_FILENAME, train_label="train (cached, not augmented)")
     return {
         "card": new_card,
         "scores": {name: (cache[name][2].numpy(), _scores(tail, *cache[name][:2])) for name in sets},
