@@ -10,7 +10,7 @@ import numpy as np
 
 from detector.cascade import CASCADE_FILENAME, cascade_scores, decision_score
 
-from .metrics import THUMBNAIL_SOURCES, classification_report, report_by_source
+from .metrics import classification_report, guarded_reals, report_by_source
 
 
 def _balanced_accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -36,10 +36,7 @@ def fit_escalation_band(
     vit probs); `sources`, where given for a set, adds a per-source breakdown of its cascade report."""
     sources = sources or {}
     labels, cnn, vit = scores["val"]
-    guarded = labels == 0
-    if "val" in sources:
-        photos = guarded & ~np.isin(np.asarray(sources["val"]), list(THUMBNAIL_SOURCES))
-        guarded = photos if photos.any() else guarded
+    guarded = guarded_reals(labels, sources["val"]) if "val" in sources else labels == 0
     candidates = np.unique(np.quantile(cnn, np.linspace(0, 1, 101)))
     below = np.append(candidates[candidates <= cnn_threshold], cnn_threshold)
     above = np.append(candidates[candidates >= cnn_threshold], cnn_threshold)

@@ -50,15 +50,21 @@ def threshold_for_fpr(real_scores: np.ndarray, target_fpr: float, *, confidence:
 THUMBNAIL_SOURCES = frozenset({"cifake"})
 
 
+def guarded_reals(labels: np.ndarray, sources: list[str]) -> np.ndarray:
+    """Mask of the real photographs among these images (of all real images if there are none): the ones whose false
+    positives a threshold or a cascade band is held to."""
+    real = np.asarray(labels) == 0
+    photos = real & ~np.isin(np.asarray(sources), list(THUMBNAIL_SOURCES))
+    return photos if photos.any() else real
+
+
 def photo_threshold(labels: np.ndarray, scores: np.ndarray, sources: list[str], target_fpr: float) -> float:
     """`threshold_for_fpr` on the real photographs among these images (all real images if there are none).
 
     Validation reals are mostly CIFAR thumbnails, which no platform uploads; a threshold set on them lets through
     far more false positives on camera photos (reports/finetune_tail_cifake_all/).
     """
-    real = np.asarray(labels) == 0
-    photos = real & ~np.isin(np.asarray(sources), list(THUMBNAIL_SOURCES))
-    return threshold_for_fpr(np.asarray(scores)[photos if photos.any() else real], target_fpr)
+    return threshold_for_fpr(np.asarray(scores)[guarded_reals(labels, sources)], target_fpr)
 
 
 def _wilson_upper(successes: int, n: int, confidence: float) -> float:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import LabelledImage
-from .metrics import THUMBNAIL_SOURCES, classification_report, photo_threshold
+from .metrics import classification_report, guarded_reals, photo_threshold
 
 
 def operating_points(
@@ -28,7 +28,7 @@ def operating_points(
         if len(sources[name]) != len(scores[name][0]):
             raise ValueError(f"the saved {name} scores do not match this split; pass the run's --cifake-per-class")
     val_labels, val_scores = scores["val"]
-    photos = int(((val_labels == 0) & ~np.isin(sources["val"], list(THUMBNAIL_SOURCES))).sum())
+    photos = int(guarded_reals(val_labels, list(sources["val"])).sum())
     rows = []
     for target in target_fprs:
         threshold = photo_threshold(val_labels, val_scores, list(sources["val"]), target)
