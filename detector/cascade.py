@@ -1,5 +1,8 @@
 """The CNN → ViT cascade rule, shared by serving and by the training code that chooses its band.
 
+A cascade may also name a thumbnail expert: images whose long side is at most `thumbnail_max_side` pixels (CIFAKE's
+32-px images, icons, avatars) are decided by it alone, at their own scale, instead of being blown up for the screen.
+
 Each model's probability is moved onto one decision scale where that model's own operating threshold sits at 0.5
 (its logit shifted by the threshold's logit), so a verdict's score means the same whichever model decided.
 """
@@ -32,6 +35,8 @@ class CascadeSpec:
     vit: str  # sub-folder of the ViT checkpoint
     escalation_band: tuple[float, float]  # CNN probabilities in [lo, hi] are decided by the ViT
     metrics: dict
+    thumbnail: str | None = None  # sub-folder of the thumbnail expert's checkpoint
+    thumbnail_max_side: int = 0  # images with max(width, height) at most this go to the thumbnail expert
 
     @classmethod
     def load(cls, directory: Path) -> CascadeSpec:
@@ -39,8 +44,14 @@ class CascadeSpec:
         lo, hi = data["escalation_band"]
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"escalation band {data['escalation_band']} is not within [0, 1]")
+        thumbnail = data.get("thumbnail")
         return cls(
-            cnn=data["cnn"], vit=data["vit"], escalation_band=(float(lo), float(hi)), metrics=data.get("metrics", {})
+            cnn=data["cnn"],
+            vit=data["vit"],
+            escalation_band=(float(lo), float(hi)),
+            metrics=data.get("metrics", {}),
+            thumbnail=thumbnail["model"] if thumbnail else None,
+            thumbnail_max_side=int(thumbnail["max_side"]) if thumbnail else 0,
         )
 
 

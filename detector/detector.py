@@ -1,7 +1,8 @@
 """The typed inference API: bytes in, one verdict (or a rejection with its reason) per image out.
 
 A checkpoint folder holds either one model (`card.json` + `model.safetensors`) or a cascade (`cascade.json` naming a
-CNN and a ViT sub-folder and the CNN-probability band that escalates to the ViT).
+CNN and a ViT sub-folder and the CNN-probability band that escalates to the ViT, and optionally a thumbnail expert
+for images no larger than a few dozen pixels).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Verdict:
     is_ai: bool
     cnn_score: float
     vit_score: float | None
-    path: str  # "cnn" or "cnn+vit"
+    path: str  # "cnn" (the screen or, for thumbnails, the thumbnail expert; model_name says which) or "cnn+vit"
     model_name: str
     model_version: str
     vit_model_version: str | None
@@ -110,14 +111,34 @@ class LoadedModel:
             return torch.sigmoid(self.module(self.to_batch(arrays)).float().squeeze(1)).cpu().numpy()
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    image: Image.Image | None = None
+    array: np.ndarray | None = None  # the input of the model that screens it
+    error: str | None = None
+    thumbnail: bool = False  # routed to the thumbnail expert
+
+
 class Detector:
     def __init__(
-        self, cnn: LoadedModel, vit: LoadedModel | None, band: tuple[float, float] | None, config: DetectorConfig
+        self,
+        cnn: LoadedModel,
+        vit: LoadedModel | None,
+        band: tuple[float, float] | None,
+        config: DetectorConfig,
+        *,
+        thumbnail: LoadedModel | None = None,
+        thumbnail_max_side: int = 0,
     ):
         if (vit is None) != (band is None):
             raise ValueError("a cascade needs both a ViT and an escalation band")
         self.cnn, self.vit, self.band, self.config = cnn, vit, band, config
+        self.thumbnail, self.thumbnail_max_side = thumbnail, thumbnail_max_side if thumbnail else 0
         self._decode_side = max(cnn.card.input_size, vit.card.input_size if vit else 0)
+        if self.thumbnail_max_side >= self._decode_side:
+            # Draft decoding keeps both sides at least `_decode_side`, so a decoded image is thumbnail-sized exactly
+            # when its source is; a larger threshold would route JPEGs by their reduced decoding size.
+            raise ValueError(f"thumbnail_max_side must be below the models' input size {self._decode_side}")
         self._pool = ThreadPoolExecutor(max_workers=config.decode_threads, thread_name_prefix="decode")
 
     @property
@@ -126,22 +147,26 @@ class Detector:
 
     @property
     def model_version(self) -> str:
-        return self.cnn.card.model_version + (f"+{self.vit.card.model_version}" if self.vit else "")
+        parts = [self.cnn.card.model_version] + [m.card.model_version for m in (self.vit, self.thumbnail) if m]
+        return "+".join(parts)
 
     def decode(self, data: bytes) -> Image.Image:
         """Bytes → upright RGB image, no smaller than the models need. Raises ImageRejected."""
         return decode_image(data, min_side=self._decode_side, max_pixels=self.config.max_pixels)
 
-    def _decoded(self, data: bytes) -> tuple[Image.Image | None, np.ndarray | None, str | None]:
+    def is_thumbnail(self, image: Image.Image) -> bool:
+        return max(image.size) <= self.thumbnail_max_side
+
+    def _decoded(self, data: bytes) -> _Decoded:
         try:
             image = self.decode(data)
-            return image, self.cnn.model_input(image), None
         except ImageRejected as exc:
-            return None, None, str(exc)
+            return _Decoded(error=str(exc))
+        if self.thumbnail is not None and self.is_thumbnail(image):
+            return _Decoded(image, self.thumbnail.model_input(image), thumbnail=True)
+        return _Decoded(image, self.cnn.model_input(image))
 
-    def _decoded_chunks(
-        self, images: list[bytes]
-    ) -> Iterator[list[tuple[Image.Image | None, np.ndarray | None, str | None]]]:
+    def _decoded_chunks(self, images: list[bytes]) -> Iterator[list[_Decoded]]:
         """Decode on the thread pool, yielding one batch at a time so the model runs while later images decode."""
         futures = [self._pool.submit(self._decoded, data) for data in images]
         step = self.config.max_batch_size
@@ -151,44 +176,52 @@ class Detector:
     def predict(self, images: list[bytes]) -> list[ScanOutcome]:
         """Score encoded images in batches. A bad image gets an error outcome; it never fails the others."""
         started = time.perf_counter()
-        decoded: list[tuple[Image.Image | None, np.ndarray | None, str | None]] = []
-        cnn_scores: list[float] = []
+        decoded: list[_Decoded] = []
+        # P(AI) from the first model that looked: the CNN screen, or the thumbnail expert.
+        first = np.full(len(images), np.nan)
         for chunk in self._decoded_chunks(images):
+            offset = len(decoded)
             decoded.extend(chunk)
-            arrays = [array for _, array, _ in chunk if array is not None]
-            if arrays:
-                cnn_scores.extend(self.cnn.score(arrays).tolist())
-        ready = [index for index, (_, array, _) in enumerate(decoded) if array is not None]
-        cnn = np.asarray(cnn_scores, dtype=np.float64)
-        vit = np.full(len(ready), np.nan)
-        if self.vit is not None and self.band is not None and len(ready):
-            escalated = np.flatnonzero(escalate(cnn, self.band))
+            for model, thumbnail in ((self.cnn, False), (self.thumbnail, True)):
+                picks = [offset + i for i, d in enumerate(chunk) if d.array is not None and d.thumbnail == thumbnail]
+                if model is not None and picks:
+                    first[picks] = model.score([decoded[i].array for i in picks])  # type: ignore[misc]
+        screened = np.array([d.array is not None and not d.thumbnail for d in decoded], dtype=bool)
+        vit = np.full(len(images), np.nan)
+        if self.vit is not None and self.band is not None:
+            escalated = np.flatnonzero(screened & escalate(np.nan_to_num(first, nan=-1.0), self.band))
             step = self.config.max_batch_size
             for start in range(0, len(escalated), step):
                 picks = escalated[start : start + step]
-                arrays = [self.vit.model_input(decoded[ready[i]][0]) for i in picks]  # type: ignore[arg-type]
-                vit[picks] = self.vit.score(arrays)
+                vit[picks] = self.vit.score([self.vit.model_input(decoded[i].image) for i in picks])  # type: ignore[arg-type]
         latency_ms = (time.perf_counter() - started) * 1000.0 / max(1, len(images))
-        outcomes = [ScanOutcome(error=error) for _, _, error in decoded]
-        for position, index in enumerate(ready):
-            outcomes[index] = ScanOutcome(verdict=self._verdict(cnn[position], vit[position], latency_ms, len(ready)))
-        return outcomes
+        batch_size = sum(d.array is not None for d in decoded)
+        return [
+            ScanOutcome(error=d.error)
+            if d.array is None
+            else ScanOutcome(verdict=self._verdict(d.thumbnail, first[i], vit[i], latency_ms, batch_size))
+            for i, d in enumerate(decoded)
+        ]
 
-    def _verdict(self, cnn_probability: float, vit_probability: float, latency_ms: float, batch_size: int) -> Verdict:
+    def _verdict(
+        self, thumbnail: bool, probability: float, vit_probability: float, latency_ms: float, batch_size: int
+    ) -> Verdict:
         escalated = not np.isnan(vit_probability)
+        decider = self.thumbnail if thumbnail else self.cnn
+        assert decider is not None
         if escalated:
             assert self.vit is not None
             score = float(decision_score(vit_probability, self.vit.card.threshold))
         else:
-            score = float(decision_score(cnn_probability, self.cnn.card.threshold))
+            score = float(decision_score(probability, decider.card.threshold))
         return Verdict(
             score=score,
             is_ai=score >= 0.5,
-            cnn_score=float(cnn_probability),
+            cnn_score=float(probability),
             vit_score=float(vit_probability) if escalated else None,
             path="cnn+vit" if escalated else "cnn",
-            model_name=self.cnn.card.name,
-            model_version=self.cnn.card.version,
+            model_name=decider.card.name,
+            model_version=decider.card.version,
             vit_model_version=self.vit.card.model_version if escalated and self.vit else None,
             threshold=0.5,
             latency_ms=latency_ms,
@@ -198,10 +231,14 @@ class Detector:
     def explain(self, data: bytes, *, use_vit: bool | None = None) -> bytes:
         """A Grad-CAM heatmap PNG for one image, from the model that decides it (or the one asked for)."""
         image = self.decode(data)
+        if self.thumbnail is not None and self.is_thumbnail(image):
+            return self._heatmap(self.thumbnail, image)
         if use_vit is None:
             probability = self.cnn.score([self.cnn.model_input(image)])[0]
             use_vit = self.vit is not None and self.band is not None and bool(escalate(probability, self.band))
-        model = self.vit if use_vit and self.vit is not None else self.cnn
+        return self._heatmap(self.vit if use_vit and self.vit is not None else self.cnn, image)
+
+    def _heatmap(self, model: LoadedModel, image: Image.Image) -> bytes:
         batch = model.to_batch([model.model_input(image)]).float()
         module = model.module.float()
         try:
@@ -214,8 +251,9 @@ class Detector:
         """One batch through each model, so the first real batch does not pay for lazy initialisation."""
         size = self.config.max_batch_size
         self.cnn.score([np.zeros((self.cnn.card.input_size,) * 2 + (3,), np.uint8)] * size)
-        if self.vit is not None:
-            self.vit.score([np.zeros((self.vit.card.input_size,) * 2 + (3,), np.uint8)] * 2)
+        for model in (self.vit, self.thumbnail):
+            if model is not None:
+                model.score([np.zeros((model.card.input_size,) * 2 + (3,), np.uint8)] * 2)
 
 
 def create_detector(config: DetectorConfig | None = None) -> Detector:
@@ -229,5 +267,12 @@ def create_detector(config: DetectorConfig | None = None) -> Detector:
     root = Path(config.checkpoint)
     if (root / CASCADE_FILENAME).is_file():
         spec = CascadeSpec.load(root)
-        return Detector(load(root / spec.cnn), load(root / spec.vit), spec.escalation_band, config)
+        return Detector(
+            load(root / spec.cnn),
+            load(root / spec.vit),
+            spec.escalation_band,
+            config,
+            thumbnail=load(root / spec.thumbnail) if spec.thumbnail else None,
+            thumbnail_max_side=spec.thumbnail_max_side,
+        )
     return Detector(load(root), None, None, config)

@@ -84,3 +84,57 @@ def test_multiscale_cnn_scores_and_explains(tmp_path):
     overlay = Image.open(io.BytesIO(detector.explain(jpeg_bytes(400, 300))))
     assert overlay.width / overlay.height == pytest.approx(4 / 3, rel=0.02)
     assert np.asarray(overlay, dtype=np.float32).std() > 1.0
+
+
+@pytest.fixture(scope="module")
+def cascade_with_thumbnail(tmp_path_factory):
+    from tests.detector.conftest import write_tiny
+
+    root = tmp_path_factory.mktemp("thumb-cascade")
+    write_tiny(root / "cnn", "test_efficientnet", seed=0)
+    write_tiny(root / "vit", "test_vit", seed=1, input_size=160, threshold=0.4)
+    write_tiny(root / "thumb", "test_efficientnet_multiscale", seed=5, input_size=96, threshold=0.3)
+    (root / "cascade.json").write_text(
+        json.dumps(
+            {"cnn": "cnn", "vit": "vit", "escalation_band": [0.0, 1.0], "thumbnail": {"model": "thumb", "max_side": 64}}
+        )
+    )
+    return root
+
+
+def test_images_no_larger_than_the_thumbnail_side_go_to_the_thumbnail_expert_alone(cascade_with_thumbnail):
+    detector = create_detector(DetectorConfig(checkpoint=cascade_with_thumbnail, device="cpu", max_batch_size=3))
+    sizes = [(32, 32), (320, 240), (64, 40), (65, 65), (20, 60), (400, 300), (32, 32)]
+    images = [jpeg_bytes(w, h, seed=i) for i, (w, h) in enumerate(sizes)]
+    thumb = detector.thumbnail
+    assert thumb is not None
+    assert detector.model_version == "tiny-test_efficientnet@1+tiny-test_vit@1+tiny-test_efficientnet_multiscale@1"
+    outcomes = detector.predict([*images, b"not an image"])
+    assert outcomes[-1].verdict is None and outcomes[-1].error
+    for data, (w, h), outcome in zip(images, sizes, outcomes, strict=False):
+        verdict = outcome.verdict
+        if max(w, h) <= 64:
+            expected = thumb.score([thumb.model_input(detector.decode(data))])[0]
+            assert verdict.path == "cnn" and verdict.vit_score is None and verdict.model_version == "1"
+            assert verdict.model_name == "tiny-test_efficientnet_multiscale"
+            assert verdict.cnn_score == pytest.approx(float(expected), abs=1e-5)
+            assert verdict.score == pytest.approx(float(decision_score(expected, 0.3)), abs=1e-5)
+        else:
+            # The band covers everything: every screened image is escalated to the ViT.
+            assert verdict.path == "cnn+vit" and verdict.vit_score is not None
+            assert verdict.model_name == "tiny-test_efficientnet"
+    # Grad-CAM of a thumbnail comes from the model that decided it.
+    overlay = Image.open(io.BytesIO(detector.explain(images[0])))
+    assert overlay.size[0] == overlay.size[1]
+
+
+def test_a_thumbnail_side_the_decoder_could_not_tell_apart_is_refused(cascade_with_thumbnail):
+    spec = json.loads((cascade_with_thumbnail / "cascade.json").read_text())
+    spec["thumbnail"]["max_side"] = 160
+    (cascade_with_thumbnail / "cascade.json").write_text(json.dumps(spec))
+    try:
+        with pytest.raises(ValueError, match="thumbnail_max_side"):
+            create_detector(DetectorConfig(checkpoint=cascade_with_thumbnail, device="cpu"))
+    finally:
+        spec["thumbnail"]["max_side"] = 64
+        (cascade_with_thumbnail / "cascade.json").write_text(json.dumps(spec))
