@@ -1,7 +1,7 @@
 """Fast adaptation: refit the active model's CNN head on frozen features from new labels, and judge checkpoints.
 
 Starts from the active checkpoint (never from hub or ../shared weights), so it runs on a user's machine in minutes on
-a CPU. A cascade keeps its ViT and escalation band; only the CNN screen's head changes.
+a CPU. A cascade keeps its ViT, escalation band and thumbnail expert; only the CNN screen's head changes.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from detector import DetectorConfig, create_detector
+from detector import DetectorConfig, ImageRejected, create_detector, decode_image
 from detector.card import CARD_FILENAME
 from detector.cascade import CASCADE_FILENAME, CascadeSpec
 
+from .cascade import fit_escalation_band
 from .datasets import LabelledImage
 from .metrics import classification_report
 from .probe import ProbeConfig, ProbeResult, train_probe
@@ -41,7 +42,7 @@ def adapt_head(
     cache_dir: Path | None = None,
 ) -> ProbeResult:
     """Write a new checkpoint to `out_dir`: the active CNN with a head refit on `train` (L2 and threshold chosen on
-    `val`, reported on `test`); a cascade's ViT is referenced, not copied."""
+    `val`, reported on `test`); a cascade's ViT and thumbnail expert are referenced, not copied."""
     active = Path(active).resolve()
     cnn_card = json.loads((_cnn_dir(active) / CARD_FILENAME).read_text())
     config = ProbeConfig(
@@ -71,8 +72,47 @@ def adapt_head(
         spec = CascadeSpec.load(active)
         cascade = json.loads((active / CASCADE_FILENAME).read_text())
         cascade.update(cnn="cnn", vit=str((active / spec.vit).resolve()), metrics={})
+        cascade.update(
+            _refit_band(result, val, active / spec.vit, max_escalation_rate=cascade.get("max_escalation_rate", 0.3))
+        )
+        if spec.thumbnail:
+            cascade["thumbnail"] = {**cascade["thumbnail"], "model": str((active / spec.thumbnail).resolve())}
         (out_dir / CASCADE_FILENAME).write_text(json.dumps(cascade, indent=2, sort_keys=True) + "\n")
     return result
+
+
+def _refit_band(
+    result: ProbeResult, val: list[LabelledImage], vit_dir: Path, *, max_escalation_rate: float
+) -> dict[str, Any]:
+    """The escalation band for the new head, fitted on the validation labels.
+
+    The active band was chosen for the old head's probabilities; kept as it is, it can hand exactly the images the
+    new labels taught the CNN to catch to a ViT that has never seen their generator (with the shipped band, whose top
+    is 1, every CNN "AI" call). Refitted here, the ViT decides only where it helps on these labels, starting from the
+    CNN alone, and the band may not raise their false positives.
+    """
+    labels, cnn = result.scores["val"]
+    vit = create_detector(DetectorConfig(checkpoint=vit_dir)).cnn
+    images = []
+    for item in val:
+        try:
+            images.append(vit.model_input(decode_image(item.path.read_bytes(), min_side=vit.card.input_size)))
+        except ImageRejected:
+            continue  # the probe skipped it too
+    if len(images) != len(labels) or len(set(labels.tolist())) < 2:
+        return {}  # nothing to fit on: keep the active band
+    vit_scores = np.concatenate([vit.score(images[start : start + 32]) for start in range(0, len(images), 32)])
+    fitted = fit_escalation_band(
+        {"val": (labels, cnn, vit_scores)},
+        cnn_threshold=result.card["threshold"],
+        vit_threshold=vit.card.threshold,
+        max_escalation_rate=max_escalation_rate,
+    )
+    return {
+        "escalation_band": fitted["escalation_band"],
+        "confirm_ai": False,
+        "band_fitted_on": f"{len(labels)} validation labels",
+    }
 
 
 def evaluate_checkpoint(checkpoint: Path, items: list[LabelledImage], *, device: str = "auto") -> dict[str, Any]:

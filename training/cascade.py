@@ -1,4 +1,8 @@
-"""Choose the CNN → ViT escalation band on validation scores and report the cascade on every evaluated set."""
+"""Choose the CNN → ViT escalation band on validation scores and report the cascade on every evaluated set.
+
+The band is fitted on the images the screen actually sees: thumbnails go to the thumbnail expert in serving, so they
+are left out of the scores (`screen_scores`) rather than allowed to pull the band towards CIFAKE.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
+from detector import DetectorConfig, ImageRejected, create_detector
 from detector.cascade import CASCADE_FILENAME, cascade_scores, decision_score
 
+from .datasets import LabelledImage
 from .metrics import classification_report, guarded_reals, report_by_source
 
 
@@ -29,20 +36,22 @@ def fit_escalation_band(
     vit_threshold: float,
     max_escalation_rate: float,
     sources: dict[str, list[str]] | None = None,
+    confirm_ai: bool = False,
 ) -> dict[str, Any]:
     """Pick [lo, hi] around the CNN threshold that maximises validation balanced accuracy, escalating at most
     `max_escalation_rate` of validation images and calling no more real photographs AI than the CNN alone does
     (all real images when `sources` does not say which are thumbnails). `scores` maps set name → (labels, cnn probs,
-    vit probs); `sources`, where given for a set, adds a per-source breakdown of its cascade report."""
+    vit probs); `sources`, where given for a set, adds a per-source breakdown of its cascade report. With `confirm_ai`
+    the band's top is 1: the CNN clears images on its own but never calls one AI without the ViT's word."""
     sources = sources or {}
     labels, cnn, vit = scores["val"]
     guarded = guarded_reals(labels, sources["val"]) if "val" in sources else labels == 0
     candidates = np.unique(np.quantile(cnn, np.linspace(0, 1, 101)))
     below = np.append(candidates[candidates <= cnn_threshold], cnn_threshold)
-    above = np.append(candidates[candidates >= cnn_threshold], cnn_threshold)
+    above = np.array([1.0]) if confirm_ai else np.append(candidates[candidates >= cnn_threshold], cnn_threshold)
     cnn_only = _balanced_accuracy(labels, decision_score(cnn, cnn_threshold))
     cnn_fpr = _false_positive_rate(guarded, decision_score(cnn, cnn_threshold))
-    best = (cnn_only, (cnn_threshold, cnn_threshold))
+    best = (-1.0, (cnn_threshold, cnn_threshold)) if confirm_ai else (cnn_only, (cnn_threshold, cnn_threshold))
     for lo in below:
         for hi in above:
             combined, escalated = cascade_scores(
@@ -74,9 +83,41 @@ def fit_escalation_band(
         "vit": "vit",
         "escalation_band": list(band),
         "max_escalation_rate": max_escalation_rate,
+        "confirm_ai": confirm_ai,
         "validation_balanced_accuracy": {"cnn_only": cnn_only, "cascade": best[0]},
         "metrics": metrics,
     }
+
+
+def screen_scores(
+    cnn_dir: Path, vit_dir: Path, sets: dict[str, list[LabelledImage]], *, thumbnail_max_side: int
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], dict[str, list[str]]]:
+    """Both models' probabilities on every image of each set that serving would screen (decoded as serving decodes;
+    thumbnails and rejected images left out), and each kept image's source."""
+    cnn, vit = (create_detector(DetectorConfig(checkpoint=path)) for path in (cnn_dir, vit_dir))
+    scores, sources = {}, {}
+    for name, items in sets.items():
+        kept, images = [], []
+        for item in tqdm(items, desc=f"decode {name}", unit="img", leave=False):
+            try:
+                image = vit.decode(item.path.read_bytes())
+            except ImageRejected:
+                continue
+            if max(image.size) > thumbnail_max_side:
+                kept.append(item)
+                images.append(image)
+        probabilities = []
+        for model in (cnn.cnn, vit.cnn):
+            chunks = [images[start : start + 32] for start in range(0, len(images), 32)]
+            probabilities.append(
+                np.concatenate(
+                    [model.score([model.model_input(i) for i in chunk]) for chunk in tqdm(chunks, desc=name)]
+                    or [np.zeros(0)]
+                )
+            )
+        scores[name] = (np.array([item.label for item in kept]), *probabilities)
+        sources[name] = [item.source for item in kept]
+    return scores, sources  # type: ignore[return-value]
 
 
 def write_cascade(directory: Path, cascade: dict[str, Any]) -> Path:

@@ -1,4 +1,4 @@
-"""`python -m training train-default|fit-cascade|finetune-cnn|finetune|evaluate|operating-points|hash-eval`.
+"""`python -m training train-default|train-thumbnail|fit-cascade|report-default|finetune-cnn|finetune|evaluate|…`.
 
 See `--help` of each.
 """
@@ -124,34 +124,27 @@ def _train_default(args: argparse.Namespace) -> int:
     return 0
 
 
-def _split_sources(args: argparse.Namespace, scores: dict[str, tuple[np.ndarray, ...]]) -> dict[str, list[str]]:
-    """Each image's source in val and test, where ../shared is here to say (for photo FPRs and per-source reports)."""
-    if not (args.shared / "datasets").is_dir():
-        return {}
-    splits = default_training_sets(args.shared, cifake_per_class=args.cifake_per_class, seed=args.seed)
-    sources = {name: [item.source for item in splits[name]] for name in ("val", "test")}
-    for name, names in sources.items():
-        if len(names) != len(scores[name][0]):
-            raise SystemExit(f"the saved {name} scores are not over this split; pass the runs' --cifake-per-class")
-    return sources
-
-
 def _fit_cascade(args: argparse.Namespace) -> int:
-    cnn, vit = (np.load(args.cache / f"scores-{model}.npz") for model in ("cnn", "vit"))
+    from .cascade import screen_scores
+    from .thumbnail import THUMBNAIL_MAX_SIDE
+
+    splits, extra = _default_sets(args)
+    sets = {"val": splits["val"], "test": splits["test"], **extra}
+    scores, sources = screen_scores(
+        args.models / "cnn", args.models / "vit", sets, thumbnail_max_side=THUMBNAIL_MAX_SIDE
+    )
     cards = {model: json.loads((args.models / model / "card.json").read_text()) for model in ("cnn", "vit")}
-    # Not "train": the ViT may have been fitted on fewer CIFAKE images (--train-cifake-per-class).
-    sets = [key.removesuffix("_labels") for key in cnn.files if key.endswith("_labels") and key != "train_labels"]
-    for name in sets:
-        if not np.array_equal(cnn[f"{name}_labels"], vit[f"{name}_labels"]):
-            raise SystemExit(f"cnn and vit scores for {name!r} are not over the same images; retrain both")
-    scores = {name: (cnn[f"{name}_labels"], cnn[f"{name}_scores"], vit[f"{name}_scores"]) for name in sets}
     cascade = fit_escalation_band(
         scores,
         cnn_threshold=cards["cnn"]["threshold"],
         vit_threshold=cards["vit"]["threshold"],
         max_escalation_rate=args.max_escalation_rate,
-        sources=_split_sources(args, scores),
+        sources=sources,
+        confirm_ai=not args.cnn_may_call_ai,
     )
+    cascade["metrics_scope"] = f"images the screen sees (long side > {THUMBNAIL_MAX_SIDE} px)"
+    if (args.models / "thumb" / "card.json").is_file():
+        cascade["thumbnail"] = {"model": "thumb", "max_side": THUMBNAIL_MAX_SIDE}
     write_cascade(args.models, cascade)
     print(json.dumps(cascade, indent=2))
     return 0
@@ -172,6 +165,18 @@ def _finetune_cnn(args: argparse.Namespace) -> int:
         config=TailConfig(epochs=args.epochs, seed=args.seed, target_fpr=args.target_fpr),
     )
     _save_scores(args.cache / "scores-cnn.npz", result["scores"])
+    _print_summary(args.out, json.loads(result["card"].to_json()))
+    return 0
+
+
+def _train_thumbnail(args: argparse.Namespace) -> int:
+    from .thumbnail import train_thumbnail
+
+    splits = default_training_sets(args.shared, cifake_per_class=args.cifake_per_class, seed=args.seed)
+    cifake = {name: [item for item in items if item.source == "cifake"] for name, items in splits.items()}
+    result = train_thumbnail(
+        screen=args.init, **cifake, out=args.out, version=args.version, epochs=args.epochs, seed=args.seed
+    )
     _print_summary(args.out, json.loads(result["card"].to_json()))
     return 0
 
@@ -197,6 +202,33 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"escalated to the ViT: {clean['escalation_rate']:.1%}")
     for kind, row in report["robustness"].items():
         print(f"  {kind:<14} accuracy {row['accuracy']:.1%}")
+    return 0
+
+
+def _report_default(args: argparse.Namespace) -> int:
+    """The shipped cascade through the serving path on the test split (and its CIFAKE part alone, for its own plots)
+    and the extra sets: reports, plots and a summary in `--out`."""
+    from .evaluate import evaluate, public_report, write_plots, write_report
+
+    splits, extra = _default_sets(args)
+    summary = {}
+    cifake_test = [item for item in splits["test"] if item.source == "cifake"]
+    for name, items in {"test": splits["test"], "test_cifake": cifake_test, **extra}.items():
+        report = evaluate(args.models, items, robustness=True)
+        write_report(report, args.out / name)
+        write_plots(report, args.out / name)
+        clean = public_report(report)["clean"]
+        summary[name] = {
+            "n": report["n"],
+            **{key: clean[key] for key in ("accuracy", "auroc", "false_positive_rate", "escalation_rate")},
+            "by_source": {
+                source: {key: part[key] for key in ("n", "accuracy", "auroc", "false_positive_rate", "ai")}
+                for source, part in clean.get("by_source", {}).items()
+            },
+            "robustness": report["robustness"],
+        }
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
     return 0
 
 
@@ -277,13 +309,17 @@ def main(argv: list[str] | None = None) -> int:
     default.add_argument("--seed", type=int, default=0)
     default.set_defaults(handler=_train_default)
 
-    cascade = commands.add_parser("fit-cascade", help="choose the CNN→ViT escalation band on validation scores")
+    cascade = commands.add_parser(
+        "fit-cascade", help="choose the CNN→ViT escalation band on the validation images the screen sees"
+    )
     cascade.add_argument("--models", type=Path, default=DEFAULT_MODELS)
-    cascade.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache")
     cascade.add_argument("--max-escalation-rate", type=float, default=0.3)
     cascade.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
-    cascade.add_argument("--cifake-per-class", type=int, default=10000, help="as the runs that saved the scores")
+    cascade.add_argument("--cifake-per-class", type=int, default=10000, help="as the runs that trained the models")
     cascade.add_argument("--seed", type=int, default=0)
+    cascade.add_argument(
+        "--cnn-may-call-ai", action="store_true", help="let the CNN call images AI without the ViT (band top < 1)"
+    )
     cascade.set_defaults(handler=_fit_cascade)
 
     tail = commands.add_parser("finetune-cnn", help="fine-tune the multi-scale CNN's last stages from its probe")
@@ -298,6 +334,16 @@ def main(argv: list[str] | None = None) -> int:
     tail.add_argument("--seed", type=int, default=0)
     tail.set_defaults(handler=_finetune_cnn)
 
+    thumb = commands.add_parser("train-thumbnail", help="specialise the screen CNN on CIFAKE thumbnails")
+    thumb.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
+    thumb.add_argument("--init", type=Path, default=DEFAULT_MODELS / "cnn", help="the screen CNN to start from")
+    thumb.add_argument("--out", type=Path, default=DEFAULT_MODELS / "thumb")
+    thumb.add_argument("--cifake-per-class", type=int, default=10000)
+    thumb.add_argument("--epochs", type=int, default=5)
+    thumb.add_argument("--version", default="0.3.0")
+    thumb.add_argument("--seed", type=int, default=0)
+    thumb.set_defaults(handler=_train_thumbnail)
+
     evaluation = commands.add_parser("evaluate", help="report a checkpoint on any real/ (+ fake/) folder")
     evaluation.add_argument("--data", type=Path, required=True, help="folder with real/ and/or fake/")
     evaluation.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped model")
@@ -305,6 +351,16 @@ def main(argv: list[str] | None = None) -> int:
     evaluation.add_argument("--json", action="store_true")
     evaluation.add_argument("--no-robustness", action="store_true", help="skip the JPEG/downscale re-runs")
     evaluation.set_defaults(handler=_evaluate)
+
+    shipped = commands.add_parser(
+        "report-default", help="the shipped cascade through the serving path on the test split and extra sets"
+    )
+    shipped.add_argument("--models", type=Path, default=DEFAULT_MODELS)
+    shipped.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
+    shipped.add_argument("--cifake-per-class", type=int, default=10000)
+    shipped.add_argument("--seed", type=int, default=0)
+    shipped.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "default")
+    shipped.set_defaults(handler=_report_default)
 
     full = commands.add_parser("finetune", help="fine-tune every layer with upload-like augmentation (resumable)")
     full.add_argument("--init", type=Path, default=DEFAULT_MODELS / "cnn", help="checkpoint to start from")

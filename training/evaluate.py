@@ -68,9 +68,15 @@ def evaluate(
             )
             report["clean"] = row
             report["_scores"] = (labels[ok], scores)
-        table[kind] = {key: row[key] for key in ("accuracy", "auroc", "false_positive_rate")}
+        table[kind] = _headline(row)
+        if "by_source" in row:
+            table[kind]["by_source"] = {source: _headline(part) for source, part in row["by_source"].items()}
     report["robustness"] = table
     return report
+
+
+def _headline(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: row[key] for key in ("accuracy", "auroc", "false_positive_rate")}
 
 
 def write_plots(report: dict[str, Any], out_dir: Path) -> list[Path]:

@@ -25,7 +25,7 @@ from detector.registry import MultiScaleClassifier
 
 from .datasets import LabelledImage, fingerprint
 from .finetune import CURVES_FILENAME, plot_training_curves
-from .metrics import classification_report, photo_threshold, report_by_source
+from .metrics import balanced_threshold, classification_report, photo_threshold, report_by_source
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,11 @@ class TailConfig:
     weight_decay: float = 1e-4
     patience: int = 3
     target_fpr: float = 0.01
+    # "photo_fpr": `target_fpr` on validation photographs; "balanced_accuracy": the best balanced accuracy on
+    # validation (the thumbnail expert, which sees no photographs).
+    threshold_rule: str = "photo_fpr"
     seed: int = 0
+    name: str = ""  # default: the initial checkpoint's name with "-probe" turned into "-tail"
 
 
 class _Tail(nn.Module):
@@ -117,6 +121,8 @@ def finetune_tail(
     version: str,
     config: TailConfig,
 ) -> dict[str, Any]:
+    if config.threshold_rule not in ("photo_fpr", "balanced_accuracy"):
+        raise ValueError(f"unknown threshold rule {config.threshold_rule!r}")
     torch.manual_seed(config.seed)
     started = time.time()
     model, card = load_checkpoint(init_checkpoint)
@@ -177,7 +183,10 @@ def finetune_tail(
     tail.load_state_dict(best[1])
     val_scores = _scores(tail, *cache["val"][:2])
     val_labels = cache["val"][2].numpy()
-    threshold = photo_threshold(val_labels, val_scores, [item.source for item in val], config.target_fpr)
+    if config.threshold_rule == "balanced_accuracy":
+        threshold = balanced_threshold(val_labels, val_scores)
+    else:
+        threshold = photo_threshold(val_labels, val_scores, [item.source for item in val], config.target_fpr)
     metrics = {}
     for name, items in sets.items():
         if name == "train":
@@ -187,7 +196,7 @@ def finetune_tail(
         report = report_by_source(labels, scores, threshold, [item.source for item in items])
         metrics[name] = report
     new_card = ModelCard(
-        name=card.name.replace("-probe", "-tail"),
+        name=config.name or card.name.replace("-probe", "-tail"),
         version=version,
         architecture=card.architecture,
         input_size=card.input_size,

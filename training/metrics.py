@@ -67,6 +67,21 @@ def photo_threshold(labels: np.ndarray, scores: np.ndarray, sources: list[str], 
     return threshold_for_fpr(np.asarray(scores)[guarded_reals(labels, sources)], target_fpr)
 
 
+def balanced_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The threshold with the best balanced accuracy on these images (the lowest such, on ties)."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    candidates = np.unique(scores)
+    positives, negatives = max(1, int((labels == 1).sum())), max(1, int((labels == 0).sum()))
+    order = np.argsort(scores)
+    ranked = labels[order]
+    # Calling AI everything at or above candidates[k]: count each class below that score.
+    below = np.searchsorted(scores[order], candidates, side="left")
+    real_below = np.r_[0, np.cumsum(ranked == 0)][below]
+    fake_below = np.r_[0, np.cumsum(ranked == 1)][below]
+    balanced = (real_below / negatives + (positives - fake_below) / positives) / 2
+    return float(candidates[int(np.argmax(balanced))])
+
+
 def _wilson_upper(successes: int, n: int, confidence: float) -> float:
     z = float(NormalDist().inv_cdf(0.5 + confidence / 2))
     p = successes / n
