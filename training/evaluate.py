@@ -94,12 +94,15 @@ def write_plots(report: dict[str, Any], out_dir: Path) -> list[Path]:
     matrix = np.array(report["clean"]["confusion_matrix"]["matrix"])
     axis.imshow(matrix, cmap="Blues")
     for (row, col), value in np.ndenumerate(matrix):
-        axis.text(col, row, str(value), ha="center", va="center", fontsize=14)
+        dark = value > matrix.max() / 2
+        axis.text(col, row, str(value), ha="center", va="center", fontsize=14, color="white" if dark else "black")
     axis.set_xticks([0, 1], ["real", "AI"])
     axis.set_yticks([0, 1], ["real", "AI"])
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
-    axis.set_title(f"{report['model']}\naccuracy {report['clean']['accuracy']:.1%}", fontsize=9)
+    # A cascade's name joins its models with "+": one per line, so the title fits.
+    models = "\n".join(report["model"].split("+"))
+    axis.set_title(f"{models}\naccuracy {report['clean']['accuracy']:.1%}", fontsize=8)
     written.append(_save(figure, out_dir / "confusion_matrix.png"))
 
     if len(set(labels.tolist())) == 2:
