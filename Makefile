@@ -53,13 +53,16 @@ bench-console: install
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py migrate --noinput --verbosity 0
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py bench_console --uploads 100000
 
-## Retrain the shipped default cascade from ../shared (needs the shared datasets and weights; ~75 min on 2 cores):
-## a probe on frozen features, its last stage fine-tuned on all of CIFAKE, the ViT probe, then the escalation band.
+## Retrain the shipped default cascade from ../shared (needs the shared datasets and weights; ~110 min on 2 cores):
+## a probe on frozen features, its last stage fine-tuned on all of CIFAKE, the ViT probe, the thumbnail expert
+## (that CNN specialised further on CIFAKE), the escalation band, then the serving-path reports in reports/default.
 train-default: install
 	$(PY) -m training train-default --model cnn --out var/train-default/cnn-probe --version 0.2.0
 	$(PY) -m training finetune-cnn --init var/train-default/cnn-probe --epochs 3 --version 0.2.0
 	$(PY) -m training train-default --model vit --train-cifake-per-class 1000 --version 0.2.0
+	$(PY) -m training train-thumbnail --epochs 5 --version 0.3.0
 	$(PY) -m training fit-cascade
+	$(PY) -m training report-default
 
 clean:
 	rm -rf $(VENV) var
