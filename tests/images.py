@@ -41,3 +41,12 @@ def natural_photo(width: int, height: int, seed: int = 0) -> Image.Image:
             total[..., channel] += np.asarray(layer) * cell**0.5
     total = (total - total.min()) / (total.max() - total.min()) * 255
     return Image.fromarray(total.astype(np.uint8), "RGB")
+
+
+def flat_or_noisy_png(label: int, rng: np.random.Generator, size: int = 48) -> bytes:
+    """Dark flat 'real' photos and bright noisy 'AI' images: separable even on random-init features."""
+    if label:
+        array = rng.integers(150, 255, (size, size, 3), dtype=np.uint8)
+    else:
+        array = np.full((size, size, 3), rng.integers(10, 60), np.uint8)
+    return encode(Image.fromarray(array), "PNG")

@@ -1,7 +1,8 @@
 """Fast adaptation: refit the active model's CNN head on frozen features from new labels, and judge checkpoints.
 
 Starts from the active checkpoint (never from hub or ../shared weights), so it runs on a user's machine in minutes on
-a CPU. A cascade keeps its ViT, escalation band and thumbnail expert; only the CNN screen's head changes.
+a CPU. A cascade keeps its ViT and thumbnail expert; the CNN screen's head changes, and the escalation band is
+refitted for it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from detector import DetectorConfig, ImageRejected, create_detector, decode_imag
 from detector.card import CARD_FILENAME
 from detector.cascade import CASCADE_FILENAME, CascadeSpec
 
-from .cascade import fit_escalation_band
+from .cascade import fit_escalation_band, model_probabilities
 from .datasets import LabelledImage
 from .metrics import classification_report
 from .probe import ProbeConfig, ProbeResult, train_probe
@@ -96,12 +97,12 @@ def _refit_band(
     images = []
     for item in val:
         try:
-            images.append(vit.model_input(decode_image(item.path.read_bytes(), min_side=vit.card.input_size)))
+            images.append(decode_image(item.path.read_bytes(), min_side=vit.card.input_size))
         except ImageRejected:
             continue  # the probe skipped it too
     if len(images) != len(labels) or len(set(labels.tolist())) < 2:
         return {}  # nothing to fit on: keep the active band
-    vit_scores = np.concatenate([vit.score(images[start : start + 32]) for start in range(0, len(images), 32)])
+    vit_scores = model_probabilities(vit, images)
     fitted = fit_escalation_band(
         {"val": (labels, cnn, vit_scores)},
         cnn_threshold=result.card["threshold"],

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from detector import DetectorConfig, ImageRejected, create_detector
 from detector.cascade import CASCADE_FILENAME, cascade_scores, decision_score
+from detector.detector import LoadedModel
 
 from .datasets import LabelledImage
 from .metrics import classification_report, guarded_reals, report_by_source
@@ -89,6 +91,12 @@ def fit_escalation_band(
     }
 
 
+def model_probabilities(model: LoadedModel, images: list[Image.Image], *, batch_size: int = 32) -> np.ndarray:
+    """One model's P(AI) for decoded images, through its own serving preprocessing, in batches."""
+    chunks = [images[start : start + batch_size] for start in range(0, len(images), batch_size)]
+    return np.concatenate([model.score([model.model_input(i) for i in chunk]) for chunk in chunks] or [np.zeros(0)])
+
+
 def screen_scores(
     cnn_dir: Path, vit_dir: Path, sets: dict[str, list[LabelledImage]], *, thumbnail_max_side: int
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], dict[str, list[str]]]:
@@ -106,15 +114,7 @@ def screen_scores(
             if max(image.size) > thumbnail_max_side:
                 kept.append(item)
                 images.append(image)
-        probabilities = []
-        for model in (cnn.cnn, vit.cnn):
-            chunks = [images[start : start + 32] for start in range(0, len(images), 32)]
-            probabilities.append(
-                np.concatenate(
-                    [model.score([model.model_input(i) for i in chunk]) for chunk in tqdm(chunks, desc=name)]
-                    or [np.zeros(0)]
-                )
-            )
+        probabilities = [model_probabilities(model, images) for model in (cnn.cnn, vit.cnn)]
         scores[name] = (np.array([item.label for item in kept]), *probabilities)
         sources[name] = [item.source for item in kept]
     return scores, sources  # type: ignore[return-value]

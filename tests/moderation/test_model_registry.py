@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from PIL import Image
 
 from moderation.models import AuditEvent, ModelStatus, ModelVersion, ReviewDecision, Scan, ShadowScore, Tag, Upload
 from moderation.services import (
@@ -21,19 +20,13 @@ from moderation.services import (
 )
 from tests.conftest import post_webhook, signed_headers, upload_body
 from tests.detector.conftest import write_tiny
-from tests.images import encode
+from tests.images import flat_or_noisy_png
 
 pytestmark = pytest.mark.django_db
 
 
 def _image(label: int, seed: int) -> bytes:
-    """Dark flat 'real' photos and bright noisy 'AI' images: separable even on random-init features."""
-    rng = np.random.default_rng(seed)
-    if label:
-        array = rng.integers(150, 255, (48, 48, 3), dtype=np.uint8)
-    else:
-        array = np.full((48, 48, 3), rng.integers(10, 60), np.uint8)
-    return encode(Image.fromarray(array), "PNG")
+    return flat_or_noisy_png(label, np.random.default_rng(seed))
 
 
 @pytest.fixture

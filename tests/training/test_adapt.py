@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from PIL import Image
 
 from detector.cascade import CascadeSpec
 from tests.detector.conftest import write_tiny
-from tests.images import encode
+from tests.images import flat_or_noisy_png
 from training.adapt import adapt_head, evaluate_checkpoint
 from training.datasets import folder_images, stratified_split
 
@@ -19,11 +18,7 @@ def test_adapted_cascade_refits_its_band_so_a_blind_vit_cannot_undo_the_new_head
     for name, label in (("real", 0), ("fake", 1)):
         (tmp_path / "data" / name).mkdir(parents=True)
         for index in range(30):
-            if label:
-                array = rng.integers(150, 255, (96, 96, 3), dtype=np.uint8)
-            else:
-                array = np.full((96, 96, 3), rng.integers(10, 60), np.uint8)
-            (tmp_path / "data" / name / f"{index}.png").write_bytes(encode(Image.fromarray(array), "PNG"))
+            (tmp_path / "data" / name / f"{index}.png").write_bytes(flat_or_noisy_png(label, rng, size=96))
     train, val, test = stratified_split(folder_images(tmp_path / "data", source="review"), seed=0)
     active = tmp_path / "active"
     write_tiny(active / "cnn", "test_efficientnet", seed=0, head_scale=0.0)

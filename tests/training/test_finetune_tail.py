@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from detector import DetectorConfig, create_detector
 from tests.detector.conftest import write_tiny
-from tests.images import encode
+from tests.images import flat_or_noisy_png
 from training.datasets import folder_images, stratified_split
 from training.finetune_tail import TailConfig, finetune_tail
 
@@ -18,11 +17,7 @@ def test_finetuned_tail_is_what_serving_runs(tmp_path):
     for name, label in (("real", 0), ("fake", 1)):
         (tmp_path / "data" / name).mkdir(parents=True)
         for index in range(24):
-            if label:
-                array = rng.integers(150, 255, (48, 48, 3), dtype=np.uint8)
-            else:
-                array = np.full((48, 48, 3), rng.integers(10, 60), np.uint8)
-            (tmp_path / "data" / name / f"{index}.png").write_bytes(encode(Image.fromarray(array), "PNG"))
+            (tmp_path / "data" / name / f"{index}.png").write_bytes(flat_or_noisy_png(label, rng))
     train, val, test = stratified_split(folder_images(tmp_path / "data", source="gen"), seed=0)
     init = write_tiny(tmp_path / "init", "test_efficientnet_multiscale", seed=0, head_scale=1.0)
     result = finetune_tail(
