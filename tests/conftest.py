@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from hypothesis import settings as hypothesis_settings
 
 from moderation.project.celery import app as celery_app
 from moderation.services import PlatformCredentials, platform_create
@@ -29,6 +30,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CNN_VERSION = "{name}@{version}".format(
     **json.loads((REPO_ROOT / "detector" / "models" / "default" / "cnn" / "card.json").read_text())
 )
+# Fuzz tests draw the same examples on every run (seeded from each test's own code, no example database), so a
+# submission never fails on an input the previous run did not try. HYPOTHESIS_PROFILE=explore searches afresh; a
+# failure it finds becomes an @example beside the test.
+hypothesis_settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 REQUIRE_SERVICES = os.environ.get("MODERATION_REQUIRE_SERVICES") == "1"
 _skipped_for_services: list[str] = []
 

@@ -10,7 +10,6 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.core.validators import ProhibitNullCharactersValidator
 from django.db import InterfaceError, OperationalError
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -25,6 +24,7 @@ from moderation.metrics import observe_webhook
 from moderation.models import Platform
 from moderation.selectors import platform_by_slug
 from moderation.services import upload_create
+from moderation.urls import upload_lookup_url
 
 from . import signatures
 from .ratelimit import retry_after_if_limited
@@ -67,8 +67,17 @@ class Base64Field(serializers.CharField):
         ]
 
 
+def _validate_external_id(value: str) -> None:
+    # Any printable text is a valid id, kept exactly as sent: trimming would merge " a" into "a". "." and ".." are
+    # refused because every URL client rewrites them as dot segments, so their lookup could never be reached.
+    if not value.isprintable():
+        raise serializers.ValidationError("Must be printable text (no control or line-break characters).")
+    if value in {".", ".."}:
+        raise serializers.ValidationError('"." and ".." cannot be looked up by URL; choose another id.')
+
+
 class UploadInput(serializers.Serializer):
-    external_id = serializers.CharField(max_length=255)
+    external_id = serializers.CharField(max_length=255, trim_whitespace=False, validators=[_validate_external_id])
     url = serializers.URLField(max_length=2048, required=False)
     data_base64 = Base64Field(required=False, trim_whitespace=True)
     metadata = serializers.DictField(required=False, default=dict)
@@ -110,9 +119,8 @@ def _upload_created(platform: Platform, webhook_id: str, payload: dict[str, Any]
     )
     # `upload.status` is current: `queued` once published, still `received` if the host runs requests in a
     # transaction (publishing waits for its commit) or the broker is down (the sweeper publishes it later).
-    status_url = reverse("upload-detail", kwargs={"external_id": upload.external_id})
     return Response(
-        {"upload_id": str(upload.id), "status": upload.status, "status_url": status_url},
+        {"upload_id": str(upload.id), "status": upload.status, "status_url": upload_lookup_url(upload.external_id)},
         status=status.HTTP_202_ACCEPTED,
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.http import FileResponse, Http404, HttpResponse
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
@@ -48,6 +47,11 @@ class EvidenceOutput(serializers.Serializer):
     detail = serializers.DictField()
 
 
+class StatusChangeOutput(serializers.Serializer):
+    status = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
 class ReviewOutput(serializers.Serializer):
     label = serializers.CharField()
     decided_at = serializers.DateTimeField(source="created_at")
@@ -57,6 +61,7 @@ class UploadOutput(serializers.Serializer):
     upload_id = serializers.UUIDField(source="id")
     external_id = serializers.CharField()
     status = serializers.CharField()
+    status_history = StatusChangeOutput(many=True, help_text="every state the upload entered, oldest first")
     failure_reason = serializers.CharField(allow_blank=True)
     sha256 = serializers.CharField(allow_blank=True)
     tags = TagOutput(many=True)
@@ -99,7 +104,9 @@ class UploadOutput(serializers.Serializer):
     def get_heatmap_url(self, upload: Upload) -> str | None:
         if latest_scored_scan(upload) is None:
             return None
-        return reverse("upload-heatmap", kwargs={"external_id": upload.external_id})
+        from ..urls import upload_lookup_url  # the URLconf imports these views
+
+        return upload_lookup_url(upload.external_id, heatmap=True)
 
 
 class ErrorOutput(serializers.Serializer):
@@ -127,19 +134,27 @@ class PlatformApi(APIView):
         return exception_handler
 
 
+def _upload_detail(request: Request, external_id: str) -> Response:
+    upload = upload_get(platform=request.auth, external_id=external_id)
+    if upload is None:
+        raise Http404
+    return Response(UploadOutput(upload).data)
+
+
 class UploadDetailApi(PlatformApi):
     @extend_schema(
-        responses={200: UploadOutput, 401: NOT_AUTHENTICATED, 404: NOT_FOUND}, summary="Tags and verdict for one upload"
+        operation_id="upload_retrieve",
+        responses={200: UploadOutput, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+        summary="Tags and verdict for one upload",
+        description="`external_id` percent-encoded as one path segment (`/` as `%2F`), as `status_url` gives it.",
     )
     def get(self, request: Request, external_id: str) -> Response:
-        upload = upload_get(platform=request.auth, external_id=external_id)
-        if upload is None:
-            raise Http404
-        return Response(UploadOutput(upload).data)
+        return _upload_detail(request, external_id)
 
 
 class UploadHeatmapApi(PlatformApi):
     @extend_schema(
+        operation_id="upload_heatmap_retrieve",
         summary="Grad-CAM heatmap PNG of the latest verdict",
         responses={
             (200, "image/png"): OpenApiResponse(description="the overlay"),
@@ -149,6 +164,9 @@ class UploadHeatmapApi(PlatformApi):
         },
     )
     def get(self, request: Request, external_id: str) -> HttpResponse:
+        if upload_get(platform=request.auth, external_id=f"{external_id}/heatmap") is not None:
+            # The path is also the lookup of an upload whose id ends in "/heatmap": the exact id wins.
+            return _upload_detail(request, f"{external_id}/heatmap")
         upload = upload_get(platform=request.auth, external_id=external_id)
         scan = latest_scored_scan(upload) if upload is not None else None
         if scan is None:
@@ -179,6 +197,7 @@ class UploadListApi(PlatformApi):
             400: OpenApiResponse(ErrorOutput, description="invalid filter"),
             401: NOT_AUTHENTICATED,
         },
+        operation_id="upload_list",
         summary="This platform's uploads, newest first, optionally filtered by tag or status",
     )
     def get(self, request: Request) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from moderation.models import Tag
 from tests.conftest import api_get, post_webhook, signed_headers, upload_body
@@ -59,6 +60,10 @@ def test_openapi_schema_and_swagger_ui_are_served_offline(client):
     assert schema.status_code == 200
     assert b"/webhooks/{platform}/uploads" in schema.content
     assert b"/api/v1/uploads/{external_id}" in schema.content
+    paths = yaml.safe_load(schema.content)["paths"].values()
+    operations = [operation["operationId"] for path in paths for operation in path.values()]
+    assert len(operations) == len(set(operations)), operations  # no generated "_2" twins
+    assert {"upload_retrieve", "upload_heatmap_retrieve", "upload_list"} <= set(operations)
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn." not in docs.content and b"swagger-ui" in docs.content

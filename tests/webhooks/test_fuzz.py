@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from moderation.models import Upload
-from tests.conftest import post_webhook, signed_headers, upload_body
+from tests.conftest import api_get, post_webhook, signed_headers, upload_body
 from tests.images import jpeg_bytes
 
 FUZZ_SETTINGS = settings(
@@ -119,12 +119,17 @@ def _fresh_rate_limit() -> None:
 @example(payload=_event(external_id="nul\x00in-id"))
 @example(payload=_event(external_id="deep-metadata", metadata=_nested(40)))
 @example(payload=_event(external_id="deep-but-fine", metadata=_nested(20)))
+@example(payload=_event(external_id="https://images.example.com/a.jpg"))  # "/" gave 500 after saving the upload
+@example(payload=_event(external_id=".."))
+@example(payload=_event(external_id=" padded "))
 def test_signed_json_bodies_get_2xx_or_a_4xx_error_never_500(client: Any, platform: Any, payload: Any) -> None:
     body = json.dumps(payload).encode()
     response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
     _assert_answer_shape(response)
     if response.status_code == 202:
-        assert Upload.objects.filter(id=response.json()["upload_id"]).exists()
+        upload = Upload.objects.get(id=response.json()["upload_id"])
+        lookup = api_get(client, response.json()["status_url"], platform.api_token)
+        assert lookup.status_code == 200 and lookup.json()["upload_id"] == str(upload.id), lookup.content
 
 
 @pytest.mark.django_db

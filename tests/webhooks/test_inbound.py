@@ -270,3 +270,70 @@ def test_rate_limit_answers_429_with_retry_after(client, platform):
     assert codes == [202, 202, 429]
     assert 1 <= int(response["Retry-After"]) <= 61 and response.json()["error"] == "rate_limited"
     assert Upload.objects.count() == 2
+
+
+# Regressions from fuzzing (#14): external ids are any printable text, kept exactly, and always reachable.
+@pytest.mark.parametrize(
+    "external_id",
+    [
+        "https://images.example.com/a.jpg",  # a "/" answered 500 after saving, and the upload was unreachable
+        "a/../b",
+        "a/./b",
+        "...",
+        " a",
+        "a ",
+        "100%",
+        "a?b#c",
+        "ümlaut/名前",
+        "x/heatmap",  # the exact id wins over the heatmap route of "x"
+    ],
+)
+def test_any_printable_external_id_is_accepted_and_looked_up_by_its_status_url(
+    client, platform, django_capture_on_commit_callbacks, external_id
+):
+    body = upload_body(external_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    assert response.status_code == 202, response.content
+    status_url = response.json()["status_url"]
+    assert "/" not in status_url.removeprefix("/api/v1/uploads/")  # one percent-encoded segment
+    lookup = api_get(client, status_url, platform.api_token)
+    assert lookup.status_code == 200, lookup.content
+    assert lookup.json()["external_id"] == external_id
+    heatmap = api_get(client, lookup.json()["heatmap_url"], platform.api_token)
+    assert heatmap.status_code in (200, 202)
+    assert heatmap.get("Content-Type") != "application/json" or heatmap.json() == {"status": "pending"}
+
+
+def test_external_ids_differing_only_in_spaces_stay_separate(client, platform, django_capture_on_commit_callbacks):
+    ids = {}
+    for external_id in ("a", " a", "a "):
+        body = upload_body(external_id)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+        ids[external_id] = response.json()["upload_id"]
+    assert len(set(ids.values())) == 3
+    assert sorted(Upload.objects.values_list("external_id", flat=True)) == sorted(ids)
+
+
+@pytest.mark.parametrize(
+    ("external_id", "problem"),
+    [(".", "cannot be looked up"), ("..", "cannot be looked up"), ("a\nb", "printable"), ("tab\t", "printable"),
+     ("", "blank"), ("x" * 256, "255")],
+)  # fmt: skip
+def test_unusable_external_id_is_400_naming_the_field_and_records_nothing(client, platform, external_id, problem):
+    body = upload_body(external_id)
+    response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    assert response.status_code == 400
+    messages = response.json()["fields"]["upload.external_id"]
+    assert any(problem in message for message in messages), messages
+    assert not Upload.objects.exists()
+
+
+def test_lookup_shows_the_status_history(client, platform, django_capture_on_commit_callbacks):
+    body = upload_body("hist-1")
+    with django_capture_on_commit_callbacks(execute=True):
+        post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    history = api_get(client, "/api/v1/uploads/hist-1", platform.api_token).json()["status_history"]
+    assert [entry["status"] for entry in history][:4] == ["received", "queued", "fetched", "scanned"]
+    assert all(datetime.fromisoformat(entry["at"]) for entry in history)
