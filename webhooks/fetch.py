@@ -28,12 +28,39 @@ class FetchTransient(Exception):
     """Temporary: timeouts, connection errors, 5xx, 429. Worth retrying later."""
 
 
+# IPv6 forms that carry an IPv4 address a packet may end up at; `is_global` judges only the IPv6 wrapper.
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
+NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: an operator's own translator, never public
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d (RFC 4291)
+
+
+def embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address wraps: IPv4-mapped, IPv4-compatible, NAT64, 6to4 and Teredo (its server and
+    its client, whose bits are stored inverted)."""
+    if ip.version == 4:
+        return []
+    embedded = []
+    if ip.ipv4_mapped is not None:
+        embedded.append(ip.ipv4_mapped)
+    if ip in NAT64_WELL_KNOWN or (ip in IPV4_COMPATIBLE and int(ip) > 1):  # :: and ::1 are judged as they are
+        embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip.sixtofour is not None:
+        embedded.append(ip.sixtofour)
+    if ip.teredo is not None:
+        embedded.extend(ip.teredo)
+    return embedded
+
+
 def _check_address(address: str, *, allow_loopback: bool) -> None:
     ip = ipaddress.ip_address(address)
     if ip.is_loopback and allow_loopback:
         return
-    if not ip.is_global or ip.is_multicast:
-        raise FetchRefused(f"address {address} is not a public address")
+    if ip.version == 6 and ip in NAT64_LOCAL_USE:
+        raise FetchRefused(f"address {address} is not a public address (local-use NAT64)")
+    for candidate in (ip, *embedded_ipv4(ip)):
+        if not candidate.is_global or candidate.is_multicast:
+            wrapped = "" if candidate is ip else f" (it wraps {candidate})"
+            raise FetchRefused(f"address {address} is not a public address{wrapped}")
 
 
 def resolve_checked(url: str, *, allow_loopback: bool) -> str:

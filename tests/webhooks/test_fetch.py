@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from webhooks.fetch import FetchRefused, FetchTransient, fetch_image
+from webhooks.fetch import FetchRefused, FetchTransient, embedded_ipv4, fetch_image, resolve_checked
 
 IMAGE = b"\xff\xd8\xff\xe0fake-jpeg-bytes" * 10
 FAKE_DNS = {
@@ -17,6 +17,8 @@ FAKE_DNS = {
     "metadata.example": "169.254.169.254",
     "pinned.example": "127.0.0.1",
     "six.example": "fd00::1",
+    "nat64.example": "64:ff9b::a00:1",  # 10.0.0.1 through NAT64
+    "public-nat64.example": "64:ff9b::808:808",  # 8.8.8.8 through NAT64
 }
 
 
@@ -96,6 +98,52 @@ def fetch(url: str, **kwargs):
 def test_internal_addresses_are_refused_before_connecting(url):
     with pytest.raises(FetchRefused, match="not a public address"):
         fetch(url)
+
+
+# IPv6 forms whose wrapper Python calls global but which carry an internal IPv4 address (#14).
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[64:ff9b::7f00:1]/x.jpg",  # NAT64 (RFC 6052) of 127.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",  # NAT64 of the metadata address
+        "http://[64:ff9b:1::808:808]/x.jpg",  # local-use NAT64 (RFC 8215): an operator's own translator
+        "http://[2002:7f00:1::]/x.jpg",  # 6to4 of 127.0.0.1
+        "http://[2002:a00:1::1]/x.jpg",  # 6to4 of 10.0.0.1
+        "http://[::127.0.0.1]/x.jpg",  # IPv4-compatible
+        "http://[::a00:1]/x.jpg",  # IPv4-compatible 10.0.0.1
+        "http://[::ffff:127.0.0.1]/x.jpg",  # IPv4-mapped
+        "http://[::ffff:a9fe:a9fe]/x.jpg",  # IPv4-mapped metadata address
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/x.jpg",  # Teredo, client 127.0.0.1 (stored inverted)
+        "http://nat64.example/x.jpg",  # a name that resolves to NAT64 of 10.0.0.1
+    ],
+)
+def test_ipv6_wrapped_internal_ipv4_addresses_are_refused(url):
+    with pytest.raises(FetchRefused, match="not a public address"):
+        fetch(url)
+    with pytest.raises(FetchRefused, match="not a public address"):
+        fetch(url, allow_loopback=True)  # loopback means 127.0.0.1 or ::1, not a translator's way to it
+
+
+@pytest.mark.parametrize(
+    ("address", "embedded"),
+    [
+        ("64:ff9b::7f00:1", ["127.0.0.1"]),
+        ("2002:7f00:1::", ["127.0.0.1"]),
+        ("::127.0.0.1", ["127.0.0.1"]),
+        ("::ffff:10.1.2.3", ["10.1.2.3"]),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", ["65.54.227.120", "127.0.0.1"]),  # Teredo: server, client
+        ("2606:4700::1111", []),
+        ("::1", []),
+        ("8.8.8.8", []),
+    ],
+)
+def test_embedded_ipv4_unwraps_every_form(address, embedded):
+    assert [str(ip) for ip in embedded_ipv4(ipaddress.ip_address(address))] == embedded
+
+
+def test_wrapped_public_addresses_are_still_allowed():
+    assert resolve_checked("http://public-nat64.example/x.jpg", allow_loopback=False) == "64:ff9b::808:808"
+    assert resolve_checked("http://[2002:808:808::1]/x.jpg", allow_loopback=False) == "2002:808:808::1"
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/x.jpg", "gopher://x/", "http://user:pw@a.b/"])
