@@ -17,6 +17,8 @@ class DeliveryResult:
     status_code: int | None
     latency_ms: float
     error: str = ""
+    # The address checks refused the URL (private, loopback, bad scheme …): no retry can succeed.
+    refused: bool = False
 
     @property
     def delivered(self) -> bool:
@@ -30,7 +32,9 @@ def post_signed(
     started = time.perf_counter()
     try:
         address = resolve_checked(url, allow_loopback=allow_loopback)
-    except (FetchRefused, FetchTransient) as exc:
+    except FetchRefused as exc:
+        return DeliveryResult(None, (time.perf_counter() - started) * 1000, f"refused: {exc}", refused=True)
+    except FetchTransient as exc:  # e.g. DNS briefly failing: worth another attempt
         return DeliveryResult(None, (time.perf_counter() - started) * 1000, str(exc))
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

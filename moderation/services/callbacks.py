@@ -42,7 +42,8 @@ def callback_enqueue(*, upload: Upload, event_type: str) -> CallbackDelivery | N
 
 
 def callback_attempt(*, delivery_id: int) -> CallbackDelivery:
-    """One attempt; `pending` afterwards means it failed and should be retried later."""
+    """One attempt; `pending` afterwards means it failed and should be retried later. A URL the address checks refuse
+    is `dead` at once, with the reason: the policy will refuse it on every retry too."""
     from webhooks.callbacks import post_signed
 
     delivery = CallbackDelivery.objects.select_related("platform").get(pk=delivery_id)
@@ -62,7 +63,7 @@ def callback_attempt(*, delivery_id: int) -> CallbackDelivery:
     delivery.last_latency_ms = result.latency_ms
     if result.delivered:
         delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, timezone.now()
-    elif delivery.attempts >= app_setting("CALLBACK_MAX_ATTEMPTS"):
+    elif result.refused or delivery.attempts >= app_setting("CALLBACK_MAX_ATTEMPTS"):
         delivery.status = DeliveryStatus.DEAD
     delivery.save()
     return delivery

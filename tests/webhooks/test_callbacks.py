@@ -86,12 +86,22 @@ def test_failures_are_retried_then_dead_lettered_and_can_be_redelivered(
     assert delivery.status == "delivered" and len(received) == 4
 
 
-def test_callback_to_an_internal_address_is_refused(client, platform, settings, django_capture_on_commit_callbacks):
-    settings.AI_MODERATION = {**settings.AI_MODERATION, "CALLBACK_MAX_ATTEMPTS": 1}
-    Platform.objects.filter(slug="acme").update(callback_url="http://169.254.169.254/latest")
+@pytest.mark.parametrize(
+    "callback_url", ["http://169.254.169.254/latest", "http://10.0.0.1/hooks", "http://[64:ff9b::7f00:1]/hooks"]
+)
+def test_callback_to_an_internal_address_is_dead_at_once_without_retries(
+    client, platform, settings, django_capture_on_commit_callbacks, callback_url
+):
+    from moderation.project.celery import app
+
+    app.conf.task_eager_propagates = False  # a retry would run eagerly in turn: none may happen
+    settings.AI_MODERATION = {**settings.AI_MODERATION, "CALLBACK_MAX_ATTEMPTS": 8}
+    Platform.objects.filter(slug="acme").update(callback_url=callback_url)
     _send(client, platform, django_capture_on_commit_callbacks)
     delivery = CallbackDelivery.objects.get()
-    assert delivery.status == "dead" and "not a public address" in delivery.last_error
+    assert delivery.status == "dead" and delivery.attempts == 1, "refused by policy: permanent, not retried"
+    assert delivery.last_error.startswith("refused: ") and "not a public address" in delivery.last_error
+    assert delivery.last_status_code is None
 
 
 def test_no_callback_url_means_no_delivery(client, platform, django_capture_on_commit_callbacks):
