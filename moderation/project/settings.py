@@ -2,12 +2,15 @@
 
 Unset variables fall back to embedded defaults that run on a laptop with no servers: SQLite, kombu's filesystem
 broker and media on local disk, all under MODERATION_DATA_DIR (default: ./var). Production sets DATABASE_URL
-(PostgreSQL), CELERY_BROKER_URL (Redis or RabbitMQ), DJANGO_SECRET_KEY, DJANGO_DEBUG=false and DJANGO_ALLOWED_HOSTS.
+(PostgreSQL), CELERY_BROKER_URL (Redis or RabbitMQ), DJANGO_SECRET_KEY, DJANGO_DEBUG=false and DJANGO_ALLOWED_HOSTS;
+DJANGO_DEBUG=false also turns on HTTPS-only cookies, the HTTPS redirect and HSTS (each can be switched off by its own
+variable), so `manage.py check --deploy` passes with that environment.
 """
 
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -38,6 +41,28 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# HTTPS: secure by default in production (DJANGO_DEBUG=false), off in the embedded defaults, which serve plain HTTP on
+# loopback. Each switch has its own variable for a deployment that needs it otherwise.
+_production = not DEBUG
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=_production)
+# Orchestrator probes and Prometheus usually reach a pod directly over plain HTTP, not through the TLS proxy: a redirect
+# to https:// would fail them. (/metrics is still closed without its bearer token.)
+SECURE_REDIRECT_EXEMPT = env.list("DJANGO_SECURE_REDIRECT_EXEMPT", default=[r"^healthz$", r"^readyz$", r"^metrics$"])
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=_production)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=_production)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if _production else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_production)
+# The header alone enrols nobody: a domain joins browsers' preload lists only when its owner submits it.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=_production)
+# Opt-in, and only behind a proxy that always sets (and never forwards a client's) header, e.g.
+# DJANGO_SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https. Trusting it without such a proxy lets any client claim
+# HTTPS.
+_proxy_ssl_header = env.list("DJANGO_SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise environ.ImproperlyConfigured("DJANGO_SECURE_PROXY_SSL_HEADER is HEADER,value: HTTP_X_FORWARDED_PROTO,https")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) if _proxy_ssl_header else None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -49,6 +74,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "moderation",
     "webhooks",
     "admin_ui",
@@ -63,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a lockout into a 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "moderation.project.urls"
@@ -96,11 +124,27 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Prometheus scrapes /metrics; set a token to require `Authorization: Bearer <token>`.
+# Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`. Without a token the endpoint answers 403
+# unless METRICS_PUBLIC=true opens it to anyone who can reach it.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
 
-# Rate-limit counters live here: set CACHE_URL=redis://… in production so every web process shares them.
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# Login throttling (django-axes) for the console and the Django admin: after LOGIN_FAILURE_LIMIT wrong passwords for
+# one username from one address, that pair is refused (429, even with the right password) for LOGIN_COOLOFF_MINUTES.
+# Attempts are rows in the database, so every web process sees them and the admin lists them ("Access attempts");
+# `manage.py axes_reset` lifts every lockout, `axes_reset_username <name>` one user's.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15.0))
+# Username and address together: nobody can lock a moderator out from other addresses by failing on purpose; an
+# address still gets LOGIN_FAILURE_LIMIT tries per username.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Behind N reverse proxies, the client is the Nth address from the right of X-Forwarded-For (TRUSTED_PROXY_COUNT=N);
+# with 0 (the default) it is the connection's own address, which a client cannot forge.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "moderation.project.security.client_ip"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -159,6 +203,33 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # publishes it later, so publishing gives up fast instead of holding the request.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+
+
+def _cache() -> dict:
+    """The webhook rate limit counts here, so every web process must see the same cache.
+
+    CACHE_URL wins. Else a Redis broker doubles as the cache (keys prefixed, 1-s timeouts; the rate limit lets requests
+    through while Redis is down). Else, on the embedded defaults, a file-based cache under MODERATION_DATA_DIR: shared
+    by every process on the machine with no server, and unlike a database cache it adds no writes to SQLite's single
+    writer lock, which the webhooks already queue on. Its increments are read-modify-write, so concurrent requests may
+    under-count by a few: fine for an abuse limit.
+    """
+    if env.str("CACHE_URL", default=""):
+        return env.cache_url("CACHE_URL")
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CELERY_BROKER_URL,
+            "KEY_PREFIX": "ai-moderation-cache",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    return {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "cache" / "django"),
+    }
+
+
+CACHES = {"default": _cache()}
 
 CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-uploads": {
