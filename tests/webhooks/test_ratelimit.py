@@ -1,0 +1,101 @@
+"""The webhook rate limit is one count for every web process: a file-based cache on the embedded defaults, Redis
+where a Redis broker (or CACHE_URL) is configured."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests import settings as test_settings
+from tests.conftest import REPO_ROOT
+from webhooks import ratelimit
+
+# Every process counts at the same instant (argv[3]), so a minute boundary between them cannot start a new window.
+COUNT = """
+import json, sys, types
+import django
+django.setup()
+from webhooks import ratelimit
+ratelimit.time = types.SimpleNamespace(time=lambda: float(sys.argv[3]))
+platform_id, requests = int(sys.argv[1]), int(sys.argv[2])
+print(json.dumps([ratelimit.retry_after_if_limited(platform_id=platform_id, limit=5) for _ in range(requests)]))
+"""
+
+
+def _env(tmp_path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("CACHE_URL", "CELERY_BROKER_URL", "DATABASE_URL", "MEDIA_ROOT")
+    }
+    return {
+        **env,
+        "DJANGO_SETTINGS_MODULE": "moderation.project.settings",
+        "MODERATION_DATA_DIR": str(tmp_path),
+        "DJANGO_DEBUG": "true",
+        **extra,
+    }
+
+
+def _cache_setting(tmp_path, **extra: str) -> dict:
+    code = "import json; from moderation.project import settings; print(json.dumps(settings.CACHES['default']))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=_env(tmp_path, **extra), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _count_in_processes(tmp_path, platform_id: int, per_process: list[int], **extra: str) -> list[list]:
+    """Each process counts its requests in turn against the same limit of 5 a minute."""
+    results, now = [], time.time()
+    for requests in per_process:
+        result = subprocess.run(
+            [sys.executable, "-c", COUNT, str(platform_id), str(requests), str(now)],
+            cwd=REPO_ROOT,
+            env=_env(tmp_path, **extra),
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        results.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def test_the_cache_is_chosen_from_the_environment(tmp_path):
+    embedded = _cache_setting(tmp_path)
+    assert embedded["BACKEND"] == "django.core.cache.backends.filebased.FileBasedCache"
+    assert embedded["LOCATION"] == str(tmp_path / "cache" / "django")
+    redis = _cache_setting(tmp_path, CELERY_BROKER_URL="redis://redis.internal:6379/3")
+    assert redis["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert redis["LOCATION"] == "redis://redis.internal:6379/3"
+    explicit = _cache_setting(tmp_path, CELERY_BROKER_URL="redis://redis.internal:6379/3", CACHE_URL="locmemcache://")
+    assert explicit["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_processes_share_one_count_on_the_embedded_defaults(tmp_path):
+    first, second = _count_in_processes(tmp_path, 7, [3, 3])
+    assert first == [None, None, None]
+    assert second[:2] == [None, None] and isinstance(second[2], int) and 1 <= second[2] <= 61
+
+
+@pytest.mark.services
+def test_processes_share_one_count_in_the_redis_broker(tmp_path):
+    import uuid
+
+    platform_id = uuid.uuid4().int % 10**9  # the test Redis outlives this run: a fresh key
+    first, second = _count_in_processes(tmp_path, platform_id, [4, 2], CELERY_BROKER_URL=test_settings.TEST_BROKER_URL)
+    assert first == [None] * 4
+    assert second[0] is None and isinstance(second[1], int)
+
+
+def test_an_unreachable_cache_lets_requests_through(monkeypatch, caplog):
+    def down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
+
+    monkeypatch.setattr(ratelimit.cache, "add", down)
+    assert ratelimit.retry_after_if_limited(platform_id=1, limit=0) is None
+    assert "rate limit not enforced" in caplog.text
