@@ -62,12 +62,22 @@ class PipelineCollector(Collector):
 _collector_registered = False
 
 
+CLOSED_MESSAGE = (
+    "/metrics is closed: set METRICS_TOKEN and scrape with 'Authorization: Bearer <token>', "
+    "or set METRICS_PUBLIC=true to open it to anyone who can reach it.\n"
+)
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """`GET /metrics`. With METRICS_TOKEN set, scrapers must send `Authorization: Bearer <token>`."""
+    """`GET /metrics`. Closed by default (403): with METRICS_TOKEN set, scrapers send `Authorization: Bearer <token>`;
+    METRICS_PUBLIC=true opens it to anyone (then a token, if also set, is still required)."""
     global _collector_registered
     token = getattr(settings, "METRICS_TOKEN", "")
-    if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
-        return HttpResponse(status=401)
+    if token:
+        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+            return HttpResponse("missing or wrong bearer token\n", status=401, content_type="text/plain")
+    elif not getattr(settings, "METRICS_PUBLIC", False):
+        return HttpResponse(CLOSED_MESSAGE, status=403, content_type="text/plain")
     if not _collector_registered:
         REGISTRY.register(PipelineCollector())
         _collector_registered = True

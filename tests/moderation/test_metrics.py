@@ -1,4 +1,5 @@
-"""The Prometheus endpoint: pipeline state from the database, webhook counters, optional bearer token."""
+"""The Prometheus endpoint: pipeline state from the database, webhook counters, closed unless a token or
+METRICS_PUBLIC opens it."""
 
 import pytest
 
@@ -13,7 +14,10 @@ def _metric(text: str, name: str) -> float:
     return float(line.rsplit(" ", 1)[1])
 
 
-def test_metrics_report_uploads_queue_depth_and_webhook_counts(client, platform, django_capture_on_commit_callbacks):
+def test_metrics_report_uploads_queue_depth_and_webhook_counts(
+    client, platform, settings, django_capture_on_commit_callbacks
+):
+    settings.METRICS_PUBLIC = True
     before = client.get("/metrics").content.decode()
     body = upload_body("m-1")
     with django_capture_on_commit_callbacks(execute=True):
@@ -34,4 +38,18 @@ def test_metrics_report_uploads_queue_depth_and_webhook_counts(client, platform,
 def test_metrics_token_is_enforced_when_set(client, settings):
     settings.METRICS_TOKEN = "s3cret"
     assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
+    settings.METRICS_PUBLIC = True  # opening it does not drop a token that is set
+    assert client.get("/metrics").status_code == 401
+
+
+def test_metrics_are_closed_without_a_token_unless_opened(client, settings):
+    settings.METRICS_TOKEN, settings.METRICS_PUBLIC = "", False
+    response = client.get("/metrics")
+    assert response.status_code == 403
+    assert "METRICS_TOKEN" in response.content.decode() and "METRICS_PUBLIC=true" in response.content.decode()
+    assert b"moderation_uploads" not in response.content
+    settings.METRICS_PUBLIC = True
+    response = client.get("/metrics")
+    assert response.status_code == 200 and b"moderation_uploads" in response.content

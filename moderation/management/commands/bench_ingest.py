@@ -141,7 +141,7 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
 def _answers(port: int) -> bool:
     connection = HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        connection.request("GET", "/metrics")
+        connection.request("GET", "/healthz")
         return connection.getresponse().status == 200
     except OSError:
         return False
