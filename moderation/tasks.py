@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import random
+import time
 
 from celery import shared_task
 from celery.signals import worker_process_init
@@ -61,13 +64,29 @@ def scan_heatmap(scan_id: int) -> None:
     services.scan_heatmap_ensure(scan_id=scan_id)
 
 
+# What a worker logs once its model is loaded and warmed up; `make run` waits for it before it says "Serving". Not on
+# the task logger, whose format expects a task ("???[???]" outside one).
+DETECTOR_READY_LOG = "detector ready"
+worker_logger = logging.getLogger("moderation.worker")
+
+
 @worker_process_init.connect
 def _warm_up_detector(**_: object) -> None:
     # In the child process, after the fork: CUDA must never be initialised in the prefork parent.
     if app_setting("DETECTOR_WARM_UP"):
-        from .detection import get_detector  # imported here: web processes never load torch
+        from .detection import get_detector_for  # imported here: web processes never load torch
 
-        get_detector().warm_up()
+        started = time.perf_counter()
+        version = services.model_version_ensure_default()
+        get_detector_for(version).warm_up()
+        worker_logger.info(
+            "%s: %s@%s loaded and warmed up in %.1f s (pid %d)",
+            DETECTOR_READY_LOG,
+            version.name,
+            version.version,
+            time.perf_counter() - started,
+            os.getpid(),
+        )
 
 
 @shared_task(queue="training", acks_late=True, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 300)

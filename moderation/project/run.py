@@ -1,7 +1,10 @@
 """Run the standalone service in one terminal: gunicorn (web) plus one Celery worker on every queue.
 
 This is the laptop/demo shape of the deployment in docker/ (where web, io-worker, gpu-worker and beat are separate).
-Stops both processes when either exits or on Ctrl-C.
+It first prepares the model (`manage.py prepare_model`: the ONNX export of every network in the cascade, about a
+minute on 2 cores the first time, seconds afterwards), then starts both processes and prints "Serving on …" only once
+the web server answers /healthz and the worker has logged that its model is loaded and warmed up, so the first upload
+is scored at once. Stops both processes when either exits or on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -10,10 +13,35 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 QUEUES = "fetch,detect,callbacks,training,celery"
+# moderation.tasks.DETECTOR_READY_LOG: what the worker logs once its model is warm (this script imports no Django).
+DETECTOR_READY_LOG = "detector ready"
+# What `make bench-first-verdict` (and a reader) waits for.
+SERVING = "Serving on"
+STARTUP_TIMEOUT_SECONDS = 600
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our own loopback URL)
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _relay(process: subprocess.Popen[str], ready: threading.Event) -> None:
+    """Copy the worker's log to our stdout, noticing the line that says its model is warm."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        if DETECTOR_READY_LOG in line:
+            ready.set()
 
 
 def main() -> int:
@@ -27,6 +55,7 @@ def main() -> int:
     }
     data_dir = Path(env.get("MODERATION_DATA_DIR", Path.cwd() / "var"))
     data_dir.mkdir(parents=True, exist_ok=True)
+
     worker_command = [sys.executable, "-m", "celery", "-A", "moderation.project", "worker", "-Q", QUEUES]
     # --beat runs the periodic tasks (retrain, calibrate) inside this one worker: fine for one machine.
     worker_command += [
@@ -38,13 +67,11 @@ def main() -> int:
         "--schedule",
         str(data_dir / "beat-schedule"),
     ]
-    worker = subprocess.Popen(worker_command, env=env)
-    web_command = [sys.executable, "-m", "gunicorn", "moderation.project.wsgi", "--bind", f"{host}:{port}"]
-    web = subprocess.Popen([*web_command, "--workers", "2", "--access-logfile", "-"], env=env)
-    print(f"Service on http://{host}:{port}/  (API docs: /api/docs/, admin: /admin/). Ctrl-C stops it.", flush=True)
-    processes = [worker, web]
+    processes: list[subprocess.Popen[str]] = []
+    stopping = threading.Event()
 
     def stop(*_: object) -> None:
+        stopping.set()
         for process in processes:
             if process.poll() is None:
                 process.terminate()
@@ -52,6 +79,40 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
+        # The web server needs no model: it starts while the model is prepared.
+        web_command = [sys.executable, "-m", "gunicorn", "moderation.project.wsgi", "--bind", f"{host}:{port}"]
+        processes.append(
+            subprocess.Popen([*web_command, "--workers", "2", "--access-logfile", "-"], env=env, text=True)
+        )
+        print("Preparing the model (first run: ONNX export of each network, about a minute; then seconds)…", flush=True)
+        prepared = subprocess.run([sys.executable, "-m", "django", "prepare_model"], env=env)
+        if stopping.is_set():
+            return 130
+        if prepared.returncode != 0:
+            print("Could not prepare the model; not starting.", file=sys.stderr, flush=True)
+            return prepared.returncode or 1
+
+        worker = subprocess.Popen(
+            worker_command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
+        processes.append(worker)
+        worker_ready = threading.Event()
+        threading.Thread(target=_relay, args=(worker, worker_ready), daemon=True).start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        web_up = False
+        while all(process.poll() is None for process in processes):
+            web_up = web_up or _answers(f"http://{host}:{port}/healthz")
+            if web_up and worker_ready.is_set():
+                print(
+                    f"{SERVING} http://{host}:{port}/  (console: /console/, API docs: /api/docs/, admin: /admin/). "
+                    "Ctrl-C stops it.",
+                    flush=True,
+                )
+                break
+            if time.monotonic() > deadline:
+                print(f"Not ready after {STARTUP_TIMEOUT_SECONDS} s; stopping.", file=sys.stderr, flush=True)
+                return 1
+            time.sleep(0.2)
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)
     finally:

@@ -141,6 +141,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default
 # address still gets LOGIN_FAILURE_LIMIT tries per username.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner from every manage.py command; lockouts are still logged
 # Behind N reverse proxies, the client is the Nth address from the right of X-Forwarded-For (TRUSTED_PROXY_COUNT=N);
 # with 0 (the default) it is the connection's own address, which a client cannot forge.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
