@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: install run test lint bench bench-ingest bench-console bench-hashes train-default clean
+.PHONY: install run test lint bench bench-ingest bench-first-verdict bench-console bench-hashes train-default clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Set up and run the service on embedded defaults (SQLite, filesystem broker, shipped model): web + Celery worker.
+## The demo platform gets a fresh API token each run; the console lead's password is printed once
+## (ROTATE_PASSWORD=1 issues a new one). The model is prepared (ONNX export, first run only) before "Serving".
+ROTATE_PASSWORD ?=
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py platform_create demo --if-exists=rotate
-	$(PY) manage.py console_user demo-lead --role lead
+	$(PY) manage.py demo_console_user demo-lead $(if $(filter 1 true yes,$(ROTATE_PASSWORD)),--rotate)
 	PORT=$(PORT) $(PY) -m moderation.project.run
 
 ## Set up and run every test. Integration tests use PostgreSQL + Redis + a Celery worker where they are reachable.
@@ -46,6 +49,11 @@ bench-ingest: install
 ## Near-duplicate lookups against a bank of 1,000,000 PDQ hashes: lookups/s, p99 latency, memory (JSON).
 bench-hashes: install
 	$(PY) -m detector bench-hashes --size 1000000
+
+## A first run timed: make run's steps in a fresh data dir with an empty ONNX cache, one send_test_webhook at
+## "Serving", the lookup API polled until the verdict (JSON: seconds to "Serving", "Serving" to verdict).
+bench-first-verdict: install
+	$(PY) manage.py bench_first_verdict
 
 ## Seed 100k uploads into PostgreSQL and time the moderator console's pages (JSON); the seed is deleted afterwards.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
