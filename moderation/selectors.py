@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -12,15 +13,19 @@ from django.utils import timezone
 
 from .models import (
     AuditEvent,
+    HashBankEntry,
     Platform,
     RetroScan,
     ReviewDecision,
     ReviewLabel,
     Scan,
+    TagSource,
     Upload,
     UploadStatus,
     Verdict,
 )
+from .policy import decide, evidence_provenance
+from .services.hashbank import KNOWN_FAKE_EVIDENCE
 
 
 def _with_results(queryset: QuerySet[Upload]) -> QuerySet[Upload]:
@@ -95,9 +100,12 @@ class QueueFilters:
 QUEUE_ORDER = ("-review_priority", "created_at", "id")
 
 
-def review_queue(*, user: Any, filters: QueueFilters) -> QuerySet[Upload]:
-    """The uploads a user may review, highest priority first, then oldest first."""
+def review_queue(*, user: Any, filters: QueueFilters, skipped: Collection[Any] = ()) -> QuerySet[Upload]:
+    """The uploads a user may review, highest priority first, then oldest first, leaving out those in `skipped`
+    (what this moderator marked unsure, so a skip never brings the same upload straight back)."""
     queryset = uploads_visible_to(user).select_related("platform", "review_claim__reviewer")
+    if skipped:
+        queryset = queryset.exclude(pk__in=list(skipped))
     if filters.status == "all":
         queryset = queryset.filter(status__in=[UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW, UploadStatus.REVIEWED])
     elif filters.status:
@@ -165,6 +173,91 @@ def upload_for_review(*, user: Any, upload_id: Any) -> Upload | None:
         .filter(id=upload_id)
         .first()
     )
+
+
+@dataclass(frozen=True)
+class VerdictBasis:
+    # "pixels" when the score against the threshold decided the machine verdict, "provenance" when evidence did.
+    decided_by: str
+    # The findings that decided it (declared AI or camera capture, known-fake matches); empty for "pixels".
+    findings: list[dict[str, Any]]
+
+
+def scan_verdict_basis(*, upload: Upload, scan: Scan) -> VerdictBasis:
+    """What decided a scan's verdict, for an upload read with its tags and platform."""
+    verdict_tag = next(
+        (tag for tag in upload.tags.all() if tag.name == scan.verdict and tag.source != TagSource.REVIEWER), None
+    )
+    if verdict_tag is not None:
+        by_evidence = verdict_tag.source == TagSource.PROVENANCE
+    else:
+        # A reviewer's tag has replaced the verdict's: ask the policy again with what the scan saw.
+        by_evidence = (
+            decide(
+                scan.score,
+                threshold=scan.threshold,
+                review_margin=upload.platform.review_margin,
+                provenance=evidence_provenance(upload.evidence),
+                provenance_policy=upload.platform.provenance_policy,
+            ).source
+            == TagSource.PROVENANCE
+        )
+    if not by_evidence:
+        return VerdictBasis("pixels", [])
+    deciding = [
+        finding
+        for finding in upload.evidence
+        if finding.get("ai") is not None and finding.get("strength") in ("decisive", "strong")
+    ]
+    return VerdictBasis("provenance", deciding)
+
+
+@dataclass(frozen=True)
+class KnownFakeMatch:
+    distance: int
+    # The confirmed fake it matched, where this user may see it; a shared-bank match or an imported hash names none.
+    original: Upload | None
+    # Set once a reviewer decided the upload is real: the match stays on record, overruled.
+    overruled_by_decision: int | None
+
+
+def known_fake_matches(*, user: Any, upload: Upload) -> list[KnownFakeMatch]:
+    """The upload's matches with banked fakes, each with the original upload for a side-by-side look."""
+    details = [finding["detail"] for finding in upload.evidence if finding.get("kind") == KNOWN_FAKE_EVIDENCE]
+    if not details:
+        return []
+    # Evidence names the original only where it is the same platform's; evidence naming just its bank entry is
+    # resolved through the entry, within the platform too (the shared bank never reveals another platform's upload).
+    via_entry = dict(
+        HashBankEntry.objects.filter(
+            pk__in=[d["entry_id"] for d in details if d.get("entry_id") and not d.get("original_upload_id")],
+            upload__platform_id=upload.platform_id,
+        ).values_list("pk", "upload_id")
+    )
+    original_ids = [str(d.get("original_upload_id") or via_entry.get(d.get("entry_id")) or "") for d in details]
+    visible = uploads_visible_to(user).filter(platform_id=upload.platform_id)
+    originals = {str(pk): original for pk, original in visible.in_bulk([i for i in original_ids if i]).items()}
+    return [
+        KnownFakeMatch(
+            distance=detail.get("distance", 0),
+            original=originals.get(original_id),
+            overruled_by_decision=detail.get("overruled_by_decision"),
+        )
+        for detail, original_id in zip(details, original_ids, strict=True)
+    ]
+
+
+def failed_uploads(*, user: Any, platform: str = "") -> QuerySet[Upload]:
+    """Uploads that failed for good, newest first, within the platforms the user may see."""
+    queryset = uploads_visible_to(user).filter(status=UploadStatus.FAILED).select_related("platform")
+    if platform:
+        queryset = queryset.filter(platform__slug=platform)
+    return queryset.order_by("-created_at", "-id")
+
+
+def failed_after(queryset: QuerySet[Upload], upload: Upload) -> QuerySet[Upload]:
+    """Keyset paging through `failed_uploads`: what comes after `upload` (older), without OFFSET."""
+    return queryset.filter(Q(created_at__lt=upload.created_at) | Q(created_at=upload.created_at, id__lt=upload.id))
 
 
 def audit_events_visible_to(user: Any) -> QuerySet[AuditEvent]:

@@ -30,10 +30,13 @@ from ..models import (
 )
 from .audit import audit_record
 from .callbacks import callback_enqueue
+from .hashbank import KNOWN_FAKE_EVIDENCE, KNOWN_FAKE_TAG, hash_bank_add_confirmed_fake, hash_bank_remove_overturned
 from .uploads import _mark
 
 # Tags that state a verdict; a reviewer's decision replaces all of them with its own.
 VERDICT_TAGS = {Verdict.AI_GENERATED, Verdict.LIKELY_REAL, Verdict.NEEDS_REVIEW, "real"}
+# What an audit event lists before and after a decision: the verdict tags and the known-fake claim it may overrule.
+DECIDED_TAGS = VERDICT_TAGS | {KNOWN_FAKE_TAG}
 REVIEWER_TAG = {ReviewLabel.AI_GENERATED: "ai-generated", ReviewLabel.REAL: "real"}
 REVIEWABLE_STATUSES = {UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW, UploadStatus.REVIEWED}
 
@@ -108,15 +111,49 @@ def review_release(*, upload: Upload, reviewer: Any) -> None:
     ReviewClaim.objects.filter(upload=upload, reviewer=reviewer).delete()
 
 
-def _verdict_tags(upload: Upload) -> list[str]:
-    return sorted(Tag.objects.filter(upload=upload, name__in=VERDICT_TAGS).values_list("name", flat=True))
+def _decided_tags(upload: Upload) -> list[str]:
+    return sorted(Tag.objects.filter(upload=upload, name__in=DECIDED_TAGS).values_list("name", flat=True))
+
+
+def _known_fake_findings(upload: Upload) -> list[dict[str, Any]]:
+    return [finding for finding in upload.evidence if finding.get("kind") == KNOWN_FAKE_EVIDENCE]
+
+
+def _known_fake_resolve(upload: Upload, decision: ReviewDecision) -> None:
+    """Keep the known-fake claim in step with the reviewer: `real` overrules every match (the tag goes, each finding
+    stays on record naming the decision that overruled it); a later `ai-generated` upholds them again."""
+    findings = _known_fake_findings(upload)
+    if not findings:
+        return
+    overruled = decision.pk if decision.label == ReviewLabel.REAL else None
+    for finding in findings:
+        if overruled:
+            finding["detail"]["overruled_by_decision"] = overruled
+        else:
+            finding["detail"].pop("overruled_by_decision", None)
+    upload.save(update_fields=["evidence", "updated_at"])
+    if overruled:
+        Tag.objects.filter(upload=upload, name=KNOWN_FAKE_TAG).delete()
+    else:
+        Tag.objects.get_or_create(upload=upload, name=KNOWN_FAKE_TAG, defaults={"source": TagSource.PROVENANCE})
+
+
+def _known_fake_unresolved(upload: Upload) -> bool:
+    """Whether the upload matches a confirmed fake that no reviewer has overruled."""
+    return any(not finding["detail"].get("overruled_by_decision") for finding in _known_fake_findings(upload))
 
 
 @transaction.atomic
-def review_decide(*, upload: Upload, reviewer: Any, label: str, note: str = "") -> ReviewDecision:
+def review_decide(
+    *, upload: Upload, reviewer: Any, label: str, note: str = "", overrule_known_fake: bool = False
+) -> ReviewDecision:
     """Record a moderator's label. `unsure` is a skip: recorded and audited, tags and status unchanged.
 
-    Raises ClaimConflict if another moderator holds the upload, and ApplicationError if it has no verdict yet.
+    `real` on an upload that matches a confirmed fake contradicts the hash bank, so it needs `overrule_known_fake`;
+    it then overrules the match (see `_known_fake_resolve`).
+
+    Raises ClaimConflict if another moderator holds the upload, and ApplicationError if it has no verdict yet or
+    the known-fake match is not overruled.
     """
     if label not in ReviewLabel.values:
         raise ApplicationError(f"unknown label {label!r}", code="invalid_label")
@@ -126,16 +163,22 @@ def review_decide(*, upload: Upload, reviewer: Any, label: str, note: str = "") 
         raise ClaimConflict(claim)
     if upload.status not in REVIEWABLE_STATUSES:
         raise ApplicationError(f"upload is {upload.status}; only scanned uploads can be reviewed", code="not_scanned")
+    if label == ReviewLabel.REAL and not overrule_known_fake and _known_fake_unresolved(upload):
+        raise ApplicationError(
+            "this upload matches a confirmed fake: compare them and confirm that you overrule the match to decide real",
+            code="known_fake_match",
+        )
 
     decision = ReviewDecision.objects.create(upload=upload, reviewer=reviewer, label=label, note=note[:2000])
-    before = {"status": upload.status, "tags": _verdict_tags(upload)}
+    before = {"status": upload.status, "tags": _decided_tags(upload)}
     if label != ReviewLabel.UNSURE:
         Tag.objects.filter(upload=upload, name__in=VERDICT_TAGS).delete()
         Tag.objects.create(upload=upload, name=REVIEWER_TAG[label], source=TagSource.REVIEWER)
         if upload.status != UploadStatus.REVIEWED:
             _mark(upload, UploadStatus.REVIEWED)
             upload.save(update_fields=["status", "status_history", "updated_at"])
-    after = {"status": upload.status, "tags": _verdict_tags(upload)}
+        _known_fake_resolve(upload, decision)
+    after = {"status": upload.status, "tags": _decided_tags(upload)}
     audit_record(
         actor=reviewer,
         platform=upload.platform,
@@ -151,8 +194,6 @@ def review_decide(*, upload: Upload, reviewer: Any, label: str, note: str = "") 
     )
     if claim is not None:
         claim.delete()
-    from .hashbank import hash_bank_add_confirmed_fake, hash_bank_remove_overturned
-
     if label == ReviewLabel.AI_GENERATED:
         hash_bank_add_confirmed_fake(upload=upload, decision=decision, acting_user=reviewer)
     elif label == ReviewLabel.REAL:
@@ -169,8 +210,9 @@ class BulkOutcome:
 
 
 def reviews_decide_bulk(*, uploads: list[Upload], reviewer: Any, label: str, note: str = "") -> BulkOutcome:
-    """Decide each upload in its own transaction; one held by someone else, or not yet scanned, is skipped with its
-    reason rather than failing the rest."""
+    """Decide each upload in its own transaction; one held by someone else, not yet scanned, or matching a confirmed
+    fake that `real` would overrule (that takes a look at the pair, on its own page), is skipped with its reason
+    rather than failing the rest."""
     outcome = BulkOutcome()
     for upload in uploads:
         try:
