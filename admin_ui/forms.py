@@ -5,6 +5,8 @@ from django import forms
 from moderation.models import ReviewLabel, UploadStatus, Verdict
 from moderation.selectors import QueueFilters
 
+from .labels import label_choices
+
 STATUS_CHOICES = [
     (UploadStatus.NEEDS_REVIEW, "needs review"),
     ("all", "all scanned"),
@@ -16,7 +18,7 @@ STATUS_CHOICES = [
 class QueueFilterForm(forms.Form):
     platform = forms.ChoiceField(required=False)
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
-    verdict = forms.ChoiceField(choices=[("", "any verdict"), *Verdict.choices], required=False)
+    verdict = forms.ChoiceField(choices=[("", "any verdict"), *label_choices(Verdict.values)], required=False)
     score_min = forms.FloatField(min_value=0, max_value=1, required=False)
     score_max = forms.FloatField(min_value=0, max_value=1, required=False)
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -46,12 +48,17 @@ class QueueFilterForm(forms.Form):
         )
 
 
-class DecisionForm(forms.Form):
-    label = forms.ChoiceField(choices=ReviewLabel.choices)
+class _LabelForm(forms.Form):
+    label = forms.ChoiceField(choices=label_choices(ReviewLabel.values))
     note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class BulkDecisionForm(DecisionForm):
+class DecisionForm(_LabelForm):
+    # Ticked to decide `real` on an upload that matches a confirmed fake (the item page asks for it).
+    overrule_known_fake = forms.BooleanField(required=False)
+
+
+class BulkDecisionForm(_LabelForm):
     uploads = forms.TypedMultipleChoiceField(coerce=str, choices=[])
 
     def __init__(self, *args: object, **kwargs: object) -> None:

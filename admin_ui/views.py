@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views import View
 
 from moderation.errors import ApplicationError
-from moderation.models import ReviewLabel, Upload
+from moderation.models import ReviewLabel, Upload, UploadStatus
 from moderation.selectors import (
     audit_events_visible_to,
+    failed_after,
+    failed_uploads,
+    known_fake_matches,
     latest_scored_scan,
     platforms_visible_to,
     queue_after,
@@ -24,6 +29,7 @@ from moderation.selectors import (
     retro_scans_visible_to,
     review_queue,
     review_stats,
+    scan_verdict_basis,
     upload_for_review,
     uploads_visible_to,
 )
@@ -39,9 +45,16 @@ from moderation.services import (
 
 from .charts import bar_chart
 from .forms import BulkDecisionForm, DecisionForm, QueueFilterForm, ThresholdsForm
+from .labels import label_choices, label_name
+from .thumbnails import thumbnail_jpeg
 
 PAGE_SIZE = 50
 AUDIT_PAGE_SIZE = 100
+FAILED_PAGE_SIZE = 50
+# What this moderator marked unsure in this session, newest last: left out of their queue and next/previous, so a
+# skip moves on instead of bringing the same upload straight back. Logging out forgets it.
+SKIPPED_SESSION_KEY = "console_skipped"
+MAX_SKIPPED = 200
 # Browsers render these inline; anything else (HEIC, TIFF…) gets a download link instead of an <img>.
 _BROWSER_IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG": "image/png", b"GIF8": "image/gif"}
 
@@ -57,8 +70,29 @@ def _queue_form(request: HttpRequest) -> QueueFilterForm:
 
 
 def _filter_query(request: HttpRequest) -> str:
-    """The queue's filters as a query string, carried from the queue to items and back."""
+    """The queue's filters (and list or grid view) as a query string, carried from the queue to items and back."""
     return urlencode([(key, value) for key, value in request.GET.items() if key not in ("after", "before")])
+
+
+def _queue_url_with(request: HttpRequest, **params: str | None) -> str:
+    """The queue under this page's filters with `params` set (None removes one)."""
+    query = [(key, value) for key, value in request.GET.items() if key not in ("after", "before", *params)]
+    return _queue_url(urlencode([*query, *((key, value) for key, value in params.items() if value is not None)]))
+
+
+def _skipped(request: HttpRequest) -> list[str]:
+    return request.session.get(SKIPPED_SESSION_KEY, [])
+
+
+def _remember_skips(request: HttpRequest, upload_ids: list[str]) -> None:
+    kept = [upload_id for upload_id in _skipped(request) if upload_id not in upload_ids]
+    request.session[SKIPPED_SESSION_KEY] = [*kept, *upload_ids][-MAX_SKIPPED:]
+
+
+def _review_queue(request: HttpRequest, form: QueueFilterForm) -> QuerySet[Upload]:
+    """The user's queue under the page's filters, without their skips unless they asked to see them."""
+    skipped = () if request.GET.get("skipped") == "show" else _skipped(request)
+    return review_queue(user=request.user, filters=form.filters(), skipped=skipped)
 
 
 def _item_url(upload: Upload, query: str) -> str:
@@ -74,7 +108,7 @@ def _queue_url(query: str) -> str:
 class QueueView(ConsoleView):
     def get(self, request: HttpRequest) -> HttpResponse:
         form = _queue_form(request)
-        queryset = review_queue(user=request.user, filters=form.filters())
+        queryset = _review_queue(request, form)
         after_id = request.GET.get("after")
         after = (
             uploads_visible_to(request.user).filter(pk=after_id).first() if after_id and _is_uuid(after_id) else None
@@ -83,6 +117,8 @@ class QueueView(ConsoleView):
         has_next = len(page) > PAGE_SIZE
         page = page[:PAGE_SIZE]
         query = _filter_query(request)
+        skipped = _skipped(request)
+        showing_skipped = request.GET.get("skipped") == "show"
         return render(
             request,
             "admin_ui/queue.html",
@@ -91,10 +127,20 @@ class QueueView(ConsoleView):
                 "uploads": page,
                 "total": queryset.count(),
                 "query": query,
-                "next_page": f"{_queue_url(query)}{'&' if query else '?'}after={page[-1].pk}" if has_next else None,
+                "next_page": _queue_url_with(request, after=str(page[-1].pk)) if has_next else None,
                 "first_page": _queue_url(query) if after else None,
                 "can_bulk": request.user.has_perm("moderation.review_bulk"),
-                "labels": ReviewLabel.choices,
+                "labels": label_choices(ReviewLabel.values),
+                "grid": request.GET.get("view") == "grid",
+                "list_url": _queue_url_with(request, view=None),
+                "grid_url": _queue_url_with(request, view="grid"),
+                "skipped_ids": set(skipped) if showing_skipped else set(),
+                "hidden_skips": 0
+                if showing_skipped or not skipped
+                else review_queue(user=request.user, filters=form.filters()).filter(pk__in=skipped).count(),
+                "show_skipped_url": _queue_url_with(request, skipped="show"),
+                "hide_skipped_url": _queue_url_with(request, skipped=None),
+                "showing_skipped": showing_skipped,
             },
         )
 
@@ -117,23 +163,29 @@ class ItemView(ConsoleView):
             review_claim(upload=upload, reviewer=request.user)
         except ClaimConflict as exc:
             conflict = exc
-        form = _queue_form(request)
-        queue = review_queue(user=request.user, filters=form.filters())
+        queue = _review_queue(request, _queue_form(request))
         query = _filter_query(request)
         following = queue_next_for(queue, user=request.user, after=upload)
         preceding = queue_before(queue, upload).first()
-        scans = upload.scans_newest_first
+        scan = latest_scored_scan(upload)
+        matches = known_fake_matches(user=request.user, upload=upload)
         return render(
             request,
             "admin_ui/item.html",
             {
                 "upload": upload,
-                "scan": latest_scored_scan(upload),
-                "scans": scans,
+                "scan": scan,
+                "basis": scan_verdict_basis(upload=upload, scan=scan) if scan else None,
+                "scans": upload.scans_newest_first,
                 "decisions": upload.decisions_newest_first,
                 "conflict": conflict,
+                "matches": matches,
+                "unresolved_match": next((match for match in matches if not match.overruled_by_decision), None),
+                # The nearest confirmed fake the user may see, shown beside the upload.
+                "compare": min(
+                    (match for match in matches if match.original), key=lambda match: match.distance, default=None
+                ),
                 "form": DecisionForm(),
-                "labels": ReviewLabel.choices,
                 "query": query,
                 "next_url": _item_url(following, query) if following else None,
                 "prev_url": _item_url(preceding, query) if preceding else None,
@@ -152,16 +204,22 @@ class DecideView(ConsoleView):
         if not form.is_valid():
             messages.error(request, "Choose AI-generated, real or unsure.")
             return redirect(_item_url(upload, query))
+        label = form.cleaned_data["label"]
         try:
             review_decide(
-                upload=upload, reviewer=request.user, label=form.cleaned_data["label"], note=form.cleaned_data["note"]
+                upload=upload,
+                reviewer=request.user,
+                label=label,
+                note=form.cleaned_data["note"],
+                overrule_known_fake=form.cleaned_data["overrule_known_fake"],
             )
         except ApplicationError as exc:
             messages.error(request, exc.message)
             return redirect(_item_url(upload, query))
-        messages.success(request, f"{upload.external_id}: {form.cleaned_data['label']}")
-        queue = review_queue(user=request.user, filters=_queue_form(request).filters())
-        following = queue_next_for(queue, user=request.user, after=upload)
+        if label == ReviewLabel.UNSURE:
+            _remember_skips(request, [str(upload.pk)])
+        messages.success(request, f"{upload.external_id}: {label_name(label)}")
+        following = queue_next_for(_review_queue(request, _queue_form(request)), user=request.user, after=upload)
         return redirect(_item_url(following, query) if following else _queue_url(query))
 
 
@@ -182,10 +240,13 @@ class BulkDecideView(ConsoleView):
             messages.error(request, "Select uploads and a label.")
             return redirect(_queue_url(query))
         uploads = list(uploads_visible_to(request.user).filter(pk__in=_valid_ids(form.cleaned_data["uploads"])))
+        label = form.cleaned_data["label"]
         outcome = reviews_decide_bulk(
-            uploads=uploads, reviewer=request.user, label=form.cleaned_data["label"], note=form.cleaned_data["note"]
+            uploads=uploads, reviewer=request.user, label=label, note=form.cleaned_data["note"]
         )
-        messages.success(request, f"Decided {len(outcome.decided)} as {form.cleaned_data['label']}.")
+        if label == ReviewLabel.UNSURE:
+            _remember_skips(request, [str(upload.pk) for upload in outcome.decided])
+        messages.success(request, f"Decided {len(outcome.decided)} as {label_name(label)}.")
         for upload_id, reason in outcome.skipped.items():
             messages.warning(request, f"Skipped {upload_id}: {reason}")
         return redirect(_queue_url(query))
@@ -212,6 +273,20 @@ class ImageView(ConsoleView):
         response = FileResponse(handle, content_type=content_type)
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Security-Policy"] = "sandbox"
+        return response
+
+
+class ThumbnailView(ConsoleView):
+    """A small JPEG of the upload for the queue's grid; like the original, a 404 outside the user's platforms."""
+
+    def get(self, request: HttpRequest, upload_id: Any) -> HttpResponse:
+        upload = get_object_or_404(uploads_visible_to(request.user).exclude(image=""), pk=upload_id)
+        data = thumbnail_jpeg(upload)
+        if data is None:
+            return HttpResponse("No preview of this file.", status=415, content_type="text/plain")
+        response = HttpResponse(data, content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=86400"
+        response["X-Content-Type-Options"] = "nosniff"
         return response
 
 
@@ -297,6 +372,42 @@ class AuditView(ConsoleView):
             "admin_ui/audit.html",
             {"events": page[:AUDIT_PAGE_SIZE], "older": older, "action": action or "", "platform": platform or ""},
         )
+
+
+class FailedUploadsView(ConsoleView):
+    """Uploads that failed for good, with why, newest first; paged by key like the queue."""
+
+    permission_required = "moderation.view_review_stats"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        platform = request.GET.get("platform", "")
+        queryset = failed_uploads(user=request.user, platform=platform)
+        after_id = request.GET.get("after", "")
+        after = queryset.filter(pk=after_id).first() if _is_uuid(after_id) else None
+        page = list((failed_after(queryset, after) if after else queryset)[: FAILED_PAGE_SIZE + 1])
+        query = urlencode({"platform": platform} if platform else {})
+        older = (
+            f"?{query}{'&' if query else ''}after={page[FAILED_PAGE_SIZE - 1].pk}"
+            if len(page) > FAILED_PAGE_SIZE
+            else None
+        )
+        return render(
+            request,
+            "admin_ui/failed.html",
+            {
+                "rows": [(upload, _failed_at(upload)) for upload in page[:FAILED_PAGE_SIZE]],
+                "platform": platform,
+                "platforms": platforms_visible_to(request.user).order_by("slug"),
+                "older": older,
+                "first_page": f"?{query}" if after else None,
+            },
+        )
+
+
+def _failed_at(upload: Upload) -> datetime | None:
+    """When the upload entered `failed`, from its state history."""
+    at = next((step["at"] for step in reversed(upload.status_history) if step["status"] == UploadStatus.FAILED), None)
+    return datetime.fromisoformat(at) if at else None
 
 
 class RetroScansView(ConsoleView):
