@@ -8,6 +8,7 @@ class ModerationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)
         from .services.reviews import console_roles_ensure
 
         post_migrate.connect(console_roles_ensure, sender=self)

@@ -39,6 +39,14 @@ headers = {
 client = Client()
 accepted = client.post("/marketplace/hooks/host-shop/uploads", data=body, content_type="application/json", **headers)
 lookup = client.get(accepted.json()["status_url"], HTTP_AUTHORIZATION=f"Token {credentials.api_token}")
+ready = client.get("/marketplace/readyz")
 print(
-    json.dumps({"accepted": accepted.status_code, "status_url": accepted.json()["status_url"], "lookup": lookup.json()})
+    json.dumps(
+        {
+            "accepted": accepted.status_code,
+            "status_url": accepted.json()["status_url"],
+            "lookup": lookup.json(),
+            "readyz": [ready.status_code, ready.json()],
+        }
+    )
 )
