@@ -9,6 +9,7 @@ variable), so `manage.py check --deploy` passes with that environment.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -218,10 +219,13 @@ def _cache() -> dict:
     if env.str("CACHE_URL", default=""):
         return env.cache_url("CACHE_URL")
     if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        # Keys carry a digest of the secret key: one deployment's processes share them, while two deployments (or two
+        # test runs) on one Redis database never read each other's counters or heatmap markers.
+        deployment = hashlib.sha256(b"ai-moderation-cache:" + SECRET_KEY.encode()).hexdigest()[:12]
         return {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": CELERY_BROKER_URL,
-            "KEY_PREFIX": "ai-moderation-cache",
+            "KEY_PREFIX": f"ai-moderation:{deployment}",
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     return {

@@ -72,6 +72,12 @@ def test_the_cache_is_chosen_from_the_environment(tmp_path):
     redis = _cache_setting(tmp_path, CELERY_BROKER_URL="redis://redis.internal:6379/3")
     assert redis["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     assert redis["LOCATION"] == "redis://redis.internal:6379/3"
+    # Namespaced per deployment (its secret key): the same data dir agrees, another one does not collide.
+    assert (
+        _cache_setting(tmp_path, CELERY_BROKER_URL="redis://redis.internal:6379/3")["KEY_PREFIX"] == redis["KEY_PREFIX"]
+    )
+    other = _cache_setting(tmp_path / "other", CELERY_BROKER_URL="redis://redis.internal:6379/3")
+    assert other["KEY_PREFIX"] != redis["KEY_PREFIX"]
     explicit = _cache_setting(tmp_path, CELERY_BROKER_URL="redis://redis.internal:6379/3", CACHE_URL="locmemcache://")
     assert explicit["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
 
