@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: install run test lint bench bench-ingest bench-first-verdict bench-console bench-hashes train-default clean
+.PHONY: install run test lint bench bench-ingest bench-first-verdict bench-console bench-hashes train-default cross-source clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/lint-imports
 
 ## Detector throughput vs the naive per-image path and this CPU's GEMM roofline, as JSON.
 bench: install
@@ -61,16 +62,21 @@ bench-console: install
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py migrate --noinput --verbosity 0
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py bench_console --uploads 100000
 
-## Retrain the shipped default cascade from ../shared (needs the shared datasets and weights; ~110 min on 2 cores):
-## a probe on frozen features, its last stage fine-tuned on all of CIFAKE, the ViT probe, the thumbnail expert
-## (that CNN specialised further on CIFAKE), the escalation band, then the serving-path reports in reports/default.
+## Retrain the shipped default from ../shared (needs the shared datasets and weights; ~2 h on 2 cores): the thumbnail
+## expert (a CIFAKE probe, its last stage fine-tuned, then specialised on CIFAKE), then the photo path (heads on frozen
+## CNN-crop and ViT features, stacking fusion, operating points), then the serving-path reports. Writes to var/ unless
+## MODEL_OUT=detector/models/default.
+MODEL_OUT ?= var/models/default
 train-default: install
 	$(PY) -m training train-default --model cnn --out var/train-default/cnn-probe --version 0.2.0
-	$(PY) -m training finetune-cnn --init var/train-default/cnn-probe --epochs 3 --version 0.2.0
-	$(PY) -m training train-default --model vit --train-cifake-per-class 1000 --version 0.2.0
-	$(PY) -m training train-thumbnail --epochs 5 --version 0.3.0
-	$(PY) -m training fit-cascade
-	$(PY) -m training report-default
+	$(PY) -m training finetune-cnn --init var/train-default/cnn-probe --out var/train-default/cnn --epochs 3 --version 0.2.0
+	$(PY) -m training train-thumbnail --init var/train-default/cnn --out var/train-default/thumb --epochs 5 --version 0.3.0
+	$(PY) -m training train-photo-path --thumbnail var/train-default/thumb --out $(MODEL_OUT) --version 1.0.0
+	$(PY) -m training report-default --models $(MODEL_OUT) --out reports/default
+
+## Leave each shared modern source out in turn (the whole photo-path recipe refitted each time; features cached).
+cross-source: install
+	$(PY) -m training cross-source --out reports/cross_source
 
 clean:
 	rm -rf $(VENV) var

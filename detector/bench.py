@@ -11,6 +11,7 @@ all measured in one run on this machine, printed as one JSON object.
 from __future__ import annotations
 
 import io
+import json
 import os
 import platform
 import time
@@ -26,9 +27,10 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision import transforms
 
-from .cascade import CascadeSpec
+from .cascade import CASCADE_FILENAME, CascadeSpec
 from .detector import Detector, DetectorConfig, LoadedModel, create_detector
 from .onnx_scorer import OnnxScorer
+from .views import model_views
 
 INPUT_KINDS = {
     # name: (width, height, format, count)
@@ -70,21 +72,25 @@ def _rate(count: int, run: Callable[[], Any], repeats: int = 3) -> float:
 
 
 def reference_path_rate(model: LoadedModel, images: list[bytes]) -> float:
-    transform = transforms.Compose(
-        [
-            transforms.Resize(model.card.input_size),
-            transforms.CenterCrop(model.card.input_size),
-            transforms.ToTensor(),
-            transforms.Normalize(model.card.mean, model.card.std),
-        ]
+    """The naive path to the same answer: full decode, then each view the model scores through torchvision's
+    transforms and eager PyTorch, one view at a time."""
+    to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize(model.card.mean, model.card.std)])
+    resize = transforms.Compose(
+        [transforms.Resize(model.card.input_size), transforms.CenterCrop(model.card.input_size)]
     )
     module = model.module.float().to(memory_format=torch.contiguous_format)
+
+    def views(image: Image.Image) -> list[Image.Image]:
+        if model.card.views == "resize":
+            return [resize(image)]
+        return [Image.fromarray(view) for view in model_views(image, model.card)]
 
     def run() -> None:
         with torch.inference_mode():
             for data in images:
-                tensor = transform(Image.open(io.BytesIO(data)).convert("RGB")).unsqueeze(0)
-                torch.sigmoid(module(tensor))
+                image = Image.open(io.BytesIO(data)).convert("RGB")
+                logits = [module(to_tensor(view).unsqueeze(0)) for view in views(image)]
+                torch.sigmoid(torch.stack(logits).mean())
 
     rate = _rate(len(images), run)
     model.module = module.to(memory_format=torch.channels_last) if model.placement.channels_last else module
@@ -95,9 +101,13 @@ def forward_rates(model: LoadedModel, batch_sizes: tuple[int, ...] = (1, 8, 16, 
     rates = {}
     size = model.card.input_size
     for batch_size in batch_sizes:
-        arrays = [np.random.default_rng(i).integers(0, 255, (size, size, 3), dtype=np.uint8) for i in range(batch_size)]
+        views = np.stack(
+            [np.random.default_rng(i).integers(0, 255, (size, size, 3), dtype=np.uint8) for i in range(batch_size)]
+        )
         repeats = max(2, 32 // batch_size)
-        rates[batch_size] = _rate(batch_size * repeats, lambda a=arrays, r=repeats: [model.score(a) for _ in range(r)])
+        rates[batch_size] = _rate(
+            batch_size * repeats, lambda a=views, r=repeats: [model.view_logits(a) for _ in range(r)]
+        )
     return rates
 
 
@@ -108,7 +118,7 @@ def layout_rates(model: LoadedModel, batch_size: int) -> dict[str, float]:
     module = model.module
     scorer = model.onnx_scorer or OnnxScorer(module, model.card, threads=torch.get_num_threads())
     arrays = np.random.default_rng(0).integers(0, 255, (batch_size, size, size, 3), dtype=np.uint8)
-    results = {"onnxruntime_fp32": _rate(batch_size * 2, lambda: [scorer.probabilities(arrays) for _ in range(2)])}
+    results = {"onnxruntime_fp32": _rate(batch_size * 2, lambda: [scorer.logits(arrays) for _ in range(2)])}
     for name, dtype, memory_format in (
         ("torch_fp32_contiguous", torch.float32, torch.contiguous_format),
         ("torch_fp32_channels_last", torch.float32, torch.channels_last),
@@ -153,15 +163,29 @@ def decode_rate(detector: Detector, images: list[bytes]) -> float:
 
 
 def _banded(detector: Detector, images: list[bytes], rate: float) -> Detector:
-    """The same detector with a band around the median CNN score that escalates `rate` of these images."""
+    """The same detector (fusion included) with a band around the median CNN score that escalates `rate` of these
+    images."""
     arrays = [detector.cnn.model_input(detector.decode(data)) for data in images]
     scores = np.sort(detector.cnn.score(arrays))
     count = round(rate * len(scores))
-    if count == 0:
-        return Detector(detector.cnn, detector.vit, (2.0, 2.0), detector.config)
-    start = max(0, (len(scores) - count) // 2)
-    band = (float(scores[start]), float(scores[start + count - 1]))
-    return Detector(detector.cnn, detector.vit, band, detector.config)
+    band = (2.0, 2.0)
+    if count:
+        start = max(0, (len(scores) - count) // 2)
+        band = (float(scores[start]), float(scores[start + count - 1]))
+    return Detector(
+        detector.cnn, detector.vit, band, detector.config, fusion=detector.fusion, name=detector.name,
+        version=detector.version,
+    )  # fmt: skip
+
+
+def declared_escalation_rate(checkpoint: Path) -> float:
+    """The share of real photographs (most of what platforms upload) the cascade sends to its ViT, as measured when
+    it was fitted: out of fold for a photo path, on validation images for older cascades."""
+    data = json.loads((Path(checkpoint) / CASCADE_FILENAME).read_text())
+    out_of_fold = data.get("training", {}).get("out_of_fold", {})
+    if "escalation_rate_real_photos" in out_of_fold:
+        return float(out_of_fold["escalation_rate_real_photos"])
+    return float(CascadeSpec.load(checkpoint).metrics.get("val", {}).get("escalation_rate", 0.0))
 
 
 def run_bench(checkpoint: Path | None = None, *, quick: bool = False) -> dict[str, Any]:
@@ -172,8 +196,7 @@ def run_bench(checkpoint: Path | None = None, *, quick: bool = False) -> dict[st
     cnn_only = Detector(cascade.cnn, None, None, config)
     escalation_rate = 0.0
     if cascade.vit is not None:
-        spec = CascadeSpec.load(config.checkpoint)
-        escalation_rate = float(spec.metrics.get("val", {}).get("escalation_rate", 0.0))
+        escalation_rate = declared_escalation_rate(config.checkpoint)
 
     forward = forward_rates(cascade.cnn, (1, 16) if quick else (1, 8, 16, 32))
     best_batch = max(forward, key=forward.get)
@@ -203,6 +226,8 @@ def run_bench(checkpoint: Path | None = None, *, quick: bool = False) -> dict[st
             layout_rates(cascade.cnn, best_batch) if cascade.cnn.placement.device.type == "cpu" else None
         ),
         "card_escalation_rate": escalation_rate,
+        # What each branch costs: the ViT forward alone (images/s), and below, the CNN views per image of each input.
+        "vit_forward_img_s": max(forward_rates(cascade.vit, (8,)).values()) if cascade.vit is not None else None,
         "inputs": {},
     }
     batched = replace(config, max_batch_size=best_batch)
@@ -216,6 +241,7 @@ def run_bench(checkpoint: Path | None = None, *, quick: bool = False) -> dict[st
         bound = 1.0 / (1.0 / decode + 1.0 / forward[best_batch])
         entry: dict[str, Any] = {
             "count": len(images),
+            "cnn_views_per_image": len(cascade.cnn.model_input(cascade.decode(images[0]))),
             "mean_bytes": int(np.mean([len(i) for i in images])),
             "a_reference_img_s": reference,
             "b_cnn_stage_img_s": ours,

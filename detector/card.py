@@ -19,6 +19,12 @@ class ModelCard:
     version: str
     architecture: str
     input_size: int = 224
+    # What the network sees (detector.views): "resize" (the whole image, shorter side to input_size, centre crop) or
+    # "native_crops" (up to max_crops input_size crops at native resolution, after scaling the shorter side down to
+    # at most canonical_side; 0 keeps any size). Logits are averaged over an image's views.
+    views: str = "resize"
+    max_crops: int = 1
+    canonical_side: int = 0
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     # The reference detector's optional preprocessing, applied after resizing in training and serving alike.

@@ -11,14 +11,18 @@ from torch import nn
 from .card import CARD_FILENAME, WEIGHTS_FILENAME, ModelCard
 from .registry import build_model
 
+# The linear head stays float32: it is tiny, and standardisation folded into it can exceed float16's range.
+HEAD_PREFIXES = ("classifier.", "head.", "fc.")
+
 
 def save_checkpoint(model: nn.Module, card: ModelCard, directory: Path, *, dtype: torch.dtype = torch.float16) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {
-        key: (value.to(dtype) if value.is_floating_point() else value).contiguous()
+        key: (value.to(dtype) if value.is_floating_point() and not key.startswith(HEAD_PREFIXES) else value)
         for key, value in model.state_dict().items()
     }
+    state = {key: value.contiguous() for key, value in state.items()}
     save_file(state, str(directory / WEIGHTS_FILENAME), metadata={"name": card.name, "version": card.version})
     (directory / CARD_FILENAME).write_text(card.to_json() + "\n")
     return directory

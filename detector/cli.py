@@ -33,8 +33,8 @@ def _predict(args: argparse.Namespace) -> int:
             print(f"{path}\tERROR\t{outcome.error}")
         else:
             verdict = outcome.verdict
-            label = "ai-generated" if verdict.is_ai else "real"
-            print(f"{path}\t{label}\t{verdict.score:.4f}\t{verdict.path}\t{detector.model_version}")
+            reason = f"\t({verdict.review_reason})" if verdict.review_reason else ""
+            print(f"{path}\t{verdict.label}\t{verdict.score:.4f}\t{verdict.path}\t{detector.model_version}{reason}")
     return 1 if failed else 0
 
 
@@ -59,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("files", nargs="+", type=Path)
     predict.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     predict.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line; verdict.label is ai-generated / needs-review / likely-real under the default "
+        "policy (threshold 0.5, review margin 0.1)",
+    )
     predict.add_argument("--heatmap", type=Path, help="write a Grad-CAM overlay PNG per image into this folder")
     predict.set_defaults(handler=_predict)
     bench = commands.add_parser("bench", help="throughput vs the naive path and the GEMM roofline, as JSON")

@@ -20,12 +20,13 @@ from PIL import Image
 from torch import nn
 
 from .card import ModelCard
-from .cascade import CASCADE_FILENAME, CascadeSpec, decision_score, escalate
+from .cascade import CASCADE_FILENAME, CascadeSpec, Fusion, decision_score, escalate, label_for
 from .checkpoint import load_checkpoint
 from .device import Placement, choose_placement
-from .explain import center_crop_box, grad_cam, render_overlay
+from .explain import grad_cam, render_overlay
 from .onnx_scorer import OnnxScorer
-from .preprocess import DEFAULT_MAX_PIXELS, ImageRejected, decode_image, enhance, resize_center_crop
+from .preprocess import DEFAULT_MAX_PIXELS, ImageRejected, decode_image, enhance
+from .views import decode_side, model_views, view_boxes
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "models" / "default"
 
@@ -48,16 +49,20 @@ class DetectorConfig:
 class Verdict:
     """The detector's opinion of one image.
 
-    `score` is on the decision scale: ≥ 0.5 means AI-generated at the deciding model's operating point. `cnn_score`
-    and `vit_score` are the raw probabilities of each model that looked (`vit_score` only when escalated).
+    `score` is on the decision scale (detector.cascade): 0.5 ± 0.1 brackets the deciding model's uncertain zone, so
+    ≥ 0.6 is AI-generated and ≤ 0.4 real at its operating points. `label` is the three-way answer under that default
+    policy, `needs-review` also when the detector abstains (`review_reason` says why). `cnn_score` and `vit_score` are
+    the raw probabilities of each model that looked (`vit_score` only when escalated).
     """
 
     score: float
     is_ai: bool
+    label: str
+    review_reason: str | None
     cnn_score: float
     vit_score: float | None
     path: str  # "cnn" (the screen or, for thumbnails, the thumbnail expert; model_name says which) or "cnn+vit"
-    model_name: str
+    model_name: str  # the decider: the CNN, the thumbnail expert, the ViT, or the cascade when it fused both
     model_version: str
     vit_model_version: str | None
     threshold: float
@@ -73,10 +78,19 @@ class ScanOutcome:
     error: str | None = None
 
 
+def logit(probability: np.ndarray | float) -> np.ndarray:
+    p = np.clip(np.asarray(probability, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def sigmoid(value: np.ndarray | float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(value, dtype=np.float64)))
+
+
 class LoadedModel:
     """One network on its device with the card that describes its input.
 
-    `score` runs on the placement's runtime; `module` (PyTorch) is always there for Grad-CAM.
+    `logits` runs on the placement's runtime; `module` (PyTorch) is always there for Grad-CAM.
     """
 
     def __init__(
@@ -93,22 +107,38 @@ class LoadedModel:
         self._std = torch.tensor(card.std, device=placement.device).view(1, 3, 1, 1) * 255.0
 
     def model_input(self, image: Image.Image) -> np.ndarray:
-        array = resize_center_crop(image, self.card.input_size)
-        return enhance(array, equalize_histogram=self.card.equalize_histogram, denoise=self.card.denoise)
+        """The (K, S, S, 3) uint8 views of one image (detector.views), each enhanced as the card says."""
+        views = model_views(image, self.card)
+        if not (self.card.equalize_histogram or self.card.denoise):
+            return views
+        return np.stack(
+            [enhance(v, equalize_histogram=self.card.equalize_histogram, denoise=self.card.denoise) for v in views]
+        )
 
     def to_batch(self, arrays: list[np.ndarray]) -> torch.Tensor:
+        """Single views (S, S, 3) → the normalised NCHW tensor the module takes."""
         batch = torch.from_numpy(np.stack(arrays)).to(self.placement.device).permute(0, 3, 1, 2).float()
         batch = ((batch - self._mean) / self._std).to(self.placement.dtype)
         if self.placement.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         return batch
 
-    def score(self, arrays: list[np.ndarray]) -> np.ndarray:
-        """P(AI) for model inputs (uint8 HxWx3 at the card's size), one batch."""
+    def view_logits(self, views: np.ndarray) -> np.ndarray:
+        """The AI logit of each single view (N, S, S, 3), one forward batch."""
         if self.onnx_scorer is not None:
-            return self.onnx_scorer.probabilities(np.stack(arrays))
+            return self.onnx_scorer.logits(views)
         with torch.inference_mode():
-            return torch.sigmoid(self.module(self.to_batch(arrays)).float().squeeze(1)).cpu().numpy()
+            return self.module(self.to_batch(list(views))).float().squeeze(1).cpu().numpy().astype(np.float64)
+
+    def logits(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """One AI logit per image: the mean over its views (model inputs as `model_input` makes them)."""
+        counts = [len(views) for views in inputs]
+        per_view = self.view_logits(np.concatenate(inputs))
+        return np.array([part.mean() for part in np.split(per_view, np.cumsum(counts)[:-1])])
+
+    def score(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """P(AI) per image."""
+        return sigmoid(self.logits(inputs))
 
 
 @dataclass(frozen=True)
@@ -129,12 +159,18 @@ class Detector:
         *,
         thumbnail: LoadedModel | None = None,
         thumbnail_max_side: int = 0,
+        fusion: Fusion | None = None,
+        name: str = "",
+        version: str = "",
     ):
         if (vit is None) != (band is None):
             raise ValueError("a cascade needs both a ViT and an escalation band")
+        if fusion is not None and vit is None:
+            raise ValueError("a fusion needs a ViT")
         self.cnn, self.vit, self.band, self.config = cnn, vit, band, config
+        self.fusion, self.name, self.version = fusion, name, version
         self.thumbnail, self.thumbnail_max_side = thumbnail, thumbnail_max_side if thumbnail else 0
-        self._decode_side = max(cnn.card.input_size, vit.card.input_size if vit else 0)
+        self._decode_side = max(decode_side(model.card) for model in (cnn, vit) if model is not None)
         if self.thumbnail_max_side >= self._decode_side:
             # Draft decoding keeps both sides at least `_decode_side`, so a decoded image is thumbnail-sized exactly
             # when its source is; a larger threshold would route JPEGs by their reduced decoding size.
@@ -147,6 +183,8 @@ class Detector:
 
     @property
     def model_version(self) -> str:
+        if self.name:
+            return f"{self.name}@{self.version}"
         parts = [self.cnn.card.model_version] + [m.card.model_version for m in (self.vit, self.thumbnail) if m]
         return "+".join(parts)
 
@@ -177,7 +215,7 @@ class Detector:
         """Score encoded images in batches. A bad image gets an error outcome; it never fails the others."""
         started = time.perf_counter()
         decoded: list[_Decoded] = []
-        # P(AI) from the first model that looked: the CNN screen, or the thumbnail expert.
+        # The AI logit of the first model that looked: the CNN screen, or the thumbnail expert.
         first = np.full(len(images), np.nan)
         for chunk in self._decoded_chunks(images):
             offset = len(decoded)
@@ -185,15 +223,15 @@ class Detector:
             for model, thumbnail in ((self.cnn, False), (self.thumbnail, True)):
                 picks = [offset + i for i, d in enumerate(chunk) if d.array is not None and d.thumbnail == thumbnail]
                 if model is not None and picks:
-                    first[picks] = model.score([decoded[i].array for i in picks])  # type: ignore[misc]
+                    first[picks] = model.logits([decoded[i].array for i in picks])  # type: ignore[misc]
         screened = np.array([d.array is not None and not d.thumbnail for d in decoded], dtype=bool)
         vit = np.full(len(images), np.nan)
         if self.vit is not None and self.band is not None:
-            escalated = np.flatnonzero(screened & escalate(np.nan_to_num(first, nan=-1.0), self.band))
+            escalated = np.flatnonzero(screened & escalate(sigmoid(np.nan_to_num(first, nan=-50.0)), self.band))
             step = self.config.max_batch_size
             for start in range(0, len(escalated), step):
                 picks = escalated[start : start + step]
-                vit[picks] = self.vit.score([self.vit.model_input(decoded[i].image) for i in picks])  # type: ignore[arg-type]
+                vit[picks] = self.vit.logits([self.vit.model_input(decoded[i].image) for i in picks])  # type: ignore[arg-type]
         latency_ms = (time.perf_counter() - started) * 1000.0 / max(1, len(images))
         batch_size = sum(d.array is not None for d in decoded)
         return [
@@ -204,24 +242,39 @@ class Detector:
         ]
 
     def _verdict(
-        self, thumbnail: bool, probability: float, vit_probability: float, latency_ms: float, batch_size: int
+        self, thumbnail: bool, first_logit: float, vit_logit: float, latency_ms: float, batch_size: int
     ) -> Verdict:
-        escalated = not np.isnan(vit_probability)
-        decider = self.thumbnail if thumbnail else self.cnn
-        assert decider is not None
-        if escalated:
-            assert self.vit is not None
-            score = float(decision_score(vit_probability, self.vit.card.threshold))
+        escalated = not np.isnan(vit_logit)
+        first_probability = float(sigmoid(first_logit))
+        review_reason = None
+        if thumbnail:
+            assert self.thumbnail is not None
+            card = self.thumbnail.card
+            score, name, version = decision_score(first_probability, card.threshold), card.name, card.version
+        elif not escalated:
+            card = self.cnn.card
+            point = self.fusion.cnn_point if self.fusion is not None else card.threshold
+            score, name, version = decision_score(first_probability, point), card.name, card.version
+        elif self.fusion is not None:
+            fused = self.fusion.probability(first_logit, vit_logit)
+            score, name, version = decision_score(fused, self.fusion.point), self.name, self.version
+            if self.fusion.disagree(first_logit, vit_logit):
+                review_reason = "the CNN and the ViT disagree"
         else:
-            score = float(decision_score(probability, decider.card.threshold))
+            assert self.vit is not None
+            card = self.vit.card
+            score, name, version = decision_score(sigmoid(vit_logit), card.threshold), card.name, card.version
+        score = float(score)
         return Verdict(
             score=score,
             is_ai=score >= 0.5,
-            cnn_score=float(probability),
-            vit_score=float(vit_probability) if escalated else None,
+            label=label_for(score, abstained=review_reason is not None),
+            review_reason=review_reason,
+            cnn_score=first_probability,
+            vit_score=float(sigmoid(vit_logit)) if escalated else None,
             path="cnn+vit" if escalated else "cnn",
-            model_name=decider.card.name,
-            model_version=decider.card.version,
+            model_name=name,
+            model_version=version,
             vit_model_version=self.vit.card.model_version if escalated and self.vit else None,
             threshold=0.5,
             latency_ms=latency_ms,
@@ -239,21 +292,23 @@ class Detector:
         return self._heatmap(self.vit if use_vit and self.vit is not None else self.cnn, image)
 
     def _heatmap(self, model: LoadedModel, image: Image.Image) -> bytes:
-        batch = model.to_batch([model.model_input(image)]).float()
+        """Grad-CAM of every view the model scored, each placed where it came from."""
+        views = model.model_input(image)
+        batch = model.to_batch(list(views)).float()
         module = model.module.float()
         try:
-            cam = grad_cam(module, batch.contiguous(memory_format=torch.contiguous_format))[0]
+            cams = grad_cam(module, batch.contiguous(memory_format=torch.contiguous_format))
         finally:
             model.module = module.to(model.placement.dtype)
-        return render_overlay(image, cam, center_crop_box(*image.size))
+        return render_overlay(image, list(zip(cams, view_boxes(image, model.card), strict=True)))
 
     def warm_up(self) -> None:
         """One batch through each model, so the first real batch does not pay for lazy initialisation."""
         size = self.config.max_batch_size
-        self.cnn.score([np.zeros((self.cnn.card.input_size,) * 2 + (3,), np.uint8)] * size)
-        for model in (self.vit, self.thumbnail):
+        for model, count in ((self.cnn, size), (self.vit, 2), (self.thumbnail, 2)):
             if model is not None:
-                model.score([np.zeros((model.card.input_size,) * 2 + (3,), np.uint8)] * 2)
+                side = model.card.input_size
+                model.logits([np.zeros((model.card.max_crops, side, side, 3), np.uint8)] * count)
 
 
 def create_detector(config: DetectorConfig | None = None) -> Detector:
@@ -274,5 +329,8 @@ def create_detector(config: DetectorConfig | None = None) -> Detector:
             config,
             thumbnail=load(root / spec.thumbnail) if spec.thumbnail else None,
             thumbnail_max_side=spec.thumbnail_max_side,
+            fusion=spec.fusion,
+            name=spec.name,
+            version=spec.version,
         )
     return Detector(load(root), None, None, config)

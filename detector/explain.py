@@ -1,7 +1,8 @@
 """Grad-CAM heatmaps for the CNN and the ViT, rendered over the whole image as a PNG.
 
-The model sees a centre crop; the heatmap is placed over that crop and the parts the model never saw are dimmed,
-so a moderator is not misled about where the evidence came from.
+Each view the model scored (a centre crop of the resized image, or crops at native resolution) gets its own map,
+placed where the view came from; the parts no view covered are dimmed, so a moderator is not misled about where the
+evidence came from.
 """
 
 from __future__ import annotations
@@ -65,27 +66,24 @@ def grad_cam(model: nn.Module, batch: torch.Tensor) -> np.ndarray:
     return np.where(peak > 0, cam / np.maximum(peak, 1e-12), 0.0)
 
 
-def center_crop_box(width: int, height: int) -> tuple[float, float, float, float]:
-    """The square centre crop that `resize_center_crop` takes, as fractions of the image."""
-    side = min(width, height)
-    fx, fy = side / width, side / height
-    return ((1 - fx) / 2, (1 - fy) / 2, (1 + fx) / 2, (1 + fy) / 2)
-
-
-def render_overlay(image: Image.Image, cam: np.ndarray, crop_box: tuple[float, float, float, float]) -> bytes:
-    """PNG of `image` (scaled to DISPLAY_LONG_SIDE) with `cam` blended over the crop box, given in fractions
-    (left, top, right, bottom) of the image."""
+def render_overlay(image: Image.Image, cams: list[tuple[np.ndarray, tuple[float, float, float, float]]]) -> bytes:
+    """PNG of `image` (scaled to DISPLAY_LONG_SIDE) with each cam blended over its box, given in fractions (left,
+    top, right, bottom) of the image; where boxes overlap the stronger activation shows. What no box covers is
+    dimmed."""
     scale = min(1.0, DISPLAY_LONG_SIDE / max(image.size))
     width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
     base = np.asarray(image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
-    left, top = round(crop_box[0] * width), round(crop_box[1] * height)
-    right, bottom = max(left + 1, round(crop_box[2] * width)), max(top + 1, round(crop_box[3] * height))
-    heat = cv2.resize(cam.astype(np.float32), (right - left, bottom - top), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    heat = np.zeros((height, width), np.float32)
+    seen = np.zeros((height, width), bool)
+    for cam, box in cams:
+        left, top = round(box[0] * width), round(box[1] * height)
+        right, bottom = max(left + 1, round(box[2] * width)), max(top + 1, round(box[3] * height))
+        patch = cv2.resize(cam.astype(np.float32), (right - left, bottom - top), interpolation=cv2.INTER_CUBIC)
+        heat[top:bottom, left:right] = np.maximum(heat[top:bottom, left:right], patch.clip(0, 1))
+        seen[top:bottom, left:right] = True
     colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1].astype(np.float32)
-    out = base * 0.45  # dim what the model never saw
-    region = base[top:bottom, left:right]
-    alpha = 0.25 + 0.45 * heat[..., None]
-    out[top:bottom, left:right] = region * (1 - alpha) + colour * alpha
+    alpha = (0.25 + 0.45 * heat)[..., None]
+    out = np.where(seen[..., None], base * (1 - alpha) + colour * alpha, base * 0.45)  # dim what no model saw
     buffer = io.BytesIO()
     Image.fromarray(out.clip(0, 255).astype(np.uint8)).save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

@@ -3,7 +3,7 @@
 ONNX Runtime folds batch norms into convolutions, fuses the activations and runs depthwise convolutions with its own
 kernels, which is where eager PyTorch loses most time on EfficientNet-Lite0 (`python -m detector bench` measures both:
 `cpu_layouts_img_s`). The exported graph takes the batch exactly as decoding leaves it (uint8, NxHxWx3) and returns
-P(AI), so normalisation runs inside the graph too.
+the AI logit, so normalisation runs inside the graph too.
 
 Exports are cached on disk, keyed by the weights, the card and the library versions: a worker pays the few seconds of
 export once per model version, later processes load the file.
@@ -27,7 +27,7 @@ from torch import nn
 from .card import ModelCard
 
 # Bump when the exported graph's inputs or outputs change, so stale cached files are never loaded.
-GRAPH_FORMAT = "uint8-nhwc-to-probability/1"
+GRAPH_FORMAT = "uint8-nhwc-to-logit/2"
 
 
 def default_cache_dir() -> Path:
@@ -35,18 +35,26 @@ def default_cache_dir() -> Path:
     return base / "ai-moderation" / "onnx"
 
 
-class _ProbabilityGraph(nn.Module):
-    """uint8 NxHxWx3 → P(AI): the serving normalisation and the sigmoid around the network."""
+OUTPUTS = ("logit", "features")
 
-    def __init__(self, module: nn.Module, card: ModelCard) -> None:
+
+class _LogitGraph(nn.Module):
+    """uint8 NxHxWx3 → AI logit (or the features the head reads): the serving normalisation around the network."""
+
+    def __init__(self, module: nn.Module, card: ModelCard, output: str = "logit") -> None:
         super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, not {output!r}")
         self.module = module
+        self.output = output
         self.register_buffer("mean", torch.tensor(card.mean).view(1, 3, 1, 1) * 255.0)
         self.register_buffer("std", torch.tensor(card.std).view(1, 3, 1, 1) * 255.0)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
-        return torch.sigmoid(self.module(x).float().squeeze(1))
+        if self.output == "features":
+            return self.module.forward_head(self.module.forward_features(x), pre_logits=True).float()
+        return self.module(x).float().squeeze(1)
 
 
 def model_key(module: nn.Module, card: ModelCard) -> str:
@@ -60,9 +68,9 @@ def model_key(module: nn.Module, card: ModelCard) -> str:
     return digest.hexdigest()[:32]
 
 
-def export_onnx(module: nn.Module, card: ModelCard, path: Path) -> None:
+def export_onnx(module: nn.Module, card: ModelCard, path: Path, *, output: str = "logit") -> None:
     """Export fp32 with a dynamic batch dimension; written to a temporary name first, so readers never see half."""
-    graph = _ProbabilityGraph(module.float().to(memory_format=torch.contiguous_format), card).eval()
+    graph = _LogitGraph(module.float().to(memory_format=torch.contiguous_format), card, output).eval()
     example = torch.zeros(2, card.input_size, card.input_size, 3, dtype=torch.uint8)
     quiet = [logging.getLogger(name) for name in ("onnx_ir", "onnxscript")]
     levels = [logger.level for logger in quiet]
@@ -76,7 +84,7 @@ def export_onnx(module: nn.Module, card: ModelCard, path: Path) -> None:
                 graph,
                 (example,),
                 input_names=["images"],
-                output_names=["probability"],
+                output_names=[output],
                 dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1)}},
                 dynamo=True,
                 verbose=False,
@@ -95,12 +103,22 @@ def export_onnx(module: nn.Module, card: ModelCard, path: Path) -> None:
 
 
 class OnnxScorer:
-    """P(AI) for uint8 batches, from an ONNX Runtime session on the CPU."""
+    """AI logits (or, with output="features", the head's input features) for uint8 batches, from an ONNX Runtime
+    session on the CPU."""
 
-    def __init__(self, module: nn.Module, card: ModelCard, *, threads: int, cache_dir: Path | None = None) -> None:
-        path = (cache_dir or default_cache_dir()) / f"{card.name}-{model_key(module, card)}.onnx"
+    def __init__(
+        self,
+        module: nn.Module,
+        card: ModelCard,
+        *,
+        threads: int,
+        cache_dir: Path | None = None,
+        output: str = "logit",
+    ) -> None:
+        suffix = "" if output == "logit" else f"-{output}"
+        path = (cache_dir or default_cache_dir()) / f"{card.name}-{model_key(module, card)}{suffix}.onnx"
         if not path.is_file():
-            export_onnx(module, card, path)
+            export_onnx(module, card, path, output=output)
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
@@ -110,7 +128,8 @@ class OnnxScorer:
         self.path = path
         self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """One output row per image: the logit, or the feature vector of a features graph."""
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"expected uint8 NxHxWx3 images, got {images.dtype} {images.shape}")
         return self._session.run(None, {"images": np.ascontiguousarray(images)})[0].astype(np.float64)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import timm
 import torch
+from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 _ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {}
@@ -72,6 +73,81 @@ class MultiScaleClassifier(nn.Module):
         self.backbone.load_state_dict({k: v for k, v in state.items() if k in wanted}, strict=True)
 
 
+class TextureStatsClassifier(MultiScaleClassifier):
+    """MultiScaleClassifier plus second-order texture statistics of the early stages: the channel correlations (Gram
+    matrix) of stages 1-3 and, per stage, the spatial autocorrelation at small shifts.
+
+    Image generators upsample from a latent grid and denoise; what they leave behind is how neighbouring pixels and
+    low-level filters co-vary, which first-order means and spreads only partly keep. Measured leave-one-source-out on
+    the shared modern sets (frozen ImageNet weights, 5 native crops): AUROC 0.824 mean against 0.813 without them.
+    """
+
+    GRAM_STAGES = 3
+    SHIFTS = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0), (0, 4), (4, 0))
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        channels = [info["num_chs"] for info in self.backbone.feature_info]
+        gram = sum(c * (c - 1) // 2 for c in channels[: self.GRAM_STAGES])
+        extra = gram + len(channels) * len(self.SHIFTS)
+        self.classifier = nn.Linear(self.classifier.in_features + extra, 1)
+        for index, count in enumerate(channels[: self.GRAM_STAGES]):
+            rows, cols = torch.triu_indices(count, count, 1)
+            self.register_buffer(f"_gram_rows{index}", rows, persistent=False)
+            self.register_buffer(f"_gram_cols{index}", cols, persistent=False)
+
+    def forward_head(self, features: tuple[torch.Tensor, list[torch.Tensor]], pre_logits: bool = False) -> torch.Tensor:
+        final, stages = features
+        pooled = [self.backbone.forward_head(final, pre_logits=True).float()]
+        for index, stage in enumerate(stages):
+            flat = stage.float().flatten(2)
+            centred = flat - flat.mean(-1, keepdim=True)
+            spread = centred.pow(2).mean(-1).clamp_min(1e-8).sqrt()
+            pooled += [flat.mean(-1), spread]
+            normalised = centred / spread.unsqueeze(-1)
+            if index < self.GRAM_STAGES:
+                gram = torch.einsum("bcn,bdn->bcd", normalised, normalised) / normalised.shape[-1]
+                rows, cols = getattr(self, f"_gram_rows{index}"), getattr(self, f"_gram_cols{index}")
+                pooled.append(gram[:, rows, cols])
+            grid = normalised.view_as(stage)
+            height, width = grid.shape[-2:]
+            for dy, dx in self.SHIFTS:
+                shifted = grid[:, :, dy:, dx:] * grid[:, :, : height - dy, : width - dx]
+                pooled.append(shifted.mean((2, 3)).mean(1, keepdim=True))
+        joined = torch.cat(pooled, dim=1).to(final.dtype)
+        return joined if pre_logits else self.classifier(joined)
+
+
+class MultiLayerViT(VisionTransformer):
+    """A timm ViT whose head reads the class token and the mean patch token of several blocks, not only the last.
+
+    Early and middle blocks still carry low-level appearance that the last block abstracts into semantics; the frozen
+    DINOv2 probe measured on the shared modern sets gained from them. Weights load under the plain model's names, so
+    the same backbone file serves both."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        depth = len(self.blocks)
+        # Blocks 4, 8 and 12 of 12: the ends of each third.
+        self.layers = tuple(round(depth * part / 3) - 1 for part in (1, 2, 3))
+        self.head = nn.Linear(2 * len(self.layers) * self.embed_dim, self.num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        x = self.norm_pre(self._pos_embed(self.patch_embed(x)))
+        pooled = []
+        for index, block in enumerate(self.blocks):
+            x = block(x)
+            if index in self.layers:
+                pooled += [x[:, 0], x[:, self.num_prefix_tokens :].mean(1)]
+        return torch.cat(pooled, dim=1)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # type: ignore[override]
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.forward_head(self.forward_features(x))
+
+
 def _timm_binary(name: str, **kwargs: object) -> Callable[[], nn.Module]:
     def builder() -> nn.Module:
         return timm.create_model(name, pretrained=False, num_classes=1, **kwargs)
@@ -88,6 +164,17 @@ register_architecture("test_efficientnet")(_timm_binary("test_efficientnet"))
 register_architecture("tf_efficientnet_lite0_multiscale")(lambda: MultiScaleClassifier("tf_efficientnet_lite0"))
 register_architecture("test_efficientnet_multiscale")(lambda: MultiScaleClassifier("test_efficientnet"))
 register_architecture("test_vit")(_timm_binary("test_vit"))
+# Detector v2: texture statistics of native-resolution crops, and the ViT's multi-layer tokens.
+register_architecture("tf_efficientnet_lite0_texture")(lambda: TextureStatsClassifier("tf_efficientnet_lite0"))
+register_architecture("test_efficientnet_texture")(lambda: TextureStatsClassifier("test_efficientnet"))
+register_architecture("vit_small_patch14_dinov2_multilayer")(
+    lambda: MultiLayerViT(
+        img_size=224, patch_size=14, embed_dim=384, depth=12, num_heads=6, init_values=1e-5, num_classes=1
+    )
+)
+register_architecture("test_vit_multilayer")(
+    lambda: MultiLayerViT(img_size=64, patch_size=16, embed_dim=32, depth=3, num_heads=2, num_classes=1)
+)
 
 
 def backbone_features(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:

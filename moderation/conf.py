@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "EVAL_SET_DIR": None,
     "RETRAIN_MIN_NEW_LABELS": 50,
     "RETRAIN_TARGET_FPR": 0.05,
+    # A candidate is promoted only if its AUROC gain over the active model on EVAL_SET_DIR is at least this with 95 %
+    # confidence (paired bootstrap), so a lucky point estimate on a few hundred images promotes nothing.
+    "GATE_MIN_AUROC_GAIN": 0.01,
     "CALIBRATION_TARGET_FPR": 0.01,
     "CALIBRATION_MIN_REAL_LABELS": 20,
     # PEM bundle of root certificates whose C2PA signatures are trusted (e.g. the C2PA trust list); only a trusted

@@ -142,6 +142,8 @@ class Scan(models.Model):
     threshold = models.FloatField(null=True, blank=True)
     path = models.CharField(max_length=16, blank=True)
     verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    # Why the detector itself asked for a person (its models disagree), whatever the score; blank when it did not.
+    review_reason = models.CharField(max_length=120, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)
     batch_size = models.PositiveIntegerField(default=1)
     # Grad-CAM overlay: stored for flagged and escalated uploads, made on demand for the rest.

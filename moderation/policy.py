@@ -24,8 +24,12 @@ def decide(
     review_margin: float,
     provenance: str = "none",
     provenance_policy: str = "decide",
+    detector_review_reason: str = "",
 ) -> TagDecision:
     """Scores within `review_margin` of the threshold go to a person; the rest are tagged automatically.
+
+    The detector may abstain whatever its score (`detector_review_reason`, e.g. its models disagree): that goes to a
+    person too, unless declared provenance decides first.
 
     Evidence comes first where the platform lets it (`provenance_policy`): declared AI provenance (a C2PA or IPTC
     declaration, generator metadata or watermark, a match with a confirmed fake) tags ai-generated whatever the score
@@ -43,6 +47,8 @@ def decide(
             return TagDecision(
                 Verdict.NEEDS_REVIEW, None, TagSource.PROVENANCE, "camera capture declared, pixels look AI"
             )
+    if detector_review_reason:
+        return TagDecision(Verdict.NEEDS_REVIEW, None, reason=detector_review_reason)
     if abs(score - threshold) < review_margin:
         return TagDecision(Verdict.NEEDS_REVIEW, None, reason="score near the threshold")
     if score >= threshold:

@@ -199,6 +199,7 @@ def scan_verdict_basis(*, upload: Upload, scan: Scan) -> VerdictBasis:
                 review_margin=upload.platform.review_margin,
                 provenance=evidence_provenance(upload.evidence),
                 provenance_policy=upload.platform.provenance_policy,
+                detector_review_reason=scan.review_reason,
             ).source
             == TagSource.PROVENANCE
         )

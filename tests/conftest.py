@@ -26,10 +26,22 @@ from tests.images import jpeg_bytes
 from webhooks.signatures import sign
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The shipped CNN as verdicts name it ("name@version").
-SHIPPED_CNN_VERSION = "{name}@{version}".format(
-    **json.loads((REPO_ROOT / "detector" / "models" / "default" / "cnn" / "card.json").read_text())
-)
+
+
+def _shipped_model_versions() -> frozenset[str]:
+    """Every "name@version" a verdict of the shipped default may carry: its CNN, ViT or thumbnail expert, or the
+    cascade itself when it fused both models' scores."""
+    root = REPO_ROOT / "detector" / "models" / "default"
+    cascade = json.loads((root / "cascade.json").read_text())
+    names = {f"{cascade['name']}@{cascade['version']}"} if cascade.get("name") else set()
+    for folder in (cascade["cnn"], cascade["vit"], (cascade.get("thumbnail") or {}).get("model")):
+        if folder:
+            card = json.loads((root / folder / "card.json").read_text())
+            names.add(f"{card['name']}@{card['version']}")
+    return frozenset(names)
+
+
+SHIPPED_MODEL_VERSIONS = _shipped_model_versions()
 # Fuzz tests draw the same examples on every run (seeded from each test's own code, no example database), so a
 # submission never fails on an input the previous run did not try. HYPOTHESIS_PROFILE=explore searches afresh; a
 # failure it finds becomes an @example beside the test.

@@ -15,7 +15,7 @@ import requests
 from moderation.models import Scan, Upload
 from tests.conftest import (
     REPO_ROOT,
-    SHIPPED_CNN_VERSION,
+    SHIPPED_MODEL_VERSIONS,
     api_get,
     post_webhook,
     signed_headers,
@@ -47,7 +47,7 @@ def test_postgres_redis_and_worker_process(client, platform, celery_worker_proce
     for result in wait_for(all_tagged, timeout=60):
         assert result["status"] in ("tagged", "needs_review")
         assert result["tags"][0]["source"] == "auto"
-        assert result["verdict"]["model_version"] == SHIPPED_CNN_VERSION
+        assert result["verdict"]["model_version"] in SHIPPED_MODEL_VERSIONS
     failed = wait_for(lambda: Upload.objects.filter(external_id="e2e-corrupt", status="failed").first(), timeout=30)
     assert "corrupt image" in failed.failure_reason
     assert celery_worker_process.poll() is None, "the worker must survive a corrupt image"

@@ -1,24 +1,17 @@
-"""Choose the CNN → ViT escalation band on validation scores and report the cascade on every evaluated set.
-
-The band is fitted on the images the screen actually sees: thumbnails go to the thumbnail expert in serving, so they
-are left out of the scores (`screen_scores`) rather than allowed to pull the band towards CIFAKE.
-"""
+"""The escalation band of a cascade without a fusion (the ViT alone decides what it looked at), chosen on validation
+scores: what fast adaptation refits when the active model is such a cascade. Photo-path cascades are fitted by
+`training.photo_path` instead."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
-from detector import DetectorConfig, ImageRejected, create_detector
-from detector.cascade import CASCADE_FILENAME, cascade_scores, decision_score
+from detector.cascade import cascade_scores, decision_score
 from detector.detector import LoadedModel
 
-from .datasets import LabelledImage
 from .metrics import classification_report, guarded_reals, report_by_source
 
 
@@ -95,32 +88,3 @@ def model_probabilities(model: LoadedModel, images: list[Image.Image], *, batch_
     """One model's P(AI) for decoded images, through its own serving preprocessing, in batches."""
     chunks = [images[start : start + batch_size] for start in range(0, len(images), batch_size)]
     return np.concatenate([model.score([model.model_input(i) for i in chunk]) for chunk in chunks] or [np.zeros(0)])
-
-
-def screen_scores(
-    cnn_dir: Path, vit_dir: Path, sets: dict[str, list[LabelledImage]], *, thumbnail_max_side: int
-) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], dict[str, list[str]]]:
-    """Both models' probabilities on every image of each set that serving would screen (decoded as serving decodes;
-    thumbnails and rejected images left out), and each kept image's source."""
-    cnn, vit = (create_detector(DetectorConfig(checkpoint=path)) for path in (cnn_dir, vit_dir))
-    scores, sources = {}, {}
-    for name, items in sets.items():
-        kept, images = [], []
-        for item in tqdm(items, desc=f"decode {name}", unit="img", leave=False):
-            try:
-                image = vit.decode(item.path.read_bytes())
-            except ImageRejected:
-                continue
-            if max(image.size) > thumbnail_max_side:
-                kept.append(item)
-                images.append(image)
-        probabilities = [model_probabilities(model, images) for model in (cnn.cnn, vit.cnn)]
-        scores[name] = (np.array([item.label for item in kept]), *probabilities)
-        sources[name] = [item.source for item in kept]
-    return scores, sources  # type: ignore[return-value]
-
-
-def write_cascade(directory: Path, cascade: dict[str, Any]) -> Path:
-    path = Path(directory) / CASCADE_FILENAME
-    path.write_text(json.dumps(cascade, indent=2, sort_keys=True) + "\n")
-    return path

@@ -1,4 +1,4 @@
-"""`python -m training train-default|train-thumbnail|fit-cascade|report-default|finetune-cnn|finetune|evaluate|…`.
+"""`python -m training train-photo-path|cross-source|pool-matched|report-default|evaluate|train-thumbnail|…`.
 
 See `--help` of each.
 """
@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .cascade import fit_escalation_band, write_cascade
 from .datasets import LabelledImage, folder_images, stratified_split
 from .probe import ProbeConfig, train_probe
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = REPO_ROOT / "detector" / "models" / "default"
+# Where training writes unless told otherwise: replacing the shipped default is always an explicit --out.
+TRAIN_DIR = REPO_ROOT / "var" / "train-default"
 # modern_mix_norm512 is split by source repository so near-duplicate prompts never straddle train and test.
 MODERN_MIX_SPLIT = {"aigt": "train", "ytr": "train", "hsai": "train", "memq": "train", "gdad": "val", "byai": "test"}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -107,7 +108,7 @@ def _train_default(args: argparse.Namespace) -> int:
         target_fpr=args.target_fpr,
         seed=args.seed,
     )
-    out = args.out or DEFAULT_MODELS / args.model
+    out = args.out or TRAIN_DIR / args.model
     result = train_probe(
         config=config,
         train=splits["train"],
@@ -121,32 +122,6 @@ def _train_default(args: argparse.Namespace) -> int:
     )
     _save_scores(args.cache / f"scores-{args.model}.npz", result.scores)
     _print_summary(out, result.card)
-    return 0
-
-
-def _fit_cascade(args: argparse.Namespace) -> int:
-    from .cascade import screen_scores
-    from .thumbnail import THUMBNAIL_MAX_SIDE
-
-    splits, extra = _default_sets(args)
-    sets = {"val": splits["val"], "test": splits["test"], **extra}
-    scores, sources = screen_scores(
-        args.models / "cnn", args.models / "vit", sets, thumbnail_max_side=THUMBNAIL_MAX_SIDE
-    )
-    cards = {model: json.loads((args.models / model / "card.json").read_text()) for model in ("cnn", "vit")}
-    cascade = fit_escalation_band(
-        scores,
-        cnn_threshold=cards["cnn"]["threshold"],
-        vit_threshold=cards["vit"]["threshold"],
-        max_escalation_rate=args.max_escalation_rate,
-        sources=sources,
-        confirm_ai=not args.cnn_may_call_ai,
-    )
-    cascade["metrics_scope"] = f"images the screen sees (long side > {THUMBNAIL_MAX_SIDE} px)"
-    if (args.models / "thumb" / "card.json").is_file():
-        cascade["thumbnail"] = {"model": "thumb", "max_side": THUMBNAIL_MAX_SIDE}
-    write_cascade(args.models, cascade)
-    print(json.dumps(cascade, indent=2))
     return 0
 
 
@@ -200,20 +175,34 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(f"{report['model']} on {args.data} ({report['n']} images, {clean['rejected']} rejected)")
     print(f"accuracy {clean['accuracy']:.1%}  AUROC {auroc}  false-positive rate {fpr}")
     print(f"escalated to the ViT: {clean['escalation_rate']:.1%}")
+    outcomes = clean["outcomes"]
+    if "caught" in outcomes:
+        caught, tagged = outcomes["caught"], outcomes["auto_tagged"]
+        print(f"AI images caught (tagged or to review) {caught:.1%}, auto-tagged {tagged:.1%}")
+    if "real_tagged_ai" in outcomes:
+        print(
+            f"real photos tagged AI {outcomes['real_tagged_ai']:.1%}, sent to review {outcomes['real_to_review']:.1%}"
+        )
     for kind, row in report["robustness"].items():
         print(f"  {kind:<14} accuracy {row['accuracy']:.1%}")
     return 0
 
 
 def _report_default(args: argparse.Namespace) -> int:
-    """The shipped cascade through the serving path on the test split (and its CIFAKE part alone, for its own plots)
-    and the extra sets: reports, plots and a summary in `--out`."""
-    from .evaluate import evaluate, public_report, write_plots, write_report
+    """The shipped cascade through the serving path on every set it was never fitted on: the CIFAKE test split (the
+    thumbnail route), the real_photos test split, camera_photos_real and realorai_dev. Reports, plots and a summary
+    in `--out`; the modern sources are judged by `cross-source` (each held out in turn)."""
+    from .evaluate import OUTCOME_KEYS, evaluate, public_report, write_plots, write_report
+    from .photo_path import photo_sets
 
-    splits, extra = _default_sets(args)
+    cifake = folder_images(
+        args.shared / "datasets" / "cifake_sd14", source="cifake", limit_per_class=args.cifake_per_class, seed=args.seed
+    )
+    _, _, cifake_test = stratified_split(cifake, seed=args.seed)  # the split the thumbnail expert was tested on
+    _, evaluation = photo_sets(args.shared, seed=args.seed)
+    sets = {"test_cifake": cifake_test, **evaluation}
     summary = {}
-    cifake_test = [item for item in splits["test"] if item.source == "cifake"]
-    for name, items in {"test": splits["test"], "test_cifake": cifake_test, **extra}.items():
+    for name, items in sets.items():
         report = evaluate(args.models, items, robustness=True)
         write_report(report, args.out / name)
         write_plots(report, args.out / name)
@@ -221,10 +210,7 @@ def _report_default(args: argparse.Namespace) -> int:
         summary[name] = {
             "n": report["n"],
             **{key: clean[key] for key in ("accuracy", "auroc", "false_positive_rate", "escalation_rate")},
-            "by_source": {
-                source: {key: part[key] for key in ("n", "accuracy", "auroc", "false_positive_rate", "ai")}
-                for source, part in clean.get("by_source", {}).items()
-            },
+            **{key: clean["outcomes"][key] for key in OUTCOME_KEYS if key in clean["outcomes"]},
             "robustness": report["robustness"],
         }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -255,14 +241,43 @@ def _finetune(args: argparse.Namespace) -> int:
 
 
 def _cross_source(args: argparse.Namespace) -> int:
-    from .cross_source import cross_source_report
+    from .photo_path import PolicyTargets, cross_source_report, risk_coverage
+    from .plots import write_cross_source_plots
 
-    checkpoints = {name: args.models / name for name in ("cnn", "vit") if (args.models / name / "card.json").is_file()}
-    report = cross_source_report(args.shared, checkpoints, cifake_per_class=args.cifake_per_class, cache_dir=args.cache)
+    targets = PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate)
+    report = cross_source_report(args.shared, cache_dir=args.cache, targets=targets)
+    report["risk_coverage"] = risk_coverage(report["held_out_scores"])
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "report.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+        (args.out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        write_cross_source_plots(report, args.out)
+    print(json.dumps({"summary": report["summary"], "sources": report["sources"]}, indent=2, default=str))
+    return 0
+
+
+def _pool_matched(args: argparse.Namespace) -> int:
+    from .photo_path import pool_matched_set
+
+    print(json.dumps(pool_matched_set(args.shared, args.out, seed=args.seed), indent=2))
+    return 0
+
+
+def _train_photo_path(args: argparse.Namespace) -> int:
+    from .photo_path import PolicyTargets, train_photo_path
+    from .thumbnail import THUMBNAIL_MAX_SIDE
+
+    thumbnail = args.thumbnail if (args.thumbnail / "card.json").is_file() else None
+    training = train_photo_path(
+        args.shared,
+        args.out,
+        cache_dir=args.cache,
+        thumbnail=thumbnail,
+        thumbnail_max_side=THUMBNAIL_MAX_SIDE,
+        version=args.version,
+        targets=PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate),
+        exclude=frozenset(args.exclude_source),
+    )
+    print(json.dumps({"checkpoint": str(args.out), **training}, indent=2))
     return 0
 
 
@@ -309,23 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     default.add_argument("--seed", type=int, default=0)
     default.set_defaults(handler=_train_default)
 
-    cascade = commands.add_parser(
-        "fit-cascade", help="choose the CNN→ViT escalation band on the validation images the screen sees"
-    )
-    cascade.add_argument("--models", type=Path, default=DEFAULT_MODELS)
-    cascade.add_argument("--max-escalation-rate", type=float, default=0.3)
-    cascade.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
-    cascade.add_argument("--cifake-per-class", type=int, default=10000, help="as the runs that trained the models")
-    cascade.add_argument("--seed", type=int, default=0)
-    cascade.add_argument(
-        "--cnn-may-call-ai", action="store_true", help="let the CNN call images AI without the ViT (band top < 1)"
-    )
-    cascade.set_defaults(handler=_fit_cascade)
-
     tail = commands.add_parser("finetune-cnn", help="fine-tune the multi-scale CNN's last stages from its probe")
     tail.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
-    tail.add_argument("--init", type=Path, default=DEFAULT_MODELS / "cnn")
-    tail.add_argument("--out", type=Path, default=DEFAULT_MODELS / "cnn")
+    tail.add_argument("--init", type=Path, default=TRAIN_DIR / "cnn-probe")
+    tail.add_argument("--out", type=Path, default=TRAIN_DIR / "cnn")
     tail.add_argument("--cifake-per-class", type=int, default=10000)
     tail.add_argument("--target-fpr", type=float, default=0.01, help="on validation photographs")
     tail.add_argument("--epochs", type=int, default=12)
@@ -336,8 +338,8 @@ def main(argv: list[str] | None = None) -> int:
 
     thumb = commands.add_parser("train-thumbnail", help="specialise the screen CNN on CIFAKE thumbnails")
     thumb.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
-    thumb.add_argument("--init", type=Path, default=DEFAULT_MODELS / "cnn", help="the screen CNN to start from")
-    thumb.add_argument("--out", type=Path, default=DEFAULT_MODELS / "thumb")
+    thumb.add_argument("--init", type=Path, default=TRAIN_DIR / "cnn", help="the CIFAKE-tuned CNN to start from")
+    thumb.add_argument("--out", type=Path, default=TRAIN_DIR / "thumb")
     thumb.add_argument("--cifake-per-class", type=int, default=10000)
     thumb.add_argument("--epochs", type=int, default=5)
     thumb.add_argument("--version", default="0.3.0")
@@ -363,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped.set_defaults(handler=_report_default)
 
     full = commands.add_parser("finetune", help="fine-tune every layer with upload-like augmentation (resumable)")
-    full.add_argument("--init", type=Path, default=DEFAULT_MODELS / "cnn", help="checkpoint to start from")
+    full.add_argument("--init", type=Path, default=TRAIN_DIR / "cnn", help="checkpoint to start from")
     full.add_argument("--out", type=Path, required=True, help="checkpoint folder (also holds the resumable state)")
     full.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
     full.add_argument("--cifake-per-class", type=int, default=2500)
@@ -377,12 +379,54 @@ def main(argv: list[str] | None = None) -> int:
     full.add_argument("--seed", type=int, default=0)
     full.set_defaults(handler=_finetune)
 
-    cross = commands.add_parser("cross-source", help="leave-one-source-out AUROC on every modern_mix source")
-    cross.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="folder with cnn/ and vit/ checkpoints")
+    def policy_targets(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--target-fpr", type=float, default=0.01, help="share of real photos the fused path may tag AI"
+        )
+        command.add_argument(
+            "--miss-rate", type=float, default=0.2, help="share of AI images it may call likely-real (the rest: review)"
+        )
+
+    photo = commands.add_parser(
+        "train-photo-path",
+        help="detector v2: heads on frozen CNN-crop and ViT features, stacking fusion, operating points (~40 min)",
+    )
+    photo.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
+    photo.add_argument(
+        "--out",
+        type=Path,
+        default=REPO_ROOT / "var" / "models" / "photo-path",
+        help="checkpoint folder; the shipped default is replaced only with --out detector/models/default",
+    )
+    photo.add_argument("--thumbnail", type=Path, default=DEFAULT_MODELS / "thumb", help="thumbnail expert to keep")
+    photo.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache" / "photo")
+    photo.add_argument("--version", default="1.0.0")
+    photo.add_argument(
+        "--exclude-source",
+        action="append",
+        default=[],
+        help="leave this source out of training (repeatable), e.g. for a learning curve on it",
+    )
+    policy_targets(photo)
+    photo.set_defaults(handler=_train_photo_path)
+
+    matched = commands.add_parser(
+        "pool-matched", help="a real/ + fake/ folder of every source with both classes, balanced within each source"
+    )
+    matched.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
+    matched.add_argument("--out", type=Path, default=REPO_ROOT / "var" / "pool_matched")
+    matched.add_argument("--seed", type=int, default=0)
+    matched.set_defaults(handler=_pool_matched)
+
+    cross = commands.add_parser(
+        "cross-source",
+        help="leave each shared modern source out in turn: AUROC, TPR at 1 %% FPR, caught / auto-tagged / real "
+        "tagged AI / real to review (~60 min, features cached)",
+    )
     cross.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
-    cross.add_argument("--cifake-per-class", type=int, default=1000)
-    cross.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache")
-    cross.add_argument("--out", type=Path, default=None, help="write report.json here")
+    cross.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache" / "photo")
+    cross.add_argument("--out", type=Path, default=None, help="write report.json and plots here")
+    policy_targets(cross)
     cross.set_defaults(handler=_cross_source)
 
     points = commands.add_parser(

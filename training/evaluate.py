@@ -13,7 +13,9 @@ from PIL import Image
 from detector import DetectorConfig, ImageRejected, create_detector, decode_image
 
 from .datasets import LabelledImage, fingerprint
-from .metrics import average_precision, expected_calibration_error, report_by_source, roc_points
+from .metrics import average_precision, expected_calibration_error, outcome_rates, report_by_source, roc_points
+
+OUTCOME_KEYS = ("caught", "auto_tagged", "real_tagged_ai", "real_to_review")
 
 # Re-encodings that real uploads go through: platforms recompress and resize what users post.
 PERTURBATIONS = ("clean", "jpeg_q95", "jpeg_q75", "jpeg_q50", "downscale_0.5")
@@ -57,8 +59,10 @@ def evaluate(
         outcomes = detector.predict(images)
         ok = np.array([outcome.verdict is not None for outcome in outcomes])
         scores = np.array([outcome.verdict.score for outcome in outcomes if outcome.verdict is not None])
+        predicted = np.array([outcome.verdict.label for outcome in outcomes if outcome.verdict is not None])
         sources = [item.source for item, kept in zip(items, ok, strict=True) if kept]
         row = report_by_source(labels[ok], scores, 0.5, sources)
+        row["outcomes"] = outcome_rates(labels[ok], predicted)
         row["rejected"] = int((~ok).sum())
         if kind == "clean":
             row["average_precision"] = average_precision(labels[ok], scores)
@@ -76,7 +80,9 @@ def evaluate(
 
 
 def _headline(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: row[key] for key in ("accuracy", "auroc", "false_positive_rate")}
+    headline = {key: row[key] for key in ("accuracy", "auroc", "false_positive_rate")}
+    outcomes = row.get("outcomes", {})
+    return headline | {key: outcomes[key] for key in OUTCOME_KEYS if key in outcomes}
 
 
 def write_plots(report: dict[str, Any], out_dir: Path) -> list[Path]:

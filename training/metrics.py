@@ -163,3 +163,18 @@ def report_by_source(labels: np.ndarray, scores: np.ndarray, threshold: float, s
             for source in sorted(set(sources))
         }
     return result
+
+
+def outcome_rates(labels: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """The system view of three-way labels (ai-generated / needs-review / likely-real): the share of AI images caught
+    (tagged or sent to review) and auto-tagged, and the share of real photos tagged AI or sent to review."""
+    labels, predicted = np.asarray(labels), np.asarray(predicted)
+    fake, real = labels == 1, labels == 0
+    rates: dict[str, Any] = {"n": len(labels), "fake": int(fake.sum()), "real": int(real.sum())}
+    if fake.any():
+        rates["caught"] = float(np.isin(predicted[fake], ["ai-generated", "needs-review"]).mean())
+        rates["auto_tagged"] = float((predicted[fake] == "ai-generated").mean())
+    if real.any():
+        rates["real_tagged_ai"] = float((predicted[real] == "ai-generated").mean())
+        rates["real_to_review"] = float((predicted[real] == "needs-review").mean())
+    return rates

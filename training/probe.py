@@ -117,24 +117,42 @@ def extract_features(
     return result
 
 
-def fit_logistic_head(features: np.ndarray, labels: np.ndarray, *, l2: float, seed: int) -> tuple[np.ndarray, float]:
-    """Class-balanced L2-regularised logistic regression, solved with L-BFGS. Returns (weight, bias)."""
+def fit_logistic_head(
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    l2: float,
+    seed: int,
+    prior: tuple[np.ndarray, float] | None = None,
+) -> tuple[np.ndarray, float]:
+    """Class-balanced L2-regularised logistic regression, solved with L-BFGS. Returns (weight, bias).
+
+    With `prior` (a head's raw weight and bias), the penalty pulls toward that head instead of toward zero: a few
+    hundred new labels adjust what the head knows rather than replace it.
+    """
     torch.manual_seed(seed)
     x = torch.from_numpy(features).double()
     y = torch.from_numpy(labels).double()
-    mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
+    mean = x.mean(0)
+    scale = x.std(0).clamp_min(1e-6)
     z = (x - mean) / scale
     n_pos, n_neg = float(y.sum()), float(len(y) - y.sum())
     sample_weight = torch.where(y > 0, len(y) / (2 * n_pos), len(y) / (2 * n_neg))
-    weight = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
-    bias = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    # In standardised units the prior head is w * scale, and its bias absorbs the mean.
+    centre = torch.zeros(z.shape[1], dtype=torch.float64)
+    start_bias = 0.0
+    if prior is not None:
+        centre = torch.from_numpy(prior[0]).double() * scale
+        start_bias = float(prior[1] + (torch.from_numpy(prior[0]).double() * mean).sum())
+    weight = centre.clone().requires_grad_(True)
+    bias = torch.full((1,), start_bias, dtype=torch.float64, requires_grad=True)
     optimiser = torch.optim.LBFGS([weight, bias], max_iter=500, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
         logits = z @ weight + bias
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, weight=sample_weight)
-        loss = loss + l2 * (weight**2).sum()
+        loss = loss + l2 * ((weight - centre) ** 2).sum()
         loss.backward()
         return loss
 

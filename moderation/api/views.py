@@ -10,8 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import TagSource, Upload, UploadStatus
-from ..selectors import latest_scored_scan, upload_get, upload_list
+from ..models import Upload, UploadStatus
+from ..selectors import latest_scored_scan, scan_verdict_basis, upload_get, upload_list
 from ..services import scan_heatmap_request
 from .authentication import IsPlatform, PlatformTokenAuthentication
 from .errors import exception_handler
@@ -35,6 +35,9 @@ class VerdictOutput(serializers.Serializer):
     latency_ms = serializers.FloatField()
     decided_by = serializers.ChoiceField(
         choices=["pixels", "provenance"], help_text="provenance: declared AI provenance or a known-fake match decided"
+    )
+    review_reason = serializers.CharField(
+        allow_null=True, help_text="why the detector itself asked for a person (e.g. its models disagree)"
     )
 
 
@@ -88,9 +91,8 @@ class UploadOutput(serializers.Serializer):
                 "vit_model_version": scan.vit_model_version or None,
                 "threshold": scan.threshold,
                 "latency_ms": scan.latency_ms,
-                "decided_by": "provenance"
-                if any(t.name == scan.verdict and t.source == TagSource.PROVENANCE for t in upload.tags.all())
-                else "pixels",
+                "review_reason": scan.review_reason or None,
+                "decided_by": scan_verdict_basis(upload=upload, scan=scan).decided_by,
             }
         ).data
 

@@ -256,6 +256,7 @@ AI_MODERATION = {
     "MODEL_STORE": env.str("MODEL_STORE", default="") or None,
     "RETRAIN_BASE_DIR": env.str("RETRAIN_BASE_DIR", default="") or None,
     "EVAL_SET_DIR": env.str("EVAL_SET_DIR", default="") or None,
+    "GATE_MIN_AUROC_GAIN": env.float("GATE_MIN_AUROC_GAIN", default=0.01),
     "C2PA_TRUST_ANCHORS_FILE": env.str("C2PA_TRUST_ANCHORS_FILE", default="") or None,
     "SWEEP_RECEIVED_AFTER_SECONDS": env.float("SWEEP_RECEIVED_AFTER_SECONDS", default=30.0),
     "SWEEP_STALLED_AFTER_SECONDS": env.float("SWEEP_STALLED_AFTER_SECONDS", default=900.0),

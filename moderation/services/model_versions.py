@@ -65,11 +65,16 @@ def model_version_ensure_default() -> ModelVersion:
 
 
 def _describe(checkpoint: Path) -> tuple[str, str]:
+    """A cascade's own name and version where it has one (a photo path), else its CNN's."""
     from detector.card import ModelCard
     from detector.cascade import CASCADE_FILENAME, CascadeSpec
 
-    cnn = checkpoint / CascadeSpec.load(checkpoint).cnn if (checkpoint / CASCADE_FILENAME).is_file() else checkpoint
-    card = ModelCard.load(cnn / "card.json")
+    if (checkpoint / CASCADE_FILENAME).is_file():
+        spec = CascadeSpec.load(checkpoint)
+        if spec.name:
+            return spec.name, spec.version
+        checkpoint = checkpoint / spec.cnn
+    card = ModelCard.load(checkpoint / "card.json")
     return card.name, card.version
 
 
@@ -160,7 +165,9 @@ def model_version_gate(*, model_version: ModelVersion, acting_user: Any = None) 
             "candidate": evaluate_checkpoint(model_version.checkpoint_dir, eval_items),
             "active": evaluate_checkpoint(active.checkpoint_dir, eval_items),
         }
-        passed, reason = gate_decision(reports["candidate"], reports["active"])
+        passed, reason = gate_decision(
+            reports["candidate"], reports["active"], min_gain=app_setting("GATE_MIN_AUROC_GAIN")
+        )
     with transaction.atomic():
         if passed:
             ModelVersion.objects.filter(status=ModelStatus.SHADOW).update(status=ModelStatus.RETIRED)

@@ -381,6 +381,7 @@ def tag_decision(*, upload: Upload, verdict: Any) -> TagDecisionFor:
         review_margin=platform.review_margin,
         provenance=provenance,
         provenance_policy=platform.provenance_policy,
+        detector_review_reason=verdict.review_reason or "",
     )
     return TagDecisionFor(decision, threshold, provenance)
 
@@ -415,6 +416,7 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
         threshold=threshold,
         path=verdict.path,
         verdict=decision.verdict,
+        review_reason=verdict.review_reason or "",
         latency_ms=verdict.latency_ms,
         batch_size=verdict.batch_size,
     )
@@ -475,10 +477,16 @@ def scan_heatmap_ensure(*, scan_id: int) -> None:
 
 
 def scan_heatmap_request(*, scan: Scan) -> None:
-    """Queue the heatmap once a minute at most, however many clients poll for it."""
+    """Queue the heatmap once a minute at most, however many clients poll for it. While the cache is unreachable
+    every poll queues it (the task is idempotent), rather than the lookup failing."""
     from django.core.cache import cache
 
     from .. import tasks
 
-    if cache.add(f"moderation:heatmap-requested:{scan.pk}", 1, timeout=60):
+    try:
+        first = cache.add(f"moderation:heatmap-requested:{scan.pk}", 1, timeout=60)
+    except Exception as exc:  # each cache backend raises its own connection errors
+        logger.warning("heatmap request not deduplicated: cache unreachable (%s: %s)", type(exc).__name__, exc)
+        first = True
+    if first:
         tasks.scan_heatmap.delay(scan.pk)

@@ -120,9 +120,9 @@ def test_images_no_larger_than_the_thumbnail_side_go_to_the_thumbnail_expert_alo
             assert verdict.cnn_score == pytest.approx(float(expected), abs=1e-5)
             assert verdict.score == pytest.approx(float(decision_score(expected, 0.3)), abs=1e-5)
         else:
-            # The band covers everything: every screened image is escalated to the ViT.
+            # The band covers everything: every screened image is escalated, and the ViT that decided is named (#14).
             assert verdict.path == "cnn+vit" and verdict.vit_score is not None
-            assert verdict.model_name == "tiny-test_efficientnet"
+            assert verdict.model_name == "tiny-test_vit"
     # Grad-CAM of a thumbnail comes from the model that decided it.
     overlay = Image.open(io.BytesIO(detector.explain(images[0])))
     assert overlay.size[0] == overlay.size[1]
@@ -138,3 +138,91 @@ def test_a_thumbnail_side_the_decoder_could_not_tell_apart_is_refused(cascade_wi
     finally:
         spec["thumbnail"]["max_side"] = 64
         (cascade_with_thumbnail / "cascade.json").write_text(json.dumps(spec))
+
+
+@pytest.fixture(scope="module")
+def fused_cascade(tmp_path_factory):
+    """A photo-path cascade: a CNN on native crops, a multi-layer ViT, a stacking fusion that abstains when they
+    disagree."""
+    from tests.detector.conftest import write_tiny
+
+    root = tmp_path_factory.mktemp("fused")
+    write_tiny(root / "cnn", "test_efficientnet_texture", seed=0, head_scale=30.0)
+    card = json.loads((root / "cnn" / "card.json").read_text())
+    (root / "cnn" / "card.json").write_text(
+        json.dumps({**card, "views": "native_crops", "max_crops": 3, "canonical_side": 128})
+    )
+    write_tiny(root / "vit", "test_vit_multilayer", seed=1, head_scale=30.0)
+    fusion = {"cnn_weight": 0.6, "vit_weight": 0.4, "bias": 0.1, "operating_point": [0.3, 0.7],
+              "cnn_operating_point": [0.3, 0.7], "disagreement": 0.3,
+              "cnn_threshold": 0.5, "vit_threshold": 0.5}  # fmt: skip
+    (root / "cascade.json").write_text(
+        json.dumps(
+            {
+                "name": "fused-test",
+                "version": "2",
+                "cnn": "cnn",
+                "vit": "vit",
+                "escalation_band": [0.0, 1.0],
+                "fusion": fusion,
+            }
+        )
+    )
+    return root
+
+
+def test_a_fusion_combines_both_models_logits_and_abstains_when_they_disagree(fused_cascade, tmp_path):
+    import shutil
+
+    from detector.cascade import OperatingPoint
+
+    images = [jpeg_bytes(150 + 20 * seed, 140, seed=seed) for seed in range(10)]
+    probe = create_detector(DetectorConfig(checkpoint=fused_cascade, device="cpu"))
+    decoded = [probe.decode(data) for data in images]
+    cnn = probe.cnn.logits([probe.cnn.model_input(image) for image in decoded])
+    vit = probe.vit.logits([probe.vit.model_input(image) for image in decoded])
+    assert probe.cnn.model_input(decoded[-1]).shape[0] == 3  # native crops, averaged
+    # Each model's own threshold at its median here, so they fall on opposite sides for some images.
+    cnn_mid, vit_mid = float(np.median(cnn)), float(np.median(vit))
+    checkpoint = shutil.copytree(fused_cascade, tmp_path / "fused")
+    spec = json.loads((checkpoint / "cascade.json").read_text())
+    spec["fusion"].update(
+        cnn_threshold=float(1 / (1 + np.exp(-cnn_mid))), vit_threshold=float(1 / (1 + np.exp(-vit_mid)))
+    )
+    (checkpoint / "cascade.json").write_text(json.dumps(spec))
+    detector = create_detector(DetectorConfig(checkpoint=checkpoint, device="cpu"))
+    outcomes = detector.predict(images)
+    fused = 1 / (1 + np.exp(-(0.6 * cnn + 0.4 * vit + 0.1)))
+    disagree = (np.sign(cnn - cnn_mid) != np.sign(vit - vit_mid)) & (np.abs((cnn - cnn_mid) - (vit - vit_mid)) >= 0.3)
+    assert disagree.any() and not disagree.all(), "the tiny models should disagree on some images only"
+    for outcome, expected, abstains in zip(outcomes, fused, disagree, strict=True):
+        verdict = outcome.verdict
+        assert verdict.path == "cnn+vit"
+        assert verdict.model_name == "fused-test" and verdict.model_version == "2"
+        assert verdict.score == pytest.approx(float(decision_score(expected, OperatingPoint(0.3, 0.7))), abs=1e-4)
+        assert (verdict.review_reason is not None) == bool(abstains)
+        if abstains:
+            assert verdict.label == "needs-review"
+    # The heatmap covers every crop the CNN scored.
+    overlay = Image.open(io.BytesIO(detector.explain(images[0], use_vit=False)))
+    assert overlay.size == decoded[0].size
+
+
+def test_outside_its_band_the_cnn_decides_alone_at_its_own_operating_point(fused_cascade):
+    from detector.cascade import OperatingPoint
+
+    detector = create_detector(DetectorConfig(checkpoint=fused_cascade, device="cpu"))
+    images = [jpeg_bytes(150 + 20 * seed, 140, seed=seed) for seed in range(10)]
+    probabilities = np.array([o.verdict.cnn_score for o in detector.predict(images)])
+    lo, hi = np.quantile(probabilities, [0.3, 0.7])
+    banded = Detector(detector.cnn, detector.vit, (float(lo), float(hi)), detector.config, fusion=detector.fusion,
+                      name="fused-test", version="2")  # fmt: skip
+    for outcome, probability in zip(banded.predict(images), probabilities, strict=True):
+        verdict = outcome.verdict
+        if probability < lo or probability > hi:
+            assert verdict.path == "cnn" and verdict.model_name == detector.cnn.card.name
+            assert verdict.score == pytest.approx(
+                float(decision_score(probability, OperatingPoint(0.3, 0.7))), abs=1e-6
+            )
+        else:
+            assert verdict.path == "cnn+vit"

@@ -18,14 +18,15 @@ from tests.detector.conftest import write_tiny
 from tests.images import jpeg_bytes
 
 
-def test_checkpoint_round_trip_is_exact_in_fp16(tmp_path):
+def test_checkpoint_round_trip_is_exact_in_fp16_with_a_float32_head(tmp_path):
     torch.manual_seed(0)
     model = build_model("test_efficientnet")
     card = ModelCard(name="tiny", version="1", architecture="test_efficientnet", input_size=64)
     loaded, loaded_card = load_checkpoint(save_checkpoint(model, card, tmp_path / "ckpt"))
     assert loaded_card == card
     for key, value in model.state_dict().items():
-        expected = value.half().float() if value.is_floating_point() else value
+        head = key.startswith("classifier.")  # tiny, and folded standardisation can exceed float16's range
+        expected = value.half().float() if value.is_floating_point() and not head else value
         assert torch.equal(loaded.state_dict()[key], expected), key
 
 

@@ -85,3 +85,18 @@ def test_heatmap_is_served_as_png_made_on_demand_when_missing(client, platform, 
 
 def test_heatmap_of_another_platforms_upload_is_404(client, tagged_upload, other_platform):
     assert api_get(client, "/api/v1/uploads/item-7/heatmap", other_platform.api_token).status_code == 404
+
+
+def test_heatmap_lookup_still_answers_while_the_cache_is_down(client, platform, tagged_upload, monkeypatch):
+    from django.core.cache import cache
+
+    from moderation.models import Scan
+
+    Scan.objects.filter(upload_id=tagged_upload["upload_id"]).update(heatmap="")
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("redis is restarting")
+
+    monkeypatch.setattr(cache, "add", unreachable)
+    response = api_get(client, "/api/v1/uploads/item-7/heatmap", platform.api_token)
+    assert response.status_code == 202  # queued anyway (the task is idempotent), not a 500

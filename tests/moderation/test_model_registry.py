@@ -95,7 +95,7 @@ def test_worse_candidate_is_not_promoted(registry, platform, reviewer):
     model_version_gate(model_version=worse)
     worse.refresh_from_db()
     assert worse.status == ModelStatus.REJECTED
-    assert "does not beat" in worse.gate["reason"]
+    assert "with confidence" in worse.gate["reason"]
     assert ModelVersion.objects.get(status=ModelStatus.ACTIVE) == good
 
 

@@ -45,25 +45,3 @@ def test_confirm_ai_keeps_the_band_open_to_the_top_so_the_cnn_never_calls_ai_alo
     assert hi == 1.0 and lo <= 0.5 and confirmed["confirm_ai"] is True
     # The 50 CIFAKE reals the CNN calls AI (0.55) are escalated and cleared by the ViT.
     assert confirmed["metrics"]["val"]["cascade"]["false_positive_rate"] < 0.2
-
-
-def test_screen_scores_leave_out_thumbnails_and_rejected_images(tmp_path):
-    from tests.detector.conftest import write_tiny
-    from tests.images import pattern
-    from training.cascade import screen_scores
-    from training.datasets import LabelledImage
-
-    write_tiny(tmp_path / "cnn", "test_efficientnet", seed=0)
-    write_tiny(tmp_path / "vit", "test_vit", seed=1, input_size=160)
-    items = []
-    for index, (size, label) in enumerate([(32, 0), (320, 0), (48, 1), (200, 1), (0, 1)]):
-        path = tmp_path / f"{index}.png"
-        if size:
-            pattern(size, size, seed=index).save(path)
-        else:
-            path.write_bytes(b"broken")
-        items.append(LabelledImage(path, label, f"source{index}"))
-    scores, sources = screen_scores(tmp_path / "cnn", tmp_path / "vit", {"val": items}, thumbnail_max_side=64)
-    labels, cnn, vit = scores["val"]
-    assert labels.tolist() == [0, 1] and sources["val"] == ["source1", "source3"]
-    assert cnn.shape == vit.shape == (2,) and np.all((cnn >= 0) & (cnn <= 1))

@@ -26,6 +26,12 @@ class Command(BaseCommand):
         parser.add_argument("--sizes", default="25,50,100,200")
         parser.add_argument("--out", type=Path, default=None, help="write learning_curve.json and .png here")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--active",
+            type=Path,
+            default=None,
+            help="checkpoint to adapt (default: the active model), e.g. one trained without the folder's sources",
+        )
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         from training.datasets import folder_images
@@ -39,14 +45,20 @@ class Command(BaseCommand):
         results = []
         with tempfile.TemporaryDirectory() as scratch:
             for size in usable:
-                results.append(self._one_point(items, size, Path(scratch) / str(size)))
+                results.append(self._one_point(items, size, Path(scratch) / str(size), options["active"]))
                 self.stdout.write(json.dumps(results[-1]))
-        report = {"data": str(options["data"]), "images": len(items), "seed": options["seed"], "points": results}
+        report = {
+            "data": str(options["data"]),
+            "active": str(options["active"]) if options["active"] else "the active model",
+            "images": len(items),
+            "seed": options["seed"],
+            "points": results,
+        }
         if options["out"]:
             self._write(report, options["out"])
         self.stdout.write(json.dumps(report, indent=2))
 
-    def _one_point(self, items, size, scratch: Path) -> dict:  # type: ignore[no-untyped-def]
+    def _one_point(self, items, size, scratch: Path, active: Path | None) -> dict:  # type: ignore[no-untyped-def]
         labelled, held_out = items[:size], items[size:]
         eval_dir = scratch / "eval"
         for item in held_out:
@@ -54,6 +66,8 @@ class Command(BaseCommand):
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copy(item.path, folder / item.path.name)
         overrides = {"EVAL_SET_DIR": str(eval_dir), "MODEL_STORE": str(scratch / "store"), "RETRAIN_BASE_DIR": None}
+        if active is not None:
+            overrides["DETECTOR_CHECKPOINT"] = str(active.resolve())
         from django.conf import settings
 
         with (
@@ -80,6 +94,7 @@ class Command(BaseCommand):
             "active_auroc": gate.get("active", {}).get("auroc"),
             "active_accuracy": gate.get("active", {}).get("accuracy"),
             "gate_passed": gate.get("passed"),
+            "gate_reason": gate.get("reason"),
         }
 
     def _write(self, report: dict, out: Path) -> None:

@@ -1,0 +1,644 @@
+"""Detector v2's photo path, trained on frozen backbones: per-view features, linear heads, a stacking fusion fitted
+on out-of-fold scores, and operating points read off those scores.
+
+- The CNN (EfficientNet-Lite0 with texture statistics, `tf_efficientnet_lite0_texture`) looks at up to five 224-px
+  crops at native resolution; its head is fitted on single crops and its image logit is the mean over the crops.
+- The ViT (DINOv2 ViT-S/14, `vit_small_patch14_dinov2_multilayer`) looks at the whole image resized; its head reads
+  the class and mean patch tokens of blocks 4, 8 and 12.
+- Out-of-fold scores come from folds that hold out whole sources (GroupKFold), so the fusion and the operating points
+  are fitted on scores of sources each head never saw, the situation they will meet in production.
+
+Features are cached on disk per model, per view policy and per image list; every training image also contributes an
+upload-like copy (JPEG recompression, downscaling), so the heads do not learn one pipeline's traces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from tqdm import tqdm
+
+from detector import ImageRejected, ModelCard, decode_image
+from detector.cascade import Fusion, OperatingPoint, decision_score, label_for
+from detector.onnx_scorer import OnnxScorer, model_key
+from detector.registry import build_model
+from detector.views import decode_side, model_views
+
+from .datasets import LabelledImage, folder_images, stratified_split
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class BranchSpec:
+    """What one model of the photo path is built from."""
+
+    name: str
+    architecture: str
+    weights: str  # relative to shared/weights
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    views: str
+    max_crops: int = 1
+    canonical_side: int = 0
+    c: float = 0.05  # inverse L2 strength of the head on standardised features
+    input_size: int = 224
+
+    def card(self, *, version: str, threshold: float = 0.5, **extra: Any) -> ModelCard:
+        return ModelCard(
+            name=self.name,
+            version=version,
+            architecture=self.architecture,
+            input_size=self.input_size,
+            mean=self.mean,
+            std=self.std,
+            views=self.views,
+            max_crops=self.max_crops,
+            canonical_side=self.canonical_side,
+            threshold=threshold,
+            **extra,
+        )
+
+
+BRANCHES = {
+    "cnn": BranchSpec(
+        name="effnet-lite0-texture-crops",
+        architecture="tf_efficientnet_lite0_texture",
+        weights="efficientnet_lite0/tf_efficientnet_lite0.timm.safetensors",
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        views="native_crops",
+        max_crops=5,
+        canonical_side=512,
+    ),
+    "vit": BranchSpec(
+        name="dinov2-s14-multilayer",
+        architecture="vit_small_patch14_dinov2_multilayer",
+        weights="vit_small_patch14_dinov2/vit_small_patch14_dinov2.img224.fp16.safetensors",
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        views="resize",
+    ),
+}
+
+
+def photo_sets(
+    shared: Path, *, seed: int = 0, exclude: frozenset[str] = frozenset()
+) -> tuple[list[LabelledImage], dict[str, list[LabelledImage]]]:
+    """(training images, evaluation-only sets) from ../shared.
+
+    Training: every source of modern_mix_norm512 and modern_train_2026 ("modern_mix:<tag>", "modern_train:<tag>") and
+    the train+val part of real_photos. Evaluation only: the real_photos test part (the split every earlier model used),
+    camera_photos_real and realorai_dev, which nothing is ever fitted on. Sources in `exclude` are left out of
+    training (a model for a learning curve on them).
+    """
+    datasets = shared / "datasets"
+    train: list[LabelledImage] = []
+    for item in folder_images(datasets / "modern_mix_norm512", source="modern_mix"):
+        train.append(LabelledImage(item.path, item.label, f"modern_mix:{item.path.name.split('__', 1)[0]}"))
+    for folder in sorted(p for p in (datasets / "modern_train_2026").iterdir() if p.is_dir()):
+        train += folder_images(folder, source=f"modern_train:{folder.name}")
+    photos_train, photos_val, photos_test = stratified_split(
+        folder_images(datasets / "real_photos", source="real_photos"), seed=seed
+    )
+    train += photos_train + photos_val
+    train = [item for item in train if item.source not in exclude]
+    evaluation = {
+        "real_photos_test": photos_test,
+        "camera_photos_real": folder_images(datasets / "camera_photos_real", source="camera_photos_real"),
+        "realorai_dev": folder_images(datasets / "realorai_dev", source="realorai_dev"),
+    }
+    return train, evaluation
+
+
+def upload_like(image: Image.Image, rng: random.Random) -> Image.Image:
+    """What a platform does to an upload: often a downscale, always a JPEG re-encode at some quality."""
+    if rng.random() < 0.5:
+        scale = rng.uniform(0.5, 0.9)
+        size = (max(224, round(image.width * scale)), max(224, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=rng.randint(60, 95))
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+@dataclass
+class ImageFeatures:
+    """The mean head-input feature vector over each image's views. A linear head's logit of that mean is the mean of
+    its view logits, which is what serving computes, so fitting on it is fitting the served model."""
+
+    features: np.ndarray  # (images, D) float32
+    labels: np.ndarray  # (images,) 0 real / 1 AI
+    sources: np.ndarray  # (images,) str
+    paths: np.ndarray  # (images,) str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, mask: np.ndarray) -> ImageFeatures:
+        return ImageFeatures(self.features[mask], self.labels[mask], self.sources[mask], self.paths[mask])
+
+    @classmethod
+    def concat(cls, parts: list[ImageFeatures]) -> ImageFeatures:
+        return cls(
+            *(
+                np.concatenate([getattr(part, name) for part in parts])
+                for name in ("features", "labels", "sources", "paths")
+            )
+        )
+
+
+def load_branch(spec: BranchSpec, shared: Path, *, version: str = "0") -> tuple[torch.nn.Module, ModelCard]:
+    """The branch's network with its frozen backbone weights from ../shared (head untrained) and its card."""
+    model = build_model(spec.architecture)
+    # Through float16 and back: checkpoints store backbones in float16, so training sees the weights serving loads.
+    state = {key: value.half().float() for key, value in load_file(str(shared / "weights" / spec.weights)).items()}
+    if hasattr(model, "load_pretrained") and not hasattr(model, "blocks"):
+        model.load_pretrained(state)
+    else:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or set(missing) != {"head.weight", "head.bias"}:
+            raise ValueError(f"{spec.weights} does not fit {spec.architecture}: {missing} {unexpected}")
+    # A zero head, not a random one: the feature cache is keyed by every weight, the head's included.
+    with torch.no_grad():
+        model.get_classifier().weight.zero_()
+        model.get_classifier().bias.zero_()
+    return model.eval(), spec.card(version=version)
+
+
+def image_features(
+    module: torch.nn.Module,
+    card: ModelCard,
+    items: list[LabelledImage],
+    *,
+    cache_dir: Path | None,
+    augmented: bool = False,
+    seed: int = 0,
+    batch_size: int = 32,
+    desc: str = "",
+) -> ImageFeatures:
+    """Head-input features of the views the serving path scores, through the ONNX graph it runs, averaged per image.
+
+    Images the service would reject are left out. `augmented` scores an upload-like copy of each image instead.
+    """
+    key = hashlib.sha256(
+        json.dumps(
+            [model_key(module, card), card.views, card.max_crops, card.canonical_side, augmented, seed]
+            + [f"{item.path}:{item.path.stat().st_size}:{item.label}:{item.source}" for item in items]
+        ).encode()
+    ).hexdigest()[:20]
+    cache_file = Path(cache_dir) / f"features-{card.name}-{key}.npz" if cache_dir else None
+    if cache_file is not None and cache_file.is_file():
+        with np.load(cache_file, allow_pickle=False) as cached:
+            return ImageFeatures(cached["features"], cached["labels"], cached["sources"], cached["paths"])
+    scorer = OnnxScorer(module, card, threads=torch.get_num_threads(), cache_dir=cache_dir, output="features")
+    means: list[np.ndarray] = []
+    kept: list[LabelledImage] = []
+    pending: list[np.ndarray] = []
+
+    def flush() -> None:
+        if pending:
+            rows = scorer.logits(np.concatenate(pending))
+            bounds = np.cumsum([len(views) for views in pending])[:-1]
+            means.extend(part.mean(0) for part in np.split(rows, bounds))
+            pending.clear()
+
+    for item in tqdm(items, desc=desc or card.name, unit="img", leave=False):
+        try:
+            image = decode_image(item.path.read_bytes(), min_side=decode_side(card))
+        except ImageRejected:
+            continue
+        if augmented:
+            image = upload_like(image, random.Random(f"{seed}:{item.path.name}"))
+        kept.append(item)
+        pending.append(model_views(image, card))
+        if sum(len(views) for views in pending) >= batch_size:
+            flush()
+    flush()
+    result = ImageFeatures(
+        np.asarray(means, dtype=np.float32).reshape(len(kept), -1),
+        np.asarray([item.label for item in kept], dtype=np.int64),
+        np.asarray([item.source for item in kept]),
+        np.asarray([str(item.path) for item in kept]),
+    )
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache_file, **{name: getattr(result, name) for name in ("features", "labels", "sources", "paths")})
+    return result
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    weight: np.ndarray
+    bias: float
+
+    def logits(self, data: ImageFeatures) -> np.ndarray:
+        return data.features.astype(np.float64) @ self.weight + self.bias
+
+
+def fit_head(data: ImageFeatures, *, c: float) -> LinearHead:
+    """Class-balanced logistic regression. Standardisation is folded into the weights, so serving needs only the
+    linear layer."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = data.features.mean(0, dtype=np.float64)
+    scale = np.maximum(data.features.std(0, dtype=np.float64), 1e-3)
+    model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+    model.fit((data.features - mean) / scale, data.labels)
+    return LinearHead(model.coef_[0] / scale, float(model.intercept_[0] - (model.coef_[0] * mean / scale).sum()))
+
+
+def out_of_fold_logits(data: ImageFeatures, *, c: float, folds: int = 4) -> np.ndarray:
+    """Each image's logit from a head fitted without any image of its source."""
+    from sklearn.model_selection import GroupKFold
+
+    logits = np.zeros(len(data))
+    splits = GroupKFold(n_splits=min(folds, len(np.unique(data.sources))))
+    for train, held in splits.split(np.arange(len(data)), groups=data.sources):
+        logits[held] = fit_head(data.subset(train), c=c).logits(data.subset(held))
+    return logits
+
+
+def sigmoid(value: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(value, dtype=np.float64)))
+
+
+@dataclass(frozen=True)
+class FusionFit:
+    cnn_weight: float
+    vit_weight: float
+    bias: float
+
+    def logits(self, cnn_logit: np.ndarray, vit_logit: np.ndarray) -> np.ndarray:
+        return self.cnn_weight * cnn_logit + self.vit_weight * vit_logit + self.bias
+
+
+def fit_fusion(cnn_logit: np.ndarray, vit_logit: np.ndarray, labels: np.ndarray) -> FusionFit:
+    """Stacking: a two-weight logistic regression on out-of-fold logits (class-balanced)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0, class_weight="balanced").fit(np.c_[cnn_logit, vit_logit], labels)
+    return FusionFit(float(model.coef_[0][0]), float(model.coef_[0][1]), float(model.intercept_[0]))
+
+
+@dataclass(frozen=True)
+class PolicyTargets:
+    """What the operating points are read for, on out-of-fold scores of training sources."""
+
+    # Share of real photographs the photo path may tag AI (its `ai` points), and share of AI images it may call
+    # real (its `real` points; the images between go to review).
+    target_fpr: float = 0.01
+    miss_rate: float = 0.2
+    # The ViT sees the images the CNN ranks among this top share of real photographs (where an AI tag is at stake)...
+    escalation_share: float = 0.05
+    # ...up to where the CNN alone is sure: above the band it tags AI without the ViT, for this few real photos.
+    cnn_alone_fpr: float = 0.002
+    # Abstain on disagreement this far apart (logits, beyond each model's own `target_fpr` threshold); None: never.
+    disagreement: float | None = 4.0
+
+
+def quantile_threshold(scores: np.ndarray, share_at_or_above: float) -> float:
+    """The probability at or above which `share_at_or_above` of these scores lie."""
+    return float(np.quantile(scores, 1.0 - share_at_or_above)) if len(scores) else 0.5
+
+
+def operating_point(labels: np.ndarray, logits: np.ndarray, targets: PolicyTargets) -> OperatingPoint:
+    """`ai` at `target_fpr` of the real photographs; `real` where `miss_rate` of the AI images lie below."""
+    probabilities = sigmoid(logits)
+    ai = quantile_threshold(probabilities[labels == 0], targets.target_fpr)
+    return OperatingPoint(min(quantile_threshold(probabilities[labels == 1], 1.0 - targets.miss_rate), ai), ai)
+
+
+def escalation_band(labels: np.ndarray, cnn_logit: np.ndarray, targets: PolicyTargets) -> tuple[float, float]:
+    real = sigmoid(cnn_logit[labels == 0])
+    hi = quantile_threshold(real, targets.cnn_alone_fpr)
+    return min(quantile_threshold(real, targets.escalation_share), hi), hi
+
+
+@dataclass(frozen=True)
+class PhotoPath:
+    """A fitted photo path: both heads, the fusion, the CNN's band and the fused operating point, and the
+    out-of-fold logits they were read from."""
+
+    cnn_head: LinearHead
+    vit_head: LinearHead
+    fusion: FusionFit
+    band: tuple[float, float]
+    cnn_point: OperatingPoint
+    point: OperatingPoint
+    cnn_threshold: float  # each model alone at `target_fpr`, for the disagreement rule
+    vit_threshold: float
+    disagreement: float | None
+    oof: dict[str, np.ndarray]
+
+    def scores(self, cnn: ImageFeatures, vit: ImageFeatures) -> dict[str, np.ndarray]:
+        """What serving decides for these images: per-model logits, the escalated mask, the decision score and
+        whether it abstains. The ViT features may cover the escalated images only (any order is checked)."""
+        cnn_logit, vit_logit = self.cnn_head.logits(cnn), self.vit_head.logits(vit)
+        if not np.array_equal(cnn.paths, vit.paths):
+            raise ValueError("CNN and ViT features must describe the same images in the same order")
+        fusion = self.serving_fusion()
+        escalated = (sigmoid(cnn_logit) >= self.band[0]) & (sigmoid(cnn_logit) <= self.band[1])
+        fused = fusion.probability(cnn_logit, vit_logit)
+        score = np.where(
+            escalated, decision_score(fused, self.point), decision_score(sigmoid(cnn_logit), self.cnn_point)
+        )
+        abstained = escalated & fusion.disagree(cnn_logit, vit_logit)
+        return {"cnn": cnn_logit, "vit": vit_logit, "escalated": escalated, "score": score, "abstained": abstained}
+
+    def serving_fusion(self) -> Fusion:
+        return Fusion(
+            cnn_weight=self.fusion.cnn_weight,
+            vit_weight=self.fusion.vit_weight,
+            bias=self.fusion.bias,
+            point=self.point,
+            cnn_point=self.cnn_point,
+            disagreement=self.disagreement,
+            cnn_threshold=self.cnn_threshold,
+            vit_threshold=self.vit_threshold,
+        )
+
+
+def fit_photo_path(
+    cnn: ImageFeatures,
+    vit: ImageFeatures,
+    targets: PolicyTargets = PolicyTargets(),
+    *,
+    branches: dict[str, BranchSpec] = BRANCHES,
+) -> PhotoPath:
+    """Heads on all of these images; fusion and operating points on their source-held-out logits."""
+    if not np.array_equal(cnn.paths, vit.paths):
+        raise ValueError("CNN and ViT features must describe the same images in the same order")
+    labels = cnn.labels
+    oof_cnn = out_of_fold_logits(cnn, c=branches["cnn"].c)
+    oof_vit = out_of_fold_logits(vit, c=branches["vit"].c)
+    fusion = fit_fusion(oof_cnn, oof_vit, labels)
+    real = labels == 0
+    return PhotoPath(
+        cnn_head=fit_head(cnn, c=branches["cnn"].c),
+        vit_head=fit_head(vit, c=branches["vit"].c),
+        fusion=fusion,
+        band=escalation_band(labels, oof_cnn, targets),
+        cnn_point=operating_point(labels, oof_cnn, targets),
+        point=operating_point(labels, fusion.logits(oof_cnn, oof_vit), targets),
+        cnn_threshold=quantile_threshold(sigmoid(oof_cnn[real]), targets.target_fpr),
+        vit_threshold=quantile_threshold(sigmoid(oof_vit[real]), targets.target_fpr),
+        disagreement=targets.disagreement,
+        oof={"labels": labels, "cnn": oof_cnn, "vit": oof_vit, "sources": cnn.sources},
+    )
+
+
+AUGMENTED_SUFFIX = "#upload-like"
+
+
+def branch_features(
+    shared: Path,
+    items: list[LabelledImage],
+    *,
+    cache_dir: Path | None,
+    augment: bool,
+    branches: dict[str, BranchSpec] = BRANCHES,
+) -> dict[str, ImageFeatures]:
+    """Both branches' features of `items`, aligned; with `augment`, an upload-like copy of each image follows."""
+    result = {}
+    for name, spec in branches.items():
+        module, card = load_branch(spec, shared)
+        parts = [image_features(module, card, items, cache_dir=cache_dir, desc=f"{name} features")]
+        if augment:
+            copies = image_features(module, card, items, cache_dir=cache_dir, augmented=True, desc=f"{name} copies")
+            copies.paths = np.char.add(copies.paths.astype(str), AUGMENTED_SUFFIX)
+            parts.append(copies)
+        result[name] = ImageFeatures.concat(parts)
+    if not np.array_equal(result["cnn"].paths, result["vit"].paths):
+        raise ValueError("the branches kept different images")
+    return result
+
+
+def evaluate_scores(labels: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Per-branch and system AUROC, TPR at 1 % FPR on this set's own real photos, and the outcome rates."""
+    from .metrics import auroc, outcome_rates
+
+    predicted = [
+        label_for(float(s), abstained=bool(a)) for s, a in zip(scores["score"], scores["abstained"], strict=True)
+    ]
+    report = outcome_rates(labels, np.asarray(predicted))
+    report["escalated"] = float(scores["escalated"].mean())
+    report["abstained"] = float(scores["abstained"].mean())
+    if 0 < labels.sum() < len(labels):
+        report["auroc"] = auroc(labels, scores["score"])
+        report["auroc_cnn"] = auroc(labels, scores["cnn"])
+        report["auroc_vit"] = auroc(labels, scores["vit"])
+        reals = scores["score"][labels == 0]
+        cut = np.quantile(reals, 0.99, method="higher")
+        report["tpr_at_1pct_fpr"] = float((scores["score"][labels == 1] > cut).mean())
+    return report
+
+
+def cross_source_report(
+    shared: Path,
+    *,
+    cache_dir: Path | None,
+    targets: PolicyTargets = PolicyTargets(),
+    branches: dict[str, BranchSpec] = BRANCHES,
+) -> dict:
+    """Leave one source out, for every training source with AI images or real photos of its own: the whole recipe
+    (heads, fusion, operating points) refitted without it, then its clean images scored. realorai_dev, never trained
+    on, is scored by the recipe fitted on everything, as are the real-photo sets kept for evaluation."""
+    train_items, evaluation = photo_sets(shared)
+    pool = branch_features(shared, train_items, cache_dir=cache_dir, augment=True, branches=branches)
+    clean = ~np.char.endswith(pool["cnn"].paths.astype(str), AUGMENTED_SUFFIX)
+    sources = sorted(set(pool["cnn"].sources) - {"real_photos"})
+    report: dict[str, Any] = {"targets": targets.__dict__, "sources": {}, "held_out_scores": {}}
+    for held in tqdm(sources, desc="leave one source out", unit="source"):
+        keep = pool["cnn"].sources != held
+        path = fit_photo_path(pool["cnn"].subset(keep), pool["vit"].subset(keep), targets, branches=branches)
+        test = clean & ~keep
+        scores = path.scores(pool["cnn"].subset(test), pool["vit"].subset(test))
+        report["sources"][held] = evaluate_scores(pool["cnn"].labels[test], scores)
+        report["held_out_scores"][held] = {
+            "labels": pool["cnn"].labels[test].tolist(),
+            "score": scores["score"].tolist(),
+        }
+    full = fit_photo_path(pool["cnn"], pool["vit"], targets, branches=branches)
+    for name, items in evaluation.items():
+        features = branch_features(shared, items, cache_dir=cache_dir, augment=False, branches=branches)
+        scores = full.scores(features["cnn"], features["vit"])
+        report["sources"][name] = evaluate_scores(features["cnn"].labels, scores)
+        report["held_out_scores"][name] = {"labels": features["cnn"].labels.tolist(), "score": scores["score"].tolist()}
+    report["summary"] = summarise(report["sources"])
+    return report
+
+
+def summarise(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    two_class = {name: row["auroc"] for name, row in rows.items() if row.get("auroc") is not None}
+    fake_only = {name: row["caught"] for name, row in rows.items() if row["fake"] and not row["real"]}
+    return {
+        "two_class_sources": len(two_class),
+        "mean_auroc": float(np.mean(list(two_class.values()))) if two_class else None,
+        "worst_auroc": min(two_class.items(), key=lambda kv: kv[1]) if two_class else None,
+        "fake_only_min_caught": min(fake_only.items(), key=lambda kv: kv[1]) if fake_only else None,
+        "fake_only_mean_caught": float(np.mean(list(fake_only.values()))) if fake_only else None,
+    }
+
+
+def risk_coverage(held_out_scores: dict[str, dict[str, list]], margins: np.ndarray | None = None) -> list[dict]:
+    """Widening the review margin around 0.5 on the decision scale: the share of held-out images decided
+    automatically (coverage) and the error rate among them (risk)."""
+    labels = np.concatenate([np.asarray(part["labels"]) for part in held_out_scores.values()])
+    score = np.concatenate([np.asarray(part["score"]) for part in held_out_scores.values()])
+    points = []
+    for margin in margins if margins is not None else np.linspace(0.0, 0.45, 19):
+        decided = np.abs(score - 0.5) >= margin
+        errors = (score[decided] >= 0.5) != (labels[decided] == 1)
+        points.append(
+            {
+                "margin": float(margin),
+                "coverage": float(decided.mean()),
+                "risk": float(errors.mean()) if decided.any() else 0.0,
+            }
+        )
+    return points
+
+
+def write_checkpoint(
+    out: Path,
+    path: PhotoPath,
+    *,
+    shared: Path,
+    thumbnail: Path | None,
+    thumbnail_max_side: int,
+    version: str,
+    training: dict[str, Any],
+    branches: dict[str, BranchSpec] = BRANCHES,
+) -> Path:
+    """A servable cascade in `out`: cnn/ and vit/ (frozen backbones with the fitted heads), the thumbnail expert
+    copied as it is, and cascade.json with the band, the fusion and the operating points."""
+    import shutil
+
+    from detector.cascade import CASCADE_FILENAME
+    from detector.checkpoint import save_checkpoint
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, head, threshold in (
+        ("cnn", path.cnn_head, path.cnn_threshold),
+        ("vit", path.vit_head, path.vit_threshold),
+    ):
+        module, _ = load_branch(branches[name], shared)
+        layer = module.get_classifier()
+        with torch.no_grad():
+            layer.weight.copy_(torch.from_numpy(head.weight).float().view(1, -1))
+            layer.bias.fill_(head.bias)
+        save_checkpoint(module, branches[name].card(version=version, threshold=threshold), out / name)
+    cascade: dict[str, Any] = {
+        "name": "photo-fusion",
+        "version": version,
+        "cnn": "cnn",
+        "vit": "vit",
+        "escalation_band": list(path.band),
+        "fusion": {
+            "cnn_weight": path.fusion.cnn_weight,
+            "vit_weight": path.fusion.vit_weight,
+            "bias": path.fusion.bias,
+            "operating_point": [path.point.real, path.point.ai],
+            "cnn_operating_point": [path.cnn_point.real, path.cnn_point.ai],
+            "disagreement": path.disagreement,
+            "cnn_threshold": path.cnn_threshold,
+            "vit_threshold": path.vit_threshold,
+        },
+        "training": training,
+    }
+    if thumbnail is not None:
+        if Path(thumbnail).resolve() != (out / "thumb").resolve():
+            shutil.copytree(thumbnail, out / "thumb", dirs_exist_ok=True)
+        cascade["thumbnail"] = {"model": "thumb", "max_side": thumbnail_max_side}
+    (out / CASCADE_FILENAME).write_text(json.dumps(cascade, indent=2, sort_keys=True) + "\n")
+    return out
+
+
+def train_photo_path(
+    shared: Path,
+    out: Path,
+    *,
+    cache_dir: Path | None,
+    thumbnail: Path | None,
+    thumbnail_max_side: int,
+    version: str,
+    targets: PolicyTargets = PolicyTargets(),
+    branches: dict[str, BranchSpec] = BRANCHES,
+    exclude: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Fit the photo path on every training source but `exclude` (with upload-like copies); write the checkpoint."""
+    from .datasets import fingerprint
+
+    train_items, _ = photo_sets(shared, exclude=exclude)
+    pool = branch_features(shared, train_items, cache_dir=cache_dir, augment=True, branches=branches)
+    path = fit_photo_path(pool["cnn"], pool["vit"], targets, branches=branches)
+    oof = path.oof
+    fused = path.fusion.logits(oof["cnn"], oof["vit"])
+    escalated = (sigmoid(oof["cnn"]) >= path.band[0]) & (sigmoid(oof["cnn"]) <= path.band[1])
+    real = oof["labels"] == 0
+    training = {
+        "method": "frozen backbones, linear heads on mean view features, stacking fitted on source-held-out logits",
+        "targets": targets.__dict__,
+        "images": len(pool["cnn"]),
+        "sources": sorted(set(pool["cnn"].sources.tolist())),
+        "fingerprint": fingerprint(train_items),
+        "out_of_fold": {
+            "auroc_cnn": _auroc(oof["labels"], oof["cnn"]),
+            "auroc_vit": _auroc(oof["labels"], oof["vit"]),
+            "auroc_fused": _auroc(oof["labels"], fused),
+            "escalation_rate_real_photos": float(escalated[real].mean()),
+            "escalation_rate": float(escalated.mean()),
+        },
+    }
+    write_checkpoint(
+        out, path, shared=shared, thumbnail=thumbnail, thumbnail_max_side=thumbnail_max_side,
+        version=version, training=training, branches=branches,
+    )  # fmt: skip
+    return training
+
+
+def _auroc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    from .metrics import auroc
+
+    return auroc(labels, scores)
+
+
+def pool_matched_set(shared: Path, out: Path, *, seed: int = 0) -> dict[str, Any]:
+    """A mixed-generator real/ + fake/ folder in which no source tells the label: from every shared source that
+    publishes both AI images and its own real photos (same repository, same subjects or prompts, same normalisation),
+    as many real as AI images, sampled down to the smaller class. A head can then learn only what separates AI from
+    real within each source, not which photo pool an image came from. Files are linked, not copied."""
+    train, _ = photo_sets(shared)
+    by_source: dict[str, dict[int, list[LabelledImage]]] = {}
+    for item in train:
+        if item.source != "real_photos":
+            by_source.setdefault(item.source, {0: [], 1: []})[item.label].append(item)
+    out = Path(out)
+    counts = {}
+    for source, classes in sorted(by_source.items()):
+        keep = min(len(classes[0]), len(classes[1]))
+        if keep == 0:
+            continue
+        counts[source] = keep
+        for label, items in classes.items():
+            folder = out / ("fake" if label else "real")
+            folder.mkdir(parents=True, exist_ok=True)
+            for item in random.Random(f"{seed}:{source}:{label}").sample(sorted(items, key=lambda i: i.path), keep):
+                link = folder / f"{source.replace(':', '_')}__{item.path.name}"
+                if not link.exists():
+                    link.symlink_to(item.path.resolve())
+    matching = {"per_source_each_class": counts, "images": 2 * sum(counts.values()), "seed": seed}
+    (out / "matching.json").write_text(json.dumps(matching, indent=2) + "\n")
+    return matching
