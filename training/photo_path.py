@@ -92,15 +92,12 @@ BRANCHES = {
 }
 
 
-def photo_sets(
-    shared: Path, *, seed: int = 0, exclude: frozenset[str] = frozenset()
-) -> tuple[list[LabelledImage], dict[str, list[LabelledImage]]]:
+def photo_sets(shared: Path, *, seed: int = 0) -> tuple[list[LabelledImage], dict[str, list[LabelledImage]]]:
     """(training images, evaluation-only sets) from ../shared.
 
     Training: every source of modern_mix_norm512 and modern_train_2026 ("modern_mix:<tag>", "modern_train:<tag>") and
     the train+val part of real_photos. Evaluation only: the real_photos test part (the split every earlier model used),
-    camera_photos_real and realorai_dev, which nothing is ever fitted on. Sources in `exclude` are left out of
-    training (a model for a learning curve on them).
+    camera_photos_real and realorai_dev, which nothing is ever fitted on.
     """
     datasets = shared / "datasets"
     train: list[LabelledImage] = []
@@ -112,7 +109,6 @@ def photo_sets(
         folder_images(datasets / "real_photos", source="real_photos"), seed=seed
     )
     train += photos_train + photos_val
-    train = [item for item in train if item.source not in exclude]
     evaluation = {
         "real_photos_test": photos_test,
         "camera_photos_real": folder_images(datasets / "camera_photos_real", source="camera_photos_real"),
@@ -581,8 +577,12 @@ def train_photo_path(
     """Fit the photo path on every training source but `exclude` (with upload-like copies); write the checkpoint."""
     from .datasets import fingerprint
 
-    train_items, _ = photo_sets(shared, exclude=exclude)
+    train_items, _ = photo_sets(shared)
+    # Features of the whole pool (cached once), then the excluded sources dropped.
     pool = branch_features(shared, train_items, cache_dir=cache_dir, augment=True, branches=branches)
+    keep = ~np.isin(pool["cnn"].sources, sorted(exclude))
+    pool = {name: features.subset(keep) for name, features in pool.items()}
+    train_items = [item for item in train_items if item.source not in exclude]
     path = fit_photo_path(pool["cnn"], pool["vit"], targets, branches=branches)
     oof = path.oof
     fused = path.fusion.logits(oof["cnn"], oof["vit"])

@@ -98,15 +98,18 @@ def test_onnx_exports_are_cached_per_model_and_refreshed_when_the_weights_change
     assert sorted(path.suffix for path in cache.iterdir()) == [".onnx", ".onnx"], "no partial files left behind"
 
 
-def test_shipped_default_is_a_cnn_vit_cascade_with_its_evaluation():
+def test_shipped_default_is_a_fused_photo_cascade_with_its_out_of_fold_evaluation():
     detector = create_detector(DetectorConfig(device="cpu"))
-    assert detector.cnn.card.architecture == "tf_efficientnet_lite0_multiscale"
-    assert detector.vit is not None and detector.vit.card.architecture == "vit_small_patch14_dinov2"
+    assert detector.cnn.card.architecture == "tf_efficientnet_lite0_texture"
+    assert detector.cnn.card.views == "native_crops"
+    assert detector.vit is not None and detector.vit.card.architecture == "vit_small_patch14_dinov2_multilayer"
     lo, hi = detector.band
-    assert 0.0 <= lo <= detector.cnn.card.threshold <= hi <= 1.0
-    for card in (detector.cnn.card, detector.vit.card):
-        assert card.metrics["test"]["n"] > 0 and card.training["fingerprints"]["test"]
-    assert DEFAULT_CHECKPOINT.is_dir()
+    assert 0.0 <= lo <= hi <= 1.0
+    assert detector.fusion is not None and detector.model_version.startswith("photo-fusion@")
+    assert 0.0 < detector.fusion.point.real < detector.fusion.point.ai < 1.0
+    training = json.loads((DEFAULT_CHECKPOINT / "cascade.json").read_text())["training"]
+    assert training["fingerprint"] and training["images"] > 0
+    assert 0.5 < training["out_of_fold"]["auroc_fused"] <= 1.0
 
 
 def test_cli_predict_prints_json(tmp_path, tiny_checkpoint):
