@@ -130,7 +130,10 @@ def adapt_photo_path(
             for part, items in (("train", train), ("val", val))
         }
     priors = {
-        branch: (module.get_classifier().weight.detach().double().numpy()[0], float(module.get_classifier().bias.detach()))
+        branch: (
+            module.get_classifier().weight.detach().double().numpy()[0],
+            float(module.get_classifier().bias.detach()),
+        )
         for branch, (module, _) in modules.items()
     }
 
