@@ -53,6 +53,7 @@ class EvidenceOutput(serializers.Serializer):
 class StatusChangeOutput(serializers.Serializer):
     status = serializers.CharField()
     at = serializers.DateTimeField()
+    reason = serializers.CharField(default="", help_text="why the upload entered this state (empty before 2026-12)")
 
 
 class ReviewOutput(serializers.Serializer):

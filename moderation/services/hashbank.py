@@ -35,6 +35,7 @@ from ..models import (
     UploadStatus,
 )
 from .audit import audit_record
+from .transitions import upload_transition
 
 logger = logging.getLogger(__name__)
 
@@ -360,14 +361,12 @@ def _hash_match_run(scan: RetroScan) -> RetroScan:
     return _run_tracked(scan, uploads, chunks, handle, keep_flagged=True)
 
 
-def _send_back_to_review(upload: Upload, *changed_fields: str) -> None:
+def _send_back_to_review(upload: Upload, *changed_fields: str, reason: str) -> None:
     """Raise the upload in the queue (once) and, if it was auto-tagged, make it need review again; saves it."""
-    from .uploads import _mark
-
     upload.review_priority = known_fake_priority(upload.review_priority)
     fields = [*changed_fields, "review_priority", "updated_at"]
     if upload.status == UploadStatus.TAGGED:
-        _mark(upload, UploadStatus.NEEDS_REVIEW)
+        upload_transition(upload=upload, to=UploadStatus.NEEDS_REVIEW, reason=reason)
         fields += ["status", "status_history"]
     upload.save(update_fields=fields)
 
@@ -378,7 +377,7 @@ def _flag_known_fake(*, upload_id: Any, entry: HashBankEntry, distance: int) -> 
     if any(f.get("detail", {}).get("entry_id") == entry.pk for f in upload.evidence):
         return None  # already flagged by this hash: a retro scan is safe to run twice
     upload.evidence = [*upload.evidence, _match_finding(entry, distance, platform_id=upload.platform_id)]
-    _send_back_to_review(upload, "evidence")
+    _send_back_to_review(upload, "evidence", reason="matches a confirmed fake in the hash bank")
     Tag.objects.get_or_create(upload=upload, name=KNOWN_FAKE_TAG, defaults={"source": TagSource.PROVENANCE})
     audit_record(
         actor=None,
@@ -447,7 +446,7 @@ def _rescore_run(scan: RetroScan) -> RetroScan:
 @transaction.atomic
 def _flag_changed_verdict(upload: Upload, new_verdict: str, new_score: float) -> dict[str, Any]:
     upload = Upload.objects.select_for_update().get(pk=upload.pk)
-    _send_back_to_review(upload)
+    _send_back_to_review(upload, reason=f"re-score with the active model says {new_verdict}")
     audit_record(
         actor=None,
         platform=upload.platform,

@@ -31,7 +31,7 @@ from ..models import (
 from .audit import audit_record
 from .callbacks import callback_enqueue
 from .hashbank import KNOWN_FAKE_EVIDENCE, KNOWN_FAKE_TAG, hash_bank_add_confirmed_fake, hash_bank_remove_overturned
-from .uploads import _mark
+from .transitions import upload_transition
 
 # Tags that state a verdict; a reviewer's decision replaces all of them with its own.
 VERDICT_TAGS = {Verdict.AI_GENERATED, Verdict.LIKELY_REAL, Verdict.NEEDS_REVIEW, "real"}
@@ -175,7 +175,7 @@ def review_decide(
         Tag.objects.filter(upload=upload, name__in=VERDICT_TAGS).delete()
         Tag.objects.create(upload=upload, name=REVIEWER_TAG[label], source=TagSource.REVIEWER)
         if upload.status != UploadStatus.REVIEWED:
-            _mark(upload, UploadStatus.REVIEWED)
+            upload_transition(upload=upload, to=UploadStatus.REVIEWED, reason=f"reviewed {label}", acting_user=reviewer)
             upload.save(update_fields=["status", "status_history", "updated_at"])
         _known_fake_resolve(upload, decision)
     after = {"status": upload.status, "tags": _decided_tags(upload)}

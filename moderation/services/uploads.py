@@ -23,6 +23,7 @@ from ..policy import TagDecision, decide, evidence_provenance, evidence_tags, re
 from .audit import audit_record
 from .callbacks import callback_enqueue
 from .model_versions import shadow_scores_record
+from .transitions import ALLOWED_TRANSITIONS, upload_transition
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +100,6 @@ def platform_webhook_secret_retire_old(*, platform: Platform, acting_user: Any =
 # --- uploads -----------------------------------------------------------------------------------------------------
 
 
-def _mark(upload: Upload, status: str) -> None:
-    upload.status = status
-    upload.status_history = [*upload.status_history, {"status": status, "at": timezone.now().isoformat()}]
-
-
 def upload_create(
     *,
     platform: Platform,
@@ -154,7 +150,7 @@ def upload_create(
         metadata=metadata or {},
         sha256=digest,
     )
-    _mark(upload, UploadStatus.RECEIVED)
+    upload_transition(upload=upload, to=UploadStatus.RECEIVED, reason="webhook accepted")
     try:
         with transaction.atomic():
             if image is not None:
@@ -187,16 +183,15 @@ def upload_enqueue(*, upload_id: Any = None, upload: Upload | None = None) -> No
     upload_id = upload.pk
     if upload.status != UploadStatus.RECEIVED:
         return
-    received_history = upload.status_history
-    _mark(upload, UploadStatus.QUEUED)
+    upload_transition(upload=upload, to=UploadStatus.QUEUED, reason="published to the fetch queue")
     upload.save(update_fields=["status", "status_history", "updated_at"])
     try:
         tasks.upload_fetch.delay(str(upload_id))
-    except Exception:
+    except Exception as exc:
+        upload_transition(upload=upload, to=UploadStatus.RECEIVED, reason=f"broker refused the publish: {exc}"[:500])
         Upload.objects.filter(id=upload_id, status=UploadStatus.QUEUED).update(
-            status=UploadStatus.RECEIVED, status_history=received_history
+            status=upload.status, status_history=upload.status_history
         )
-        upload.status, upload.status_history = UploadStatus.RECEIVED, received_history
         raise
 
 
@@ -232,7 +227,11 @@ def uploads_requeue_stalled(*, received_after_seconds: float = 30, stalled_after
 
 
 def upload_fail(*, upload: Upload, reason: str) -> None:
-    _mark(upload, UploadStatus.FAILED)
+    if UploadStatus.FAILED not in ALLOWED_TRANSITIONS[upload.status]:
+        # A late failure (fetch retries running out) of an upload a duplicate delivery already took further.
+        logger.info("upload %s is %s; not failing it: %s", upload.id, upload.status, reason)
+        return
+    upload_transition(upload=upload, to=UploadStatus.FAILED, reason=reason[:500])
     upload.failure_reason = reason[:2000]
     upload.save(update_fields=["status", "status_history", "failure_reason", "updated_at"])
     logger.info("upload %s failed: %s", upload.id, reason)
@@ -263,7 +262,7 @@ def upload_fetch(*, upload_id: Any) -> bool:
         with upload.image.open("rb") as handle:
             raw = handle.read()
     _evidence_collect(upload=upload, data=raw)
-    _mark(upload, UploadStatus.FETCHED)
+    upload_transition(upload=upload, to=UploadStatus.FETCHED, reason="image stored, evidence collected")
     upload.save()
     transaction.on_commit(lambda: _enqueue_scan(upload.id))
     return True
@@ -420,9 +419,9 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
         latency_ms=verdict.latency_ms,
         batch_size=verdict.batch_size,
     )
-    _mark(upload, UploadStatus.SCANNED)
     upload.scan_verdict, upload.scan_score, upload.scan_escalated = decision.verdict, verdict.score, scan.escalated
     upload.scan_model_version = f"{verdict.model_name}@{verdict.model_version}"
+    upload_transition(upload=upload, to=UploadStatus.SCANNED, reason=f"scored by {upload.scan_model_version}")
     upload.review_priority = review_priority(
         score=verdict.score,
         threshold=threshold,
@@ -437,7 +436,11 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
     )
     for name in evidence_tags(upload.evidence, provenance):
         Tag.objects.get_or_create(upload=upload, name=name, defaults={"source": TagSource.PROVENANCE, "scan": scan})
-    _mark(upload, UploadStatus.NEEDS_REVIEW if decision.verdict == Verdict.NEEDS_REVIEW else UploadStatus.TAGGED)
+    upload_transition(
+        upload=upload,
+        to=UploadStatus.NEEDS_REVIEW if decision.verdict == Verdict.NEEDS_REVIEW else UploadStatus.TAGGED,
+        reason=f"auto-tag {decision.verdict}",
+    )
     upload.save(
         update_fields=[
             "status",

@@ -126,10 +126,9 @@ def test_bulk_decides_each_upload_and_skips_those_held_by_others(coin_model, pla
 
 def test_a_failed_upload_cannot_be_reviewed(coin_model, platform, moderator):
     from moderation.errors import ApplicationError
-    from moderation.services import upload_fail
 
-    upload = scanned_upload(platform, "broken-1")
-    upload_fail(upload=upload, reason="test")
+    upload = scanned_upload(platform, "broken-1", image=b"\xff\xd8 not a JPEG after all")
+    assert upload.status == UploadStatus.FAILED
     with pytest.raises(ApplicationError, match="only scanned uploads"):
         review_decide(upload=upload, reviewer=moderator, label="real")
 

@@ -337,3 +337,4 @@ def test_lookup_shows_the_status_history(client, platform, django_capture_on_com
     history = api_get(client, "/api/v1/uploads/hist-1", platform.api_token).json()["status_history"]
     assert [entry["status"] for entry in history][:4] == ["received", "queued", "fetched", "scanned"]
     assert all(datetime.fromisoformat(entry["at"]) for entry in history)
+    assert history[0]["reason"] == "webhook accepted" and all(entry["reason"] for entry in history)

@@ -1,0 +1,59 @@
+"""The upload state machine. Every status change goes through `upload_transition`, which refuses a move the table
+does not list and appends it, with its reason and actor, to the upload's status history.
+
+States only move forward through the pipeline, with three explicit exceptions listed in the table: a publish the
+broker refused goes back to `received` (the sweeper publishes it again), a redelivered fetch task fetches again, and an
+auto-tagged upload goes back to review when a confirmed fake or a re-score contradicts its tag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from ..errors import ApplicationError
+from ..models import Upload, UploadStatus
+
+S = UploadStatus
+
+ALLOWED_TRANSITIONS: dict[str | None, frozenset[str]] = {
+    None: frozenset({S.RECEIVED}),
+    S.RECEIVED: frozenset({S.QUEUED, S.FAILED}),
+    S.QUEUED: frozenset({S.FETCHED, S.FAILED, S.RECEIVED}),
+    S.FETCHED: frozenset({S.FETCHED, S.SCANNED, S.FAILED}),
+    S.SCANNED: frozenset({S.TAGGED, S.NEEDS_REVIEW, S.FAILED}),
+    S.TAGGED: frozenset({S.NEEDS_REVIEW, S.REVIEWED}),
+    S.NEEDS_REVIEW: frozenset({S.REVIEWED}),
+    S.REVIEWED: frozenset(),
+    S.FAILED: frozenset(),
+}
+
+SYSTEM_ACTOR = "system"
+
+
+class IllegalTransition(ApplicationError):
+    def __init__(self, upload: Upload, to: str) -> None:
+        super().__init__(
+            f"upload {upload.pk} cannot move from {upload.status or 'new'} to {to}",
+            code="illegal_transition",
+            status=409,
+            extra={"from": upload.status or None, "to": to},
+        )
+
+
+def upload_transition(*, upload: Upload, to: str, reason: str, acting_user: Any = None) -> None:
+    """Move `upload` to status `to` in memory (the caller saves it with its other changes, in its transaction).
+
+    Raises IllegalTransition for a move the table does not allow; `reason` and the actor (a user, or the system for
+    pipeline tasks) are recorded in the status history beside the time.
+    """
+    current = upload.status if upload.status_history else None
+    if to not in ALLOWED_TRANSITIONS[current]:
+        raise IllegalTransition(upload, to)
+    actor = getattr(acting_user, "username", None) or SYSTEM_ACTOR
+    upload.status = to
+    upload.status_history = [
+        *upload.status_history,
+        {"status": to, "at": timezone.now().isoformat(), "reason": reason, "actor": actor},
+    ]

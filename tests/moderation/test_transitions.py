@@ -1,0 +1,65 @@
+"""The upload state machine: every move is in the table, recorded with its reason and actor, and nothing else moves."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import pytest
+
+from moderation.models import Upload, UploadStatus
+from moderation.services import upload_enqueue, upload_fail
+from moderation.services.transitions import ALLOWED_TRANSITIONS, IllegalTransition, upload_transition
+from tests.conftest import scanned_upload
+
+S = UploadStatus
+
+
+def test_the_table_names_every_state_and_a_reviewed_or_failed_upload_never_moves_again():
+    assert set(ALLOWED_TRANSITIONS) == {None, *S.values}
+    assert ALLOWED_TRANSITIONS[S.REVIEWED] == ALLOWED_TRANSITIONS[S.FAILED] == frozenset()
+    for targets in ALLOWED_TRANSITIONS.values():
+        assert targets <= set(S.values)
+
+
+def test_a_pipeline_run_records_why_each_state_was_entered(coin_model, platform):
+    upload = scanned_upload(platform, "history-1")
+    steps = [(entry["status"], entry["reason"], entry["actor"]) for entry in upload.status_history]
+    assert [status for status, _, _ in steps] == ["received", "queued", "fetched", "scanned", upload.status]
+    assert all(reason and actor == "system" for _, reason, actor in steps)
+    assert steps[3][1] == f"scored by {upload.scan_model_version}"
+
+
+@pytest.mark.parametrize(
+    ("start", "to"),
+    [(S.REVIEWED, S.TAGGED), (S.FAILED, S.QUEUED), (S.TAGGED, S.RECEIVED), (S.NEEDS_REVIEW, S.TAGGED)],
+)
+def test_a_move_outside_the_table_is_refused_and_changes_nothing(start, to):
+    upload = Upload(status=start, status_history=[{"status": start, "at": "2026-12-01T00:00:00+00:00"}])
+    with pytest.raises(IllegalTransition) as refused:
+        upload_transition(upload=upload, to=to, reason="test")
+    assert refused.value.extra == {"from": start, "to": to}
+    assert upload.status == start and len(upload.status_history) == 1
+
+
+def test_a_late_failure_does_not_undo_a_verdict(coin_model, platform):
+    upload = scanned_upload(platform, "late-failure-1")
+    verdict_status = upload.status
+    upload_fail(upload=upload, reason="fetch failed after retries: timeout")
+    upload.refresh_from_db()
+    assert upload.status == verdict_status and upload.failure_reason == ""
+
+
+def test_a_refused_publish_goes_back_to_received_with_the_reason(platform, django_capture_on_commit_callbacks):
+    from moderation.services import upload_create
+
+    with django_capture_on_commit_callbacks(execute=False):
+        upload, _ = upload_create(
+            platform=platform.platform, webhook_id="msg_refused", external_id="refused-1", data_base64="aGVsbG8="
+        )
+    with mock.patch("moderation.tasks.upload_fetch.delay", side_effect=ConnectionError("broker down")):
+        with pytest.raises(ConnectionError):
+            upload_enqueue(upload_id=upload.pk)
+    upload.refresh_from_db()
+    assert upload.status == S.RECEIVED
+    assert [entry["status"] for entry in upload.status_history] == ["received", "queued", "received"]
+    assert "broker down" in upload.status_history[-1]["reason"]
