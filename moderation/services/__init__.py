@@ -1,6 +1,6 @@
 """Every write to the core records goes through these functions (`<entity>_<action>`, keyword-only arguments)."""
 
-from .audit import audit_record
+from .audit import AuditAction, audit_record
 from .callbacks import callback_attempt, callback_enqueue, callback_redeliver
 from .hashbank import (
     hash_bank_add_confirmed_fake,
@@ -50,6 +50,7 @@ from .uploads import (
 )
 
 __all__ = [
+    "AuditAction",
     "BulkOutcome",
     "ClaimConflict",
     "PlatformCredentials",

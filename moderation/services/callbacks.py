@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from ..conf import app_setting
 from ..models import CallbackDelivery, DeliveryStatus, Upload
-from .audit import audit_record
+from .audit import AuditAction, audit_record
 
 
 def _upload_payload(upload: Upload) -> dict[str, Any]:
@@ -76,6 +76,6 @@ def callback_redeliver(*, delivery: CallbackDelivery, acting_user: Any = None) -
 
     delivery.status, delivery.attempts = DeliveryStatus.PENDING, 0
     delivery.save(update_fields=["status", "attempts"])
-    audit_record(actor=acting_user, platform=delivery.platform, action="callback.redelivered", obj=delivery)
+    audit_record(actor=acting_user, platform=delivery.platform, action=AuditAction.CALLBACK_REDELIVERED, obj=delivery)
     transaction.on_commit(lambda: tasks.callback_deliver.delay(delivery.pk))
     return delivery

@@ -34,7 +34,7 @@ from ..models import (
     Upload,
     UploadStatus,
 )
-from .audit import audit_record
+from .audit import AuditAction, audit_record
 from .transitions import upload_transition
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def hash_bank_add_confirmed_fake(*, upload: Upload, decision: ReviewDecision, ac
     audit_record(
         actor=acting_user,
         platform=upload.platform,
-        action="hash_bank.added",
+        action=AuditAction.HASH_BANK_ADDED,
         obj=upload,
         data={"hashes": len(entries), "shared": upload.platform.share_hashes},
     )
@@ -187,7 +187,7 @@ def hash_bank_remove_overturned(*, upload: Upload, acting_user: Any) -> int:
         audit_record(
             actor=acting_user,
             platform=upload.platform,
-            action="hash_bank.removed",
+            action=AuditAction.HASH_BANK_REMOVED,
             obj=upload,
             data={"hashes": removed},
         )
@@ -235,7 +235,7 @@ def hash_bank_import_csv(
         audit_record(
             actor=acting_user,
             platform=platform,
-            action="hash_bank.imported",
+            action=AuditAction.HASH_BANK_IMPORTED,
             obj=platform or HashBankEntry(pk=0),
             data={"rows": len(created), "bank": platform.slug if platform else "shared"},
         )
@@ -382,7 +382,7 @@ def _flag_known_fake(*, upload_id: Any, entry: HashBankEntry, distance: int) -> 
     audit_record(
         actor=None,
         platform=upload.platform,
-        action="upload.known_fake_match",
+        action=AuditAction.UPLOAD_KNOWN_FAKE_MATCH,
         obj=upload,
         data={"entry_id": entry.pk, "distance": distance, "original_upload_id": str(entry.upload_id)},
     )
@@ -450,7 +450,7 @@ def _flag_changed_verdict(upload: Upload, new_verdict: str, new_score: float) ->
     audit_record(
         actor=None,
         platform=upload.platform,
-        action="upload.rescore_changed",
+        action=AuditAction.UPLOAD_RESCORE_CHANGED,
         obj=upload,
         data={"from": upload.scan_verdict, "to": new_verdict, "score": new_score},
     )

@@ -28,7 +28,7 @@ from ..models import (
     Scan,
     ShadowScore,
 )
-from .audit import audit_record
+from .audit import AuditAction, audit_record
 
 if TYPE_CHECKING:
     from training.datasets import LabelledImage
@@ -140,7 +140,11 @@ def model_retrain(*, min_new_labels: int | None = None, acting_user: Any = None)
             labels_used=len(labelled),
         )
         audit_record(
-            actor=acting_user, platform=None, action="model.trained", obj=candidate, data={"labels": len(labelled)}
+            actor=acting_user,
+            platform=None,
+            action=AuditAction.MODEL_TRAINED,
+            obj=candidate,
+            data={"labels": len(labelled)},
         )
     return model_version_gate(model_version=candidate, acting_user=acting_user)
 
@@ -177,7 +181,7 @@ def model_version_gate(*, model_version: ModelVersion, acting_user: Any = None) 
         audit_record(
             actor=acting_user,
             platform=None,
-            action="model.gate_passed" if passed else "model.gate_failed",
+            action=AuditAction.MODEL_GATE_PASSED if passed else AuditAction.MODEL_GATE_FAILED,
             obj=model_version,
             data={"reason": reason},
         )
@@ -198,7 +202,7 @@ def model_version_promote(*, model_version: ModelVersion, acting_user: Any = Non
     audit_record(
         actor=acting_user,
         platform=None,
-        action="model.promoted",
+        action=AuditAction.MODEL_PROMOTED,
         obj=model_version,
         data={"from": str(previous) if previous else None, "to": str(model_version)},
     )
@@ -226,7 +230,11 @@ def model_version_rollback(*, acting_user: Any = None) -> ModelVersion:
     previous.status, previous.activated_at = ModelStatus.ACTIVE, timezone.now()
     previous.save(update_fields=["status", "activated_at"])
     audit_record(
-        actor=acting_user, platform=None, action="model.rolled_back", obj=previous, data={"from": str(current)}
+        actor=acting_user,
+        platform=None,
+        action=AuditAction.MODEL_ROLLED_BACK,
+        obj=previous,
+        data={"from": str(current)},
     )
     return previous
 
@@ -279,7 +287,7 @@ def platform_calibrate(*, platform: Platform, target_fpr: float | None = None, a
         audit_record(
             actor=acting_user,
             platform=platform,
-            action="platform.calibrated",
+            action=AuditAction.PLATFORM_CALIBRATED,
             obj=platform,
             data={"from": before, "to": threshold, "target_fpr": target, "real_labels": len(scores)},
         )

@@ -28,7 +28,7 @@ from ..models import (
     UploadStatus,
     Verdict,
 )
-from .audit import audit_record
+from .audit import AuditAction, audit_record
 from .callbacks import callback_enqueue
 from .hashbank import KNOWN_FAKE_EVIDENCE, KNOWN_FAKE_TAG, hash_bank_add_confirmed_fake, hash_bank_remove_overturned
 from .transitions import upload_transition
@@ -182,7 +182,7 @@ def review_decide(
     audit_record(
         actor=reviewer,
         platform=upload.platform,
-        action="upload.reviewed" if label != ReviewLabel.UNSURE else "upload.review_skipped",
+        action=AuditAction.UPLOAD_REVIEWED if label != ReviewLabel.UNSURE else AuditAction.UPLOAD_REVIEW_SKIPPED,
         obj=upload,
         data={
             "label": label,
@@ -236,7 +236,7 @@ def platform_thresholds_update(
     audit_record(
         actor=acting_user,
         platform=platform,
-        action="platform.thresholds_changed",
+        action=AuditAction.PLATFORM_THRESHOLDS_CHANGED,
         obj=platform,
         data={"from": before, "to": {"ai_threshold": ai_threshold, "review_margin": review_margin}},
     )
@@ -263,7 +263,7 @@ def console_user_set(
     audit_record(
         actor=acting_user,
         platform=None,
-        action="console_user.created" if created else "console_user.reset",
+        action=AuditAction.CONSOLE_USER_CREATED if created else AuditAction.CONSOLE_USER_RESET,
         obj=user,
         data={"role": role, "platforms": sorted(p.slug for p in platforms)},
     )

@@ -20,7 +20,7 @@ from ..conf import app_setting
 from ..errors import ApplicationError
 from ..models import Platform, Scan, Tag, TagSource, Upload, UploadStatus, Verdict
 from ..policy import TagDecision, decide, evidence_provenance, evidence_tags, review_priority
-from .audit import audit_record
+from .audit import AuditAction, audit_record
 from .callbacks import callback_enqueue
 from .model_versions import shadow_scores_record
 from .transitions import ALLOWED_TRANSITIONS, upload_transition
@@ -65,7 +65,9 @@ def platform_create(
         api_token_hash=hash_token(token),
         callback_url=callback_url,
     )
-    audit_record(actor=acting_user, platform=platform, action="platform.created", obj=platform, data={"slug": slug})
+    audit_record(
+        actor=acting_user, platform=platform, action=AuditAction.PLATFORM_CREATED, obj=platform, data={"slug": slug}
+    )
     return PlatformCredentials(platform, secret, token)
 
 
@@ -75,7 +77,7 @@ def platform_token_rotate(*, platform: Platform, acting_user: Any = None) -> str
     token = _new_api_token()
     platform.api_token_hash = hash_token(token)
     platform.save(update_fields=["api_token_hash"])
-    audit_record(actor=acting_user, platform=platform, action="platform.token_rotated", obj=platform)
+    audit_record(actor=acting_user, platform=platform, action=AuditAction.PLATFORM_TOKEN_ROTATED, obj=platform)
     return token
 
 
@@ -86,7 +88,7 @@ def platform_webhook_secret_rotate(*, platform: Platform, acting_user: Any = Non
     secret = _new_webhook_secret()
     platform.webhook_secrets = [secret, *platform.webhook_secrets[:1]]
     platform.save(update_fields=["webhook_secrets"])
-    audit_record(actor=acting_user, platform=platform, action="platform.webhook_secret_rotated", obj=platform)
+    audit_record(actor=acting_user, platform=platform, action=AuditAction.PLATFORM_WEBHOOK_SECRET_ROTATED, obj=platform)
     return secret
 
 
@@ -94,7 +96,7 @@ def platform_webhook_secret_rotate(*, platform: Platform, acting_user: Any = Non
 def platform_webhook_secret_retire_old(*, platform: Platform, acting_user: Any = None) -> None:
     platform.webhook_secrets = platform.webhook_secrets[:1]
     platform.save(update_fields=["webhook_secrets"])
-    audit_record(actor=acting_user, platform=platform, action="platform.webhook_secret_retired", obj=platform)
+    audit_record(actor=acting_user, platform=platform, action=AuditAction.PLATFORM_WEBHOOK_SECRET_RETIRED, obj=platform)
 
 
 # --- uploads -----------------------------------------------------------------------------------------------------
