@@ -4,7 +4,8 @@ all measured in one run on this machine, printed as one JSON object.
 (a) reference: PIL full decode → torchvision Resize(224) → CenterCrop → ToTensor → Normalize → model, batch 1
 (b) our CNN stage end to end: draft decode on a thread pool overlapping batched inference
 (c) the full CNN → ViT cascade, with a band that escalates the card's validation escalation rate of the images
-(d) the CNN's forward pass alone on ready tensors, at its best batch size, on the runtime the detector uses
+(d) the CNN's forward pass alone on ready tensors (views/s), at its best batch size, on the runtime the detector uses;
+    per input, divided by the views (crops) an image of that input costs
 (e) the FLOP roofline: the model's FLOPs per image against the best fp32 GEMM rate measured now
 """
 
@@ -115,7 +116,7 @@ def layout_rates(model: LoadedModel, batch_size: int) -> dict[str, float]:
     """Forward img/s for each CPU runtime and numeric layout the detector could choose."""
     size = model.card.input_size
     x = torch.randn(batch_size, 3, size, size)
-    module = model.module
+    module = model.module.float()  # in place; restored to the placement's dtype below
     scorer = model.onnx_scorer or OnnxScorer(module, model.card, threads=torch.get_num_threads())
     arrays = np.random.default_rng(0).integers(0, 255, (batch_size, size, size, 3), dtype=np.uint8)
     results = {"onnxruntime_fp32": _rate(batch_size * 2, lambda: [scorer.logits(arrays) for _ in range(2)])}
@@ -128,7 +129,8 @@ def layout_rates(model: LoadedModel, batch_size: int) -> dict[str, float]:
         inputs = x.to(dtype).contiguous(memory_format=memory_format)
         with torch.inference_mode():
             results[name] = _rate(batch_size * 2, lambda m=candidate, i=inputs: (m(i), m(i)))
-    model.module = module.to(dtype=model.placement.dtype, memory_format=torch.channels_last)
+    restored = torch.channels_last if model.placement.channels_last else torch.contiguous_format
+    model.module = module.to(dtype=model.placement.dtype, memory_format=restored)
     return results
 
 
@@ -209,6 +211,7 @@ def run_bench(checkpoint: Path | None = None, *, quick: bool = False) -> dict[st
             "torch_threads": torch.get_num_threads(),
             "processor": platform.processor() or platform.machine(),
             "device": cascade.cnn.placement.describe(),
+            "vit_device": cascade.vit.placement.describe() if cascade.vit is not None else None,
             "torch": torch.__version__,
         },
         "models": {
@@ -228,6 +231,11 @@ def run_bench(checkpoint: Path | None = None, *, quick: bool = False) -> dict[st
         "card_escalation_rate": escalation_rate,
         # What each branch costs: the ViT forward alone (images/s), and below, the CNN views per image of each input.
         "vit_forward_img_s": max(forward_rates(cascade.vit, (8,)).values()) if cascade.vit is not None else None,
+        "vit_layouts_img_s": (
+            layout_rates(cascade.vit, 8)
+            if cascade.vit is not None and cascade.vit.placement.device.type == "cpu" and not quick
+            else None
+        ),
         "inputs": {},
     }
     batched = replace(config, max_batch_size=best_batch)
@@ -237,15 +245,19 @@ def run_bench(checkpoint: Path | None = None, *, quick: bool = False) -> dict[st
         reference = reference_path_rate(cascade.cnn, images)
         ours = _rate(len(images), lambda images=images: cnn_only.predict(images))
         decode = decode_rate(cascade, images)
-        # When decoding and the model share the same cores, an image costs 1/decode + 1/d seconds of the machine.
-        bound = 1.0 / (1.0 / decode + 1.0 / forward[best_batch])
+        views = len(cascade.cnn.model_input(cascade.decode(images[0])))
+        # (d) counts views (crops); an image of this input costs `views` of them.
+        forward_per_image = forward[best_batch] / views
+        # When decoding and the model share the same cores, an image costs 1/decode + views/d seconds of the machine.
+        bound = 1.0 / (1.0 / decode + 1.0 / forward_per_image)
         entry: dict[str, Any] = {
             "count": len(images),
-            "cnn_views_per_image": len(cascade.cnn.model_input(cascade.decode(images[0]))),
+            "cnn_views_per_image": views,
             "mean_bytes": int(np.mean([len(i) for i in images])),
             "a_reference_img_s": reference,
             "b_cnn_stage_img_s": ours,
-            "ratio_b_over_d": ours / forward[best_batch],
+            "d_per_image_img_s": forward_per_image,
+            "ratio_b_over_d": ours / forward_per_image,
             "decode_only_img_s": decode,
             "b_shared_cores_bound_img_s": bound,
             "ratio_b_over_shared_cores_bound": ours / bound,

@@ -22,7 +22,7 @@ from torch import nn
 from .card import ModelCard
 from .cascade import CASCADE_FILENAME, CascadeSpec, Fusion, decision_score, escalate, label_for
 from .checkpoint import load_checkpoint
-from .device import Placement, choose_placement
+from .device import Placement, choose_placement, placement_for
 from .explain import grad_cam, render_overlay
 from .onnx_scorer import OnnxScorer
 from .preprocess import DEFAULT_MAX_PIXELS, ImageRejected, decode_image, enhance
@@ -317,7 +317,9 @@ def create_detector(config: DetectorConfig | None = None) -> Detector:
     placement = choose_placement(config.device, config.cpu_runtime)
 
     def load(directory: Path) -> LoadedModel:
-        return LoadedModel(*load_checkpoint(directory), placement, onnx_cache_dir=config.onnx_cache_dir)
+        module, card = load_checkpoint(directory)
+        own = placement_for(module, placement, config.cpu_runtime)
+        return LoadedModel(module, card, own, onnx_cache_dir=config.onnx_cache_dir)
 
     root = Path(config.checkpoint)
     if (root / CASCADE_FILENAME).is_file():

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from detector import DEFAULT_CHECKPOINT, DetectorConfig, ModelCard, create_detector, load_checkpoint, save_checkpoint
+from detector.device import cpu_has_native_bf16
 from detector.registry import build_model
 from tests.conftest import REPO_ROOT
 from tests.detector.conftest import write_tiny
@@ -68,10 +69,13 @@ def test_cpu_scores_through_onnxruntime_exactly_as_pytorch_does(tmp_path):
         json.dumps({"cnn": "cnn", "vit": "vit", "escalation_band": [0.0, 1.0]})
     )
     images = [jpeg_bytes(seed=seed) for seed in range(6)] + [jpeg_bytes(seed=9, width=2000, height=100)]
-    config = DetectorConfig(checkpoint=tmp_path / "cascade", device="cpu", onnx_cache_dir=tmp_path / "onnx")
+    config = DetectorConfig(
+        checkpoint=tmp_path / "cascade", device="cpu", cpu_runtime="onnxruntime", onnx_cache_dir=tmp_path / "onnx"
+    )
     fast = create_detector(config)
     eager = create_detector(replace(config, cpu_runtime="torch"))
-    assert fast.cnn.placement.runtime == "onnxruntime" and eager.cnn.placement.runtime == "torch"
+    assert fast.cnn.placement.runtime == fast.vit.placement.runtime == "onnxruntime"
+    assert eager.cnn.placement.runtime == "torch"
     ours, theirs = fast.predict(images), eager.predict(images)
     assert [o.verdict.path for o in ours] == [o.verdict.path for o in theirs]
     assert "cnn+vit" in {o.verdict.path for o in ours}, "the band should send some of these to the ViT"
@@ -80,6 +84,26 @@ def test_cpu_scores_through_onnxruntime_exactly_as_pytorch_does(tmp_path):
         assert mine.verdict.cnn_score == pytest.approx(reference.verdict.cnn_score, abs=1e-6)
         assert mine.verdict.vit_score == pytest.approx(reference.verdict.vit_score, abs=1e-6)
     assert fast.explain(images[0])[:8] == b"\x89PNG\r\n\x1a\n", "heatmaps still come from the PyTorch module"
+
+
+def test_on_a_cpu_with_native_bf16_the_vit_runs_in_bf16_and_scores_as_fp32_does(tmp_path):
+    write_tiny(tmp_path / "cascade" / "cnn", "test_efficientnet", seed=0, head_scale=1.0)
+    write_tiny(tmp_path / "cascade" / "vit", "test_vit", seed=1, input_size=160, head_scale=1.0)
+    (tmp_path / "cascade" / "cascade.json").write_text(
+        json.dumps({"cnn": "cnn", "vit": "vit", "escalation_band": [0.0, 1.0]})
+    )
+    config = DetectorConfig(checkpoint=tmp_path / "cascade", device="cpu", onnx_cache_dir=tmp_path / "onnx")
+    auto = create_detector(config)
+    assert auto.cnn.placement.runtime == "onnxruntime" and auto.cnn.placement.dtype == torch.float32
+    if not cpu_has_native_bf16():
+        assert auto.vit.placement == auto.cnn.placement
+        return
+    assert (auto.vit.placement.runtime, auto.vit.placement.dtype) == ("torch", torch.bfloat16)
+    images = [jpeg_bytes(seed=seed) for seed in range(4)]
+    reference = create_detector(replace(config, cpu_runtime="torch")).predict(images)
+    for mine, fp32 in zip(auto.predict(images), reference, strict=True):
+        assert mine.verdict.vit_score == pytest.approx(fp32.verdict.vit_score, abs=0.02)
+    assert auto.explain(images[0], use_vit=True)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_onnx_exports_are_cached_per_model_and_refreshed_when_the_weights_change(tmp_path):

@@ -9,7 +9,7 @@ from moderation.services import AuditAction, audit_record
 
 
 def test_an_action_outside_the_constants_is_refused(platform):
-    with pytest.raises(ValueError, match="upload.reveiwed"):
+    with pytest.raises(ValueError, match=r"upload\.reveiwed"):
         audit_record(actor=None, platform=platform.platform, action="upload.reveiwed", obj=platform.platform)
     assert not AuditEvent.objects.filter(action="upload.reveiwed").exists()
 
