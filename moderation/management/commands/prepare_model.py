@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand
 from detector.cascade import CASCADE_FILENAME, CascadeSpec
 from detector.checkpoint import load_checkpoint
 from detector.detector import LoadedModel
-from detector.device import choose_placement
+from detector.device import choose_placement, placement_for
 from detector.onnx_scorer import default_cache_dir
 from moderation.conf import app_setting
 from moderation.services import model_version_ensure_default
@@ -43,19 +43,20 @@ class Command(BaseCommand):
         version = model_version_ensure_default()
         placement = choose_placement(app_setting("DETECTOR_DEVICE"), app_setting("DETECTOR_CPU_RUNTIME"))
         cache_dir = Path(app_setting("DETECTOR_ONNX_CACHE_DIR") or default_cache_dir())
-        onnx = placement.runtime == "onnxruntime"
         parts = _cascade_parts(version.checkpoint_dir)
-        where = f"ONNX Runtime, cache {cache_dir}" if onnx else str(placement.device)
+        where = f"ONNX Runtime, cache {cache_dir}" if placement.runtime == "onnxruntime" else str(placement.device)
         self.stdout.write(f"Preparing model {version.name}@{version.version} ({len(parts)} networks, {where})")
         started = time.perf_counter()
         for role, directory in parts:
-            before = set(cache_dir.glob("*.onnx")) if onnx else set()
             self.stdout.write(f"  {role:<9} {directory.name:<8} ", ending="")
             self.stdout.flush()
             part_started = time.perf_counter()
             module, card = load_checkpoint(directory)
-            LoadedModel(module, card, placement, onnx_cache_dir=cache_dir if onnx else None)
+            own = placement_for(module, placement, app_setting("DETECTOR_CPU_RUNTIME"))
+            onnx = own.runtime == "onnxruntime"
+            before = set(cache_dir.glob("*.onnx")) if onnx else set()
+            LoadedModel(module, card, own, onnx_cache_dir=cache_dir if onnx else None)
             exported = onnx and bool(set(cache_dir.glob("*.onnx")) - before)
-            how = "exported to ONNX" if exported else ("ONNX export cached" if onnx else "loaded")
+            how = "exported to ONNX" if exported else ("ONNX export cached" if onnx else f"loaded ({own.describe()})")
             self.stdout.write(f"{card.name}@{card.version}: {how} in {time.perf_counter() - part_started:.1f} s")
         self.stdout.write(f"Model ready in {time.perf_counter() - started:.1f} s")
