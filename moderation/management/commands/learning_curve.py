@@ -107,9 +107,16 @@ class Command(BaseCommand):
         (out / "learning_curve.json").write_text(json.dumps(report, indent=2) + "\n")
         points = report["points"]
         figure, axis = plt.subplots(figsize=(5, 3.5))
-        axis.plot([p["labels"] for p in points], [p["candidate_auroc"] for p in points], "o-", label="adapted head")
-        axis.axhline(points[0]["active_auroc"], color="grey", linestyle="--", label="shipped model")
-        axis.set_xlabel("reviewer labels from this source")
+        labels = [p["labels"] for p in points]
+        axis.plot(labels, [p["candidate_auroc"] for p in points], "o-", label="adapted candidate")
+        axis.plot(labels, [p["active_auroc"] for p in points], "--", color="grey", label="active model")
+        passed = [p for p in points if p["gate_passed"]]
+        if passed:
+            axis.plot(
+                [p["labels"] for p in passed], [p["candidate_auroc"] for p in passed], "*", markersize=12,
+                color="tab:green", label="gate passed",
+            )  # fmt: skip
+        axis.set_xlabel("reviewer labels from this folder")
         axis.set_ylabel("AUROC on its other images")
         axis.set_ylim(0.3, 1.0)
         axis.set_title(Path(report["data"]).name, fontsize=9)
