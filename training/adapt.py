@@ -124,7 +124,7 @@ def adapt_photo_path(
             part: ImageFeatures.concat(
                 [
                     image_features(module, card, items, cache_dir=cache_dir, augmented=copy, desc=f"{branch} {part}")
-                    for copy in ((False, True) if part == "train" else (False,))
+                    for copy in ((None, "upload-like") if part == "train" else (None,))
                 ]
             )
             for part, items in (("train", train), ("val", val))

@@ -241,17 +241,24 @@ def _finetune(args: argparse.Namespace) -> int:
 
 
 def _cross_source(args: argparse.Namespace) -> int:
-    from .photo_path import PolicyTargets, cross_source_report, risk_coverage
+    from .photo_path import RECIPE_COPIES, PolicyTargets, cross_source_report, risk_coverage
     from .plots import write_cross_source_plots
 
     targets = PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate)
-    report = cross_source_report(args.shared, cache_dir=args.cache, targets=targets)
+    copies = tuple(args.copy or RECIPE_COPIES)
+    report = cross_source_report(args.shared, cache_dir=args.cache, targets=targets, copies=copies)
     report["risk_coverage"] = risk_coverage(report["held_out_scores"])
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
         write_cross_source_plots(report, args.out)
-    print(json.dumps({"summary": report["summary"], "sources": report["sources"]}, indent=2, default=str))
+    print(
+        json.dumps(
+            {key: report[key] for key in ("summary", "clean_real_rates", "resized_summary", "sources")},
+            indent=2,
+            default=str,
+        )
+    )
     return 0
 
 
@@ -263,7 +270,7 @@ def _pool_matched(args: argparse.Namespace) -> int:
 
 
 def _train_photo_path(args: argparse.Namespace) -> int:
-    from .photo_path import PolicyTargets, train_photo_path
+    from .photo_path import RECIPE_COPIES, PolicyTargets, train_photo_path
     from .thumbnail import THUMBNAIL_MAX_SIDE
 
     thumbnail = args.thumbnail if (args.thumbnail / "card.json").is_file() else None
@@ -276,6 +283,7 @@ def _train_photo_path(args: argparse.Namespace) -> int:
         version=args.version,
         targets=PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate),
         exclude=frozenset(args.exclude_source),
+        copies=tuple(args.copy or RECIPE_COPIES),
     )
     print(json.dumps({"checkpoint": str(args.out), **training}, indent=2))
     return 0
@@ -385,6 +393,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         command.add_argument(
             "--miss-rate", type=float, default=0.2, help="share of AI images it may call likely-real (the rest: review)"
+        )
+        command.add_argument(
+            "--copy",
+            action="append",
+            choices=["upload-like", "resized"],
+            default=None,
+            help="copies of each training image to learn from (repeatable; default: upload-like)",
         )
 
     photo = commands.add_parser(

@@ -128,6 +128,29 @@ def upload_like(image: Image.Image, rng: random.Random) -> Image.Image:
     return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
 
 
+_RESAMPLING = (Image.Resampling.BOX, Image.Resampling.BILINEAR, Image.Resampling.BICUBIC, Image.Resampling.LANCZOS)
+
+
+def resized_like(image: Image.Image, rng: random.Random) -> Image.Image:
+    """A real and an AI image both shrunk the way sites and apps do (0.35-0.75x, any common filter), then re-encoded:
+    downscaling makes a photograph's pixels crisper, which texture statistics would otherwise take for a generator's
+    polish."""
+    scale = rng.uniform(0.35, 0.75)
+    size = (max(112, round(image.width * scale)), max(112, round(image.height * scale)))
+    image = image.resize(size, rng.choice(_RESAMPLING))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=rng.randint(70, 95))
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+# Copies of an image the photo path can learn from or be tested on; "upload-like" is the recipe's, "resized" the
+# robustness check of cross-source (learning from it too was measured and not adopted: README). The cache keys of
+# "upload-like" predate the others.
+AUGMENTATIONS = {"upload-like": upload_like, "resized": resized_like}
+RECIPE_COPIES = ("upload-like",)
+_CACHE_KEY = {None: False, "upload-like": True}
+
+
 @dataclass
 class ImageFeatures:
     """The mean head-input feature vector over each image's views. A linear head's logit of that mean is the mean of
@@ -178,18 +201,27 @@ def image_features(
     items: list[LabelledImage],
     *,
     cache_dir: Path | None,
-    augmented: bool = False,
+    augmented: str | None = None,
     seed: int = 0,
     batch_size: int = 32,
     desc: str = "",
 ) -> ImageFeatures:
     """Head-input features of the views the serving path scores, through the ONNX graph it runs, averaged per image.
 
-    Images the service would reject are left out. `augmented` scores an upload-like copy of each image instead.
+    Images the service would reject are left out. `augmented` (a name in AUGMENTATIONS) scores that copy of each
+    image instead.
     """
+    augment = AUGMENTATIONS[augmented] if augmented else None
     key = hashlib.sha256(
         json.dumps(
-            [model_key(module, card), card.views, card.max_crops, card.canonical_side, augmented, seed]
+            [
+                model_key(module, card),
+                card.views,
+                card.max_crops,
+                card.canonical_side,
+                _CACHE_KEY.get(augmented, augmented),
+                seed,
+            ]
             + [f"{item.path}:{item.path.stat().st_size}:{item.label}:{item.source}" for item in items]
         ).encode()
     ).hexdigest()[:20]
@@ -214,8 +246,8 @@ def image_features(
             image = decode_image(item.path.read_bytes(), min_side=decode_side(card))
         except ImageRejected:
             continue
-        if augmented:
-            image = upload_like(image, random.Random(f"{seed}:{item.path.name}"))
+        if augment is not None:
+            image = augment(image, random.Random(f"{seed}:{item.path.name}"))
         kept.append(item)
         pending.append(model_views(image, card))
         if sum(len(views) for views in pending) >= batch_size:
@@ -394,7 +426,7 @@ def fit_photo_path(
     )
 
 
-AUGMENTED_SUFFIX = "#upload-like"
+AUGMENTED_SUFFIX = "#copy"
 
 
 def branch_features(
@@ -404,15 +436,19 @@ def branch_features(
     cache_dir: Path | None,
     augment: bool,
     branches: dict[str, BranchSpec] = BRANCHES,
+    augmentations: tuple[str, ...] = RECIPE_COPIES,
 ) -> dict[str, ImageFeatures]:
-    """Both branches' features of `items`, aligned; with `augment`, an upload-like copy of each image follows."""
+    """Both branches' features of `items`, aligned; with `augment`, each of `augmentations`' copies of every image
+    follows (paths suffixed `#copy-<name>`)."""
     result = {}
     for name, spec in branches.items():
         module, card = load_branch(spec, shared)
         parts = [image_features(module, card, items, cache_dir=cache_dir, desc=f"{name} features")]
-        if augment:
-            copies = image_features(module, card, items, cache_dir=cache_dir, augmented=True, desc=f"{name} copies")
-            copies.paths = np.char.add(copies.paths.astype(str), AUGMENTED_SUFFIX)
+        for augmentation in augmentations if augment else ():
+            copies = image_features(
+                module, card, items, cache_dir=cache_dir, augmented=augmentation, desc=f"{name} {augmentation}"
+            )
+            copies.paths = np.char.add(copies.paths.astype(str), f"{AUGMENTED_SUFFIX}-{augmentation}")
             parts.append(copies)
         result[name] = ImageFeatures.concat(parts)
     if not np.array_equal(result["cnn"].paths, result["vit"].paths):
@@ -446,25 +482,42 @@ def cross_source_report(
     cache_dir: Path | None,
     targets: PolicyTargets = PolicyTargets(),
     branches: dict[str, BranchSpec] = BRANCHES,
+    copies: tuple[str, ...] = RECIPE_COPIES,
 ) -> dict:
     """Leave one source out, for every training source with AI images or real photos of its own: the whole recipe
-    (heads, fusion, operating points) refitted without it, then its clean images scored. realorai_dev, never trained
-    on, is scored by the recipe fitted on everything, as are the real-photo sets kept for evaluation."""
+    (heads, fusion, operating points, learning from `copies` of each image) refitted without it, then its clean
+    images scored, and its resized copies (`resized_like`: shrunk 0.35-0.75x, re-encoded) as the robustness check.
+    realorai_dev, never trained on, is scored by the recipe fitted on everything, as are the real-photo sets kept
+    for evaluation."""
     train_items, evaluation = photo_sets(shared)
-    pool = branch_features(shared, train_items, cache_dir=cache_dir, augment=True, branches=branches)
-    clean = ~np.char.endswith(pool["cnn"].paths.astype(str), AUGMENTED_SUFFIX)
+    kinds = tuple(dict.fromkeys((*copies, "resized")))
+    everything = branch_features(shared, train_items, cache_dir=cache_dir, augment=True, branches=branches,
+                                 augmentations=kinds)  # fmt: skip
+    paths = everything["cnn"].paths.astype(str)
+    clean = np.char.find(paths, AUGMENTED_SUFFIX) < 0
+    resized = np.char.endswith(paths, f"{AUGMENTED_SUFFIX}-resized")
+    learn = clean | np.any([np.char.endswith(paths, f"{AUGMENTED_SUFFIX}-{copy}") for copy in copies], axis=0)
+    pool = {name: features.subset(learn) for name, features in everything.items()}
     sources = sorted(set(pool["cnn"].sources) - {"real_photos"})
-    report: dict[str, Any] = {"targets": targets.__dict__, "sources": {}, "held_out_scores": {}}
+    report: dict[str, Any] = {
+        "targets": targets.__dict__,
+        "copies": list(copies),
+        "sources": {},
+        "resized": {},
+        "held_out_scores": {},
+    }
     for held in tqdm(sources, desc="leave one source out", unit="source"):
         keep = pool["cnn"].sources != held
         path = fit_photo_path(pool["cnn"].subset(keep), pool["vit"].subset(keep), targets, branches=branches)
-        test = clean & ~keep
-        scores = path.scores(pool["cnn"].subset(test), pool["vit"].subset(test))
-        report["sources"][held] = evaluate_scores(pool["cnn"].labels[test], scores)
-        report["held_out_scores"][held] = {
-            "labels": pool["cnn"].labels[test].tolist(),
-            "score": scores["score"].tolist(),
-        }
+        for kind, mask, rows in (("sources", clean, report["sources"]), ("resized", resized, report["resized"])):
+            test = mask & (everything["cnn"].sources == held)
+            scores = path.scores(everything["cnn"].subset(test), everything["vit"].subset(test))
+            rows[held] = evaluate_scores(everything["cnn"].labels[test], scores)
+            if kind == "sources":
+                report["held_out_scores"][held] = {
+                    "labels": everything["cnn"].labels[test].tolist(),
+                    "score": scores["score"].tolist(),
+                }
     full = fit_photo_path(pool["cnn"], pool["vit"], targets, branches=branches)
     for name, items in evaluation.items():
         features = branch_features(shared, items, cache_dir=cache_dir, augment=False, branches=branches)
@@ -472,7 +525,22 @@ def cross_source_report(
         report["sources"][name] = evaluate_scores(features["cnn"].labels, scores)
         report["held_out_scores"][name] = {"labels": features["cnn"].labels.tolist(), "score": scores["score"].tolist()}
     report["summary"] = summarise(report["sources"])
+    report["resized_summary"] = {**summarise(report["resized"]), **pooled_real_rates(report["resized"])}
+    report["clean_real_rates"] = pooled_real_rates({k: v for k, v in report["sources"].items() if k in sources})
     return report
+
+
+def pooled_real_rates(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Real images tagged AI and sent to review, pooled over the sources' real images (counts and shares)."""
+    reals = sum(row["real"] for row in rows.values())
+    tagged = sum(round(row.get("real_tagged_ai", 0.0) * row["real"]) for row in rows.values())
+    review = sum(round(row.get("real_to_review", 0.0) * row["real"]) for row in rows.values())
+    return {
+        "real_images": reals,
+        "real_tagged_ai": tagged,
+        "real_tagged_ai_share": tagged / reals if reals else None,
+        "real_to_review_share": review / reals if reals else None,
+    }
 
 
 def summarise(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -573,13 +641,17 @@ def train_photo_path(
     targets: PolicyTargets = PolicyTargets(),
     branches: dict[str, BranchSpec] = BRANCHES,
     exclude: frozenset[str] = frozenset(),
+    copies: tuple[str, ...] = RECIPE_COPIES,
 ) -> dict[str, Any]:
-    """Fit the photo path on every training source but `exclude` (with upload-like copies); write the checkpoint."""
+    """Fit the photo path on every training source but `exclude` (with `copies` of each image); write the
+    checkpoint."""
     from .datasets import fingerprint
 
     train_items, _ = photo_sets(shared)
     # Features of the whole pool (cached once), then the excluded sources dropped.
-    pool = branch_features(shared, train_items, cache_dir=cache_dir, augment=True, branches=branches)
+    pool = branch_features(
+        shared, train_items, cache_dir=cache_dir, augment=True, branches=branches, augmentations=copies
+    )
     keep = ~np.isin(pool["cnn"].sources, sorted(exclude))
     pool = {name: features.subset(keep) for name, features in pool.items()}
     train_items = [item for item in train_items if item.source not in exclude]
@@ -591,6 +663,7 @@ def train_photo_path(
     training = {
         "method": "frozen backbones, linear heads on mean view features, stacking fitted on source-held-out logits",
         "targets": targets.__dict__,
+        "copies": list(copies),
         "images": len(pool["cnn"]),
         "sources": sorted(set(pool["cnn"].sources.tolist())),
         "fingerprint": fingerprint(train_items),

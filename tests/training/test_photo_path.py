@@ -41,6 +41,13 @@ def test_every_source_is_held_out_once_and_reported_as_the_issue_asks(shared, ca
     assert report["summary"]["mean_auroc"] > 0.8
     curve = risk_coverage(report["held_out_scores"])
     assert curve[0]["coverage"] == 1.0 and curve[-1]["coverage"] <= curve[0]["coverage"]
+    # The robustness check: every held-out training source again, on its resized copies, same images and labels.
+    assert set(report["resized"]) == expected
+    for name, row in report["resized"].items():
+        assert (row["fake"], row["real"]) == (report["sources"][name]["fake"], report["sources"][name]["real"])
+    rates = report["resized_summary"]
+    assert rates["real_images"] == sum(report["sources"][name]["real"] for name in expected)
+    assert 0 <= rates["real_tagged_ai"] <= rates["real_images"]
 
 
 def test_a_trained_photo_path_is_served_exactly_as_the_trainer_scored_it(shared, cache, tmp_path):
