@@ -330,7 +330,9 @@ class PolicyTargets:
     # The ViT sees the images the CNN ranks among this top share of real photographs (where an AI tag is at stake)...
     escalation_share: float = 0.05
     # ...up to where the CNN alone is sure: above the band it tags AI without the ViT, for this few real photos.
-    cnn_alone_fpr: float = 0.002
+    # 0: never; the fusion confirms every AI tag. Measured source-held-out on resized copies, the CNN alone (at 0.002)
+    # tagged 14 of 437 real photos AI and the fusion 6, at the same catch rate (README, "Resized uploads").
+    cnn_alone_fpr: float = 0.0
     # Abstain on disagreement this far apart (logits, beyond each model's own `target_fpr` threshold); None: never.
     disagreement: float | None = 4.0
 
@@ -349,7 +351,7 @@ def operating_point(labels: np.ndarray, logits: np.ndarray, targets: PolicyTarge
 
 def escalation_band(labels: np.ndarray, cnn_logit: np.ndarray, targets: PolicyTargets) -> tuple[float, float]:
     real = sigmoid(cnn_logit[labels == 0])
-    hi = quantile_threshold(real, targets.cnn_alone_fpr)
+    hi = quantile_threshold(real, targets.cnn_alone_fpr) if targets.cnn_alone_fpr > 0 else 1.0
     return min(quantile_threshold(real, targets.escalation_share), hi), hi
 
 
