@@ -244,7 +244,7 @@ def _cross_source(args: argparse.Namespace) -> int:
     from .photo_path import RECIPE_COPIES, PolicyTargets, cross_source_report, risk_coverage
     from .plots import write_cross_source_plots
 
-    targets = PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate)
+    targets = PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate, cnn_alone_fpr=args.cnn_alone_fpr)
     copies = tuple(args.copy or RECIPE_COPIES)
     report = cross_source_report(args.shared, cache_dir=args.cache, targets=targets, copies=copies)
     report["risk_coverage"] = risk_coverage(report["held_out_scores"])
@@ -281,7 +281,7 @@ def _train_photo_path(args: argparse.Namespace) -> int:
         thumbnail=thumbnail,
         thumbnail_max_side=THUMBNAIL_MAX_SIDE,
         version=args.version,
-        targets=PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate),
+        targets=PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate, cnn_alone_fpr=args.cnn_alone_fpr),
         exclude=frozenset(args.exclude_source),
         copies=tuple(args.copy or RECIPE_COPIES),
     )
@@ -393,6 +393,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         command.add_argument(
             "--miss-rate", type=float, default=0.2, help="share of AI images it may call likely-real (the rest: review)"
+        )
+        command.add_argument(
+            "--cnn-alone-fpr",
+            type=float,
+            default=0.0,
+            help="share of real photos the CNN may tag AI without the ViT (default 0: every AI tag needs the fusion)",
         )
         command.add_argument(
             "--copy",
