@@ -42,14 +42,18 @@ class IllegalTransition(ApplicationError):
         )
 
 
+def upload_can_move(upload: Upload, to: str) -> bool:
+    """Whether the table allows `upload` (a new one has no history yet) to move to status `to`."""
+    return to in ALLOWED_TRANSITIONS[upload.status if upload.status_history else None]
+
+
 def upload_transition(*, upload: Upload, to: str, reason: str, acting_user: Any = None) -> None:
     """Move `upload` to status `to` in memory (the caller saves it with its other changes, in its transaction).
 
     Raises IllegalTransition for a move the table does not allow; `reason` and the actor (a user, or the system for
     pipeline tasks) are recorded in the status history beside the time.
     """
-    current = upload.status if upload.status_history else None
-    if to not in ALLOWED_TRANSITIONS[current]:
+    if not upload_can_move(upload, to):
         raise IllegalTransition(upload, to)
     actor = getattr(acting_user, "username", None) or SYSTEM_ACTOR
     upload.status = to

@@ -23,7 +23,7 @@ from ..policy import TagDecision, decide, evidence_provenance, evidence_tags, re
 from .audit import AuditAction, audit_record
 from .callbacks import callback_enqueue
 from .model_versions import shadow_scores_record
-from .transitions import ALLOWED_TRANSITIONS, upload_transition
+from .transitions import upload_can_move, upload_transition
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def uploads_requeue_stalled(*, received_after_seconds: float = 30, stalled_after
 
 
 def upload_fail(*, upload: Upload, reason: str) -> None:
-    if UploadStatus.FAILED not in ALLOWED_TRANSITIONS[upload.status]:
+    if not upload_can_move(upload, UploadStatus.FAILED):
         # A late failure (fetch retries running out) of an upload a duplicate delivery already took further.
         logger.info("upload %s is %s; not failing it: %s", upload.id, upload.status, reason)
         return
