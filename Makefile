@@ -27,7 +27,7 @@ run: install
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py platform_create demo --if-exists=rotate
 	$(PY) manage.py demo_console_user demo-lead $(if $(filter 1 true yes,$(ROTATE_PASSWORD)),--rotate)
-	PORT=$(PORT) $(PY) -m moderation.project.run
+	PORT=$(PORT) $(PY) -m config.run
 
 ## Set up and run every test. Integration tests use PostgreSQL + Redis + a Celery worker where they are reachable.
 test: install

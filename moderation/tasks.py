@@ -12,7 +12,7 @@ from celery.signals import worker_process_init
 from celery.utils.log import get_task_logger
 from celery_batches import Batches
 
-from webhooks.fetch import FetchTransient
+from transport.fetch import FetchTransient
 
 from . import services
 from .conf import app_setting

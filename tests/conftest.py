@@ -19,11 +19,11 @@ import pytest
 from django.conf import settings as django_settings
 from hypothesis import settings as hypothesis_settings
 
-from moderation.project.celery import app as celery_app
+from config.celery import app as celery_app
 from moderation.services import PlatformCredentials, platform_create
 from tests import settings as test_settings
 from tests.images import jpeg_bytes
-from webhooks.signatures import sign
+from transport.signatures import sign
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -152,7 +152,7 @@ def start_worker(transactional_db: None) -> Iterator[Any]:
             conn.default_channel.queue_purge(queue)
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "moderation.project.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
         "MODERATION_DATA_DIR": str(django_settings.DATA_DIR),
@@ -164,7 +164,7 @@ def start_worker(transactional_db: None) -> Iterator[Any]:
         name = f"worker-{uuid.uuid4().hex[:8]}"
         log = open(Path(django_settings.DATA_DIR) / f"{name}.log", "wb")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "moderation.project", "worker", "-Q", queues, "-n", f"{name}@%h",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-n", f"{name}@%h",
              "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip

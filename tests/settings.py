@@ -5,6 +5,7 @@ Where they do not (a laptop without servers), the suite runs on the embedded def
 """
 
 import os
+import secrets
 import socket
 import tempfile
 from urllib.parse import urlsplit
@@ -40,10 +41,12 @@ for name in (
 ):
     os.environ.pop(name, None)
 os.environ["DJANGO_DEBUG"] = "true"
+# One key for this run, inherited by the worker and web processes the tests start.
+os.environ["DJANGO_SECRET_KEY"] = "tests-" + secrets.token_urlsafe(32)
 if SERVICES_AVAILABLE:
     os.environ["DATABASE_URL"] = TEST_DATABASE_URL
     os.environ["CELERY_BROKER_URL"] = TEST_BROKER_URL
 
-from moderation.project.settings import *  # noqa: E402, F403
+from config.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

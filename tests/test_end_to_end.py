@@ -23,7 +23,7 @@ from tests.conftest import (
     wait_for,
 )
 from tests.images import jpeg_bytes
-from webhooks.signatures import sign
+from transport.signatures import sign
 
 
 @pytest.mark.services
@@ -69,9 +69,7 @@ def test_embedded_defaults_as_make_run_starts_them(tmp_path: Path):
         for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT", "STATIC_ROOT")
     }
-    env.update(
-        DJANGO_SETTINGS_MODULE="moderation.project.settings", MODERATION_DATA_DIR=str(tmp_path), PORT=str(_free_port())
-    )
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", MODERATION_DATA_DIR=str(tmp_path), PORT=str(_free_port()))
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput"], cwd=REPO_ROOT, env=env, check=True, capture_output=True)
     created = subprocess.run(
@@ -85,7 +83,7 @@ def test_embedded_defaults_as_make_run_starts_them(tmp_path: Path):
     credentials = json.loads(created.stdout)
     log = open(tmp_path / "service.log", "wb")
     service = subprocess.Popen(
-        [sys.executable, "-m", "moderation.project.run"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "config.run"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{env['PORT']}"
     try:

@@ -40,7 +40,7 @@ import requests
 from tests.conftest import REPO_ROOT, wait_for
 from tests.detector.conftest import write_tiny
 from tests.images import jpeg_bytes
-from webhooks.signatures import sign
+from transport.signatures import sign
 
 pytestmark = [pytest.mark.services, pytest.mark.timeout(300)]
 
@@ -192,13 +192,13 @@ class Stack:
     def start_worker(self, name: str, queues: str) -> subprocess.Popen[bytes]:
         log_path = self.root / f"{name}.log"
         offset = log_path.stat().st_size if log_path.exists() else 0
-        command = [sys.executable, "-m", "celery", "-A", "moderation.project", "worker", "-Q", queues,
+        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues,
                    "-n", f"{name}-{os.getpid()}@%h", "--concurrency", "1", "--loglevel", "INFO",
                    "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
         return self.spawn(name, command, lambda: b" ready." in log_path.read_bytes()[offset:])
 
     def start_all(self) -> None:
-        web = [sys.executable, "-m", "gunicorn", "moderation.project.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
+        web = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
                "--workers", "2", "--timeout", "30"]  # fmt: skip
         self.spawn("web", web, lambda: _accepts(self.web_port))
         self.start_worker("fetch-worker", "fetch,callbacks")
@@ -232,7 +232,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     redis.start()
     env = {k: v for k, v in os.environ.items() if k not in ("MEDIA_ROOT", "STATIC_ROOT", "CACHE_URL")}
     env.update(
-        DJANGO_SETTINGS_MODULE="moderation.project.settings",
+        DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=postgres.url,
         CELERY_BROKER_URL=redis.url,
         MODERATION_DATA_DIR=str(tmp_path / "data"),

@@ -25,8 +25,8 @@ from moderation.models import Platform
 from moderation.selectors import platform_by_slug
 from moderation.services import upload_create
 from moderation.urls import upload_lookup_url
+from transport import signatures
 
-from . import signatures
 from .ratelimit import retry_after_if_limited
 
 logger = logging.getLogger(__name__)

@@ -44,7 +44,7 @@ def callback_enqueue(*, upload: Upload, event_type: str) -> CallbackDelivery | N
 def callback_attempt(*, delivery_id: int) -> CallbackDelivery:
     """One attempt; `pending` afterwards means it failed and should be retried later. A URL the address checks refuse
     is `dead` at once, with the reason: the policy will refuse it on every retry too."""
-    from webhooks.callbacks import post_signed
+    from transport.signed_post import post_signed
 
     delivery = CallbackDelivery.objects.select_related("platform").get(pk=delivery_id)
     if delivery.status != DeliveryStatus.PENDING:

@@ -241,7 +241,7 @@ def upload_fail(*, upload: Upload, reason: str) -> None:
 
 def upload_fetch(*, upload_id: Any) -> bool:
     """The I/O stage: make sure the image bytes are stored locally. Returns True when the upload is ready to scan."""
-    from webhooks.fetch import FetchRefused, fetch_image
+    from transport.fetch import FetchRefused, fetch_image
 
     upload = Upload.objects.select_related("platform").get(id=upload_id)
     if upload.status in TERMINAL_STATUSES or upload.status == UploadStatus.SCANNED:

@@ -26,7 +26,7 @@ def _env(tmp_path, **extra: str) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_", "CACHE_"))}
     return {
         **keep,
-        "DJANGO_SETTINGS_MODULE": "moderation.project.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "MODERATION_DATA_DIR": str(tmp_path),
         **extra,
     }
@@ -43,7 +43,7 @@ def production_env(tmp_path) -> dict[str, str]:
 
 
 def _switches(env: dict[str, str]) -> dict:
-    code = "import json, sys; from moderation.project import settings as s; "
+    code = "import json, sys; from config import settings as s; "
     code += "print(json.dumps({n: getattr(s, n) for n in sys.argv[1:]}))"
     result = subprocess.run(
         [sys.executable, "-c", code, *SWITCHES], cwd=REPO_ROOT, env=env, capture_output=True, text=True
@@ -75,7 +75,7 @@ def test_production_defaults_are_secure_and_embedded_defaults_are_not(tmp_path):
         "SECURE_HSTS_PRELOAD": True,
         "SECURE_PROXY_SSL_HEADER": None,  # opt-in only: trusting it without a proxy lets clients claim HTTPS
     }
-    embedded = _switches(_env(tmp_path, DJANGO_DEBUG="true"))
+    embedded = _switches(_env(tmp_path, DJANGO_DEBUG="true", DJANGO_SECRET_KEY="debug"))
     assert not any(embedded.values()), embedded
 
 
@@ -90,3 +90,29 @@ def test_each_switch_has_its_own_variable(tmp_path):
     assert switches["SECURE_SSL_REDIRECT"] is False and switches["SECURE_HSTS_SECONDS"] == 3600
     assert switches["SECURE_HSTS_PRELOAD"] is False and switches["SESSION_COOKIE_SECURE"] is True
     assert switches["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+
+
+def test_importing_the_settings_creates_nothing(tmp_path):
+    data_dir = tmp_path / "data"
+    env = _env(data_dir, DJANGO_DEBUG="true", DJANGO_SECRET_KEY="debug")
+    assert _switches(env)["SECURE_SSL_REDIRECT"] is False
+    assert not data_dir.exists()
+
+
+def test_a_debug_install_gets_its_key_from_an_entry_point_and_keeps_it(tmp_path):
+    env = _env(tmp_path / "data", DJANGO_DEBUG="true")
+    refused = subprocess.run(
+        [sys.executable, "-c", "import config.settings"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert refused.returncode != 0 and "DJANGO_SECRET_KEY" in refused.stderr
+
+    def key() -> str:
+        code = "import config.celery; from django.conf import settings; print(settings.SECRET_KEY)"
+        result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    first = key()
+    assert len(first) >= 50 and key() == first
+    assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "data" / "broker" / "processed").is_dir()

@@ -10,9 +10,9 @@ import pytest
 from django.db import OperationalError
 from kombu import Connection
 
+from config.celery import app as celery_app
 from moderation import health
 from moderation.models import ModelStatus, ModelVersion
-from moderation.project.celery import app as celery_app
 
 SHIPPED = Path(__file__).resolve().parents[2] / "detector" / "models" / "default"
 

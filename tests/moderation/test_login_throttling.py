@@ -78,7 +78,7 @@ def test_django_admin_login_is_throttled_too(client):
 
 
 def test_behind_trusted_proxies_the_client_address_comes_from_x_forwarded_for(rf, settings):
-    from moderation.project.security import client_ip
+    from config.security import client_ip
 
     request = rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7")
     settings.TRUSTED_PROXY_COUNT = 0

@@ -9,8 +9,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from config import run
 from moderation import tasks
-from moderation.project import run
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ from tests.conftest import REPO_ROOT
 def test_web_code_paths_do_not_load_torch(tmp_path):
     """Web processes stay light: only workers that score images import torch and the models."""
     code = (
-        "import os, sys, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'moderation.project.settings'; django.setup(); "
-        "import moderation.project.urls, moderation.tasks, webhooks.views, moderation.api.views, moderation.services; "
+        "import os, sys, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'; django.setup(); "
+        "import config.urls, moderation.tasks, webhooks.views, moderation.api.views, moderation.services; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run(

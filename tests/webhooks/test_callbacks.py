@@ -71,7 +71,7 @@ def test_tagged_upload_is_called_back_with_a_verifiable_signature(
 def test_failures_are_retried_then_dead_lettered_and_can_be_redelivered(
     client, platform, calling_back, django_capture_on_commit_callbacks
 ):
-    from moderation.project.celery import app
+    from config.celery import app
 
     app.conf.task_eager_propagates = False  # so eager mode runs each retry in turn instead of raising Retry
     _, received, statuses = calling_back
@@ -92,7 +92,7 @@ def test_failures_are_retried_then_dead_lettered_and_can_be_redelivered(
 def test_callback_to_an_internal_address_is_dead_at_once_without_retries(
     client, platform, settings, django_capture_on_commit_callbacks, callback_url
 ):
-    from moderation.project.celery import app
+    from config.celery import app
 
     app.conf.task_eager_propagates = False  # a retry would run eagerly in turn: none may happen
     settings.AI_MODERATION = {**settings.AI_MODERATION, "CALLBACK_MAX_ATTEMPTS": 8}

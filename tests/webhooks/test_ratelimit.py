@@ -33,7 +33,7 @@ def _env(tmp_path, **extra: str) -> dict[str, str]:
     }
     return {
         **env,
-        "DJANGO_SETTINGS_MODULE": "moderation.project.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "MODERATION_DATA_DIR": str(tmp_path),
         "DJANGO_DEBUG": "true",
         **extra,
@@ -41,7 +41,7 @@ def _env(tmp_path, **extra: str) -> dict[str, str]:
 
 
 def _cache_setting(tmp_path, **extra: str) -> dict:
-    code = "import json; from moderation.project import settings; print(json.dumps(settings.CACHES['default']))"
+    code = "import json; from config import settings; print(json.dumps(settings.CACHES['default']))"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, env=_env(tmp_path, **extra), capture_output=True, text=True
     )
@@ -72,11 +72,13 @@ def test_the_cache_is_chosen_from_the_environment(tmp_path):
     redis = _cache_setting(tmp_path, CELERY_BROKER_URL="redis://redis.internal:6379/3")
     assert redis["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     assert redis["LOCATION"] == "redis://redis.internal:6379/3"
-    # Namespaced per deployment (its secret key): the same data dir agrees, another one does not collide.
+    # Namespaced per deployment (its secret key): the same deployment agrees, another one does not collide.
     assert (
         _cache_setting(tmp_path, CELERY_BROKER_URL="redis://redis.internal:6379/3")["KEY_PREFIX"] == redis["KEY_PREFIX"]
     )
-    other = _cache_setting(tmp_path / "other", CELERY_BROKER_URL="redis://redis.internal:6379/3")
+    other = _cache_setting(
+        tmp_path / "other", CELERY_BROKER_URL="redis://redis.internal:6379/3", DJANGO_SECRET_KEY="another deployment"
+    )
     assert other["KEY_PREFIX"] != redis["KEY_PREFIX"]
     explicit = _cache_setting(tmp_path, CELERY_BROKER_URL="redis://redis.internal:6379/3", CACHE_URL="locmemcache://")
     assert explicit["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"

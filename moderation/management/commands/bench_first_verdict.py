@@ -22,7 +22,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from moderation.project.run import SERVING
+# What `config.run` prints once it serves (config.run.SERVING; the apps never import the standalone project).
+SERVING = "Serving on"
+
 
 REPO_ROOT = Path(settings.BASE_DIR)
 DEFAULT_IMAGE = REPO_ROOT / "tests" / "detector" / "fixtures" / "camera.jpg"
@@ -71,7 +73,7 @@ class Command(BaseCommand):
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
         env["MODERATION_DATA_DIR"], env["PORT"] = str(data_dir), str(port)
-        env["DJANGO_SETTINGS_MODULE"] = "moderation.project.settings"
+        env["DJANGO_SETTINGS_MODULE"] = "config.settings"
         run: subprocess.Popen[str] | None = None
         try:
             started = time.monotonic()
@@ -85,7 +87,7 @@ class Command(BaseCommand):
 
             run_started = time.monotonic()
             run = subprocess.Popen(
-                [sys.executable, "-m", "moderation.project.run"],
+                [sys.executable, "-m", "config.run"],
                 env=env,
                 cwd=REPO_ROOT,
                 stdout=subprocess.PIPE,

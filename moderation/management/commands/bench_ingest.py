@@ -30,7 +30,7 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from PIL import Image
 
-from webhooks.signatures import sign
+from transport.signatures import sign
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SLUG = "bench-ingest"
@@ -169,7 +169,7 @@ class Command(BaseCommand):
         width, height = (int(part) for part in options["image_size"].split("x"))
         data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT")}
-        env.update(DJANGO_SETTINGS_MODULE="moderation.project.settings", MODERATION_DATA_DIR=str(data_dir))
+        env.update(DJANGO_SETTINGS_MODULE="config.settings", MODERATION_DATA_DIR=str(data_dir))
         env.update(DJANGO_DEBUG="false", DJANGO_SECRET_KEY=secrets.token_urlsafe(50), LOG_LEVEL="WARNING")
         if options["database_url"]:
             env["DATABASE_URL"] = options["database_url"]
@@ -182,7 +182,7 @@ class Command(BaseCommand):
         )
         platform = json.loads(setup.stdout.splitlines()[-1])
         port = _free_port()
-        web_command = [sys.executable, "-m", "gunicorn", "moderation.project.wsgi", "--bind", f"127.0.0.1:{port}",
+        web_command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
                        "--workers", str(options["web_workers"]), "--worker-class", "gthread",
                        "--threads", str(options["threads"]), "--keep-alive", "30"]  # fmt: skip
         log = open(data_dir / "service.log", "wb")  # web and worker; kept only until the temp dir is removed
@@ -223,7 +223,7 @@ class Command(BaseCommand):
             }
             if options["drain_timeout"] > 0:
                 worker = subprocess.Popen(
-                    [sys.executable, "-m", "celery", "-A", "moderation.project", "worker", "-Q",
+                    [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q",
                      "fetch,detect,callbacks", "--concurrency", "1", "--loglevel", "WARNING"],
                     env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
                 )  # fmt: skip

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import NoReverseMatch, reverse
 
 from moderation.models import Platform
-from webhooks.signatures import sign
+from transport.signatures import sign
 
 
 class Command(BaseCommand):

@@ -17,7 +17,7 @@ from django.test import Client  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from moderation.services import platform_create  # noqa: E402
-from webhooks.signatures import sign  # noqa: E402
+from transport.signatures import sign  # noqa: E402
 
 # The host points Celery wherever it likes; here, run tasks in-process.
 Celery("host", set_as_current=True).conf.update(task_always_eager=True, task_eager_propagates=True)

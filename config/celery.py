@@ -2,7 +2,10 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moderation.project.settings")
+from .bootstrap import prepare_data_dir
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+prepare_data_dir()
 
 app = Celery("moderation")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -5,25 +5,21 @@ broker and media on local disk, all under MODERATION_DATA_DIR (default: ./var). 
 (PostgreSQL), CELERY_BROKER_URL (Redis or RabbitMQ), DJANGO_SECRET_KEY, DJANGO_DEBUG=false and DJANGO_ALLOWED_HOSTS;
 DJANGO_DEBUG=false also turns on HTTPS-only cookies, the HTTPS redirect and HSTS (each can be switched off by its own
 variable), so `manage.py check --deploy` passes with that environment.
+
+Importing this module reads the environment and files only; `config.bootstrap` makes the data folder beforehand.
 """
 
 from __future__ import annotations
 
 import hashlib
-import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-env = environ.Env()
-
-DATA_DIR = Path(env.str("MODERATION_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
-
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# BASE_DIR, DATA_DIR and DEBUG are settings too (the apps read DATA_DIR).
+from .environment import BASE_DIR, DATA_DIR, DEBUG, DEBUG_SECRET_KEY_FILE, FILESYSTEM_BROKER_DIR, env  # noqa: F401
 
 
 def _secret_key() -> str:
@@ -33,11 +29,12 @@ def _secret_key() -> str:
         return key
     if not DEBUG:
         raise environ.ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    if not DEBUG_SECRET_KEY_FILE.exists():
+        raise environ.ImproperlyConfigured(
+            f"no DJANGO_SECRET_KEY and no debug key at {DEBUG_SECRET_KEY_FILE}: start through manage.py, `make run` or "
+            "the Celery app (config.celery), which make one, or set DJANGO_SECRET_KEY"
+        )
+    return DEBUG_SECRET_KEY_FILE.read_text().strip()
 
 
 SECRET_KEY = _secret_key()
@@ -94,8 +91,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "moderation.project.urls"
-WSGI_APPLICATION = "moderation.project.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
@@ -146,7 +143,7 @@ AXES_VERBOSE = False  # no banner from every manage.py command; lockouts are sti
 # Behind N reverse proxies, the client is the Nth address from the right of X-Forwarded-For (TRUSTED_PROXY_COUNT=N);
 # with 0 (the default) it is the connection's own address, which a client cannot forge.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
-AXES_CLIENT_IP_CALLABLE = "moderation.project.security.client_ip"
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -160,7 +157,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
 # Webhook bodies carry base64 images; the webhook view answers 413 above AI_MODERATION["MAX_WEBHOOK_BODY_BYTES"].
@@ -184,13 +180,11 @@ SPECTACULAR_SETTINGS = {
 # Celery: the filesystem transport needs no server; production points CELERY_BROKER_URL at Redis or RabbitMQ.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = DATA_DIR / "broker"
-    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir),
-        "data_folder_out": str(_broker_dir),
-        "processed_folder": str(_broker_dir / "processed"),
-        "control_folder": str(_broker_dir / "control"),
+        "data_folder_in": str(FILESYSTEM_BROKER_DIR),
+        "data_folder_out": str(FILESYSTEM_BROKER_DIR),
+        "processed_folder": str(FILESYSTEM_BROKER_DIR / "processed"),
+        "control_folder": str(FILESYSTEM_BROKER_DIR / "control"),
         "store_processed": False,
         "polling_interval": 0.2,
     }

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from webhooks.fetch import FetchRefused, FetchTransient, embedded_ipv4, fetch_image, resolve_checked
+from transport.fetch import FetchRefused, FetchTransient, embedded_ipv4, fetch_image, resolve_checked
 
 IMAGE = b"\xff\xd8\xff\xe0fake-jpeg-bytes" * 10
 FAKE_DNS = {

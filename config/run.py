@@ -16,7 +16,9 @@ import sys
 import threading
 import time
 import urllib.request
-from pathlib import Path
+
+from .bootstrap import prepare_data_dir
+from .environment import DATA_DIR
 
 QUEUES = "fetch,detect,callbacks,training,celery"
 # moderation.tasks.DETECTOR_READY_LOG: what the worker logs once its model is warm (this script imports no Django).
@@ -48,15 +50,15 @@ def main() -> int:
     port = os.environ.get("PORT", "8000")
     host = os.environ.get("HOST", "127.0.0.1")
     env = {
-        "DJANGO_SETTINGS_MODULE": "moderation.project.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         # Load the models when the worker starts, so the first upload is not kept waiting.
         "DETECTOR_WARM_UP": "true",
         **os.environ,
     }
-    data_dir = Path(env.get("MODERATION_DATA_DIR", Path.cwd() / "var"))
-    data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir()
+    data_dir = DATA_DIR
 
-    worker_command = [sys.executable, "-m", "celery", "-A", "moderation.project", "worker", "-Q", QUEUES]
+    worker_command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", QUEUES]
     # --beat runs the periodic tasks (retrain, calibrate) inside this one worker: fine for one machine.
     worker_command += [
         "--concurrency",
@@ -80,7 +82,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         # The web server needs no model: it starts while the model is prepared.
-        web_command = [sys.executable, "-m", "gunicorn", "moderation.project.wsgi", "--bind", f"{host}:{port}"]
+        web_command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"{host}:{port}"]
         processes.append(
             subprocess.Popen([*web_command, "--workers", "2", "--access-logfile", "-"], env=env, text=True)
         )

@@ -1,0 +1,8 @@
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+from .celery import app as celery_app  # noqa: F401  (the app the webhook publishes through)
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+application = get_wsgi_application()
