@@ -6,6 +6,7 @@ if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from django.core.management import execute_from_command_line
 
-    import config.celery  # noqa: F401  (prepares the data folder; commands publish through this Celery app)
+    from config.bootstrap import prepare_data_dir
 
+    prepare_data_dir()
     execute_from_command_line(sys.argv)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from moderation.models import ReviewLabel, UploadStatus, Verdict
-from moderation.selectors import QueueFilters
+from reviews.selectors import QueueFilters
 
 from .labels import label_choices
 

@@ -1,4 +1,5 @@
-"""Console pages. Thin: reads through `moderation.selectors`, writes through `moderation.services`."""
+"""Console pages. Thin: reads through each stage's `selectors`, writes through its `services` (or the
+publishers in its `tasks`)."""
 
 from __future__ import annotations
 
@@ -14,34 +15,30 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views import View
 
+from hashbank.selectors import known_fake_matches, retro_scans_visible_to
 from moderation.errors import ApplicationError
 from moderation.models import ReviewLabel, Upload, UploadStatus
-from moderation.selectors import (
-    audit_events_visible_to,
+from moderation.selectors import audit_events_visible_to, platforms_visible_to, uploads_visible_to
+from reviews.selectors import (
     failed_after,
     failed_uploads,
-    known_fake_matches,
-    latest_scored_scan,
-    platforms_visible_to,
     queue_after,
     queue_before,
     queue_next_for,
-    retro_scans_visible_to,
     review_queue,
     review_stats,
-    scan_verdict_basis,
     upload_for_review,
-    uploads_visible_to,
 )
-from moderation.services import (
+from reviews.services import (
     ClaimConflict,
     platform_thresholds_update,
     review_claim,
     review_decide,
     review_release,
     reviews_decide_bulk,
-    scan_heatmap_request,
 )
+from scanning.selectors import latest_scored_scan, scan_verdict_basis
+from scanning.tasks import scan_heatmap_request
 
 from .charts import bar_chart
 from .forms import BulkDecisionForm, DecisionForm, QueueFilterForm, ThresholdsForm

@@ -2,7 +2,8 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-from .celery import app as celery_app  # noqa: F401  (the app the webhook publishes through)
+from .bootstrap import prepare_data_dir
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+prepare_data_dir()
 application = get_asgi_application()

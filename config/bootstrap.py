@@ -1,5 +1,6 @@
-"""Prepares the local data folder of the embedded defaults; each entry point (manage.py, wsgi, asgi, the Celery app,
-`config.run`) calls it before Django loads the settings, which only read what is here."""
+"""Prepares the local data folder of the embedded defaults. Each entry point (manage.py, wsgi, asgi, `config.run`, the
+test settings) calls it before Django loads the settings, which only read what is here; `python -m config.bootstrap`
+does it alone (e.g. before starting a Celery worker by hand on a new data folder)."""
 
 from __future__ import annotations
 
@@ -18,3 +19,7 @@ def prepare_data_dir() -> None:
         # kombu's filesystem transport lists these folders but never makes them.
         (FILESYSTEM_BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
     Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static"))).mkdir(parents=True, exist_ok=True)
+
+
+if __name__ == "__main__":
+    prepare_data_dir()

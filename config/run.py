@@ -21,7 +21,7 @@ from .bootstrap import prepare_data_dir
 from .environment import DATA_DIR
 
 QUEUES = "fetch,detect,callbacks,training,celery"
-# moderation.tasks.DETECTOR_READY_LOG: what the worker logs once its model is warm (this script imports no Django).
+# scanning.tasks.DETECTOR_READY_LOG: what the worker logs once its model is warm (this script imports no Django).
 DETECTOR_READY_LOG = "detector ready"
 # What `make bench-first-verdict` (and a reader) waits for.
 SERVING = "Serving on"

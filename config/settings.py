@@ -32,7 +32,7 @@ def _secret_key() -> str:
     if not DEBUG_SECRET_KEY_FILE.exists():
         raise environ.ImproperlyConfigured(
             f"no DJANGO_SECRET_KEY and no debug key at {DEBUG_SECRET_KEY_FILE}: start through manage.py, `make run` or "
-            "the Celery app (config.celery), which make one, or set DJANGO_SECRET_KEY"
+            "`python -m config.bootstrap`, which make one, or set DJANGO_SECRET_KEY"
         )
     return DEBUG_SECRET_KEY_FILE.read_text().strip()
 
@@ -75,6 +75,14 @@ INSTALLED_APPS = [
     "axes",
     "moderation",
     "webhooks",
+    "fetching",
+    "scanning",
+    "hashbank",
+    "registry",
+    "callbacks",
+    "reviews",
+    "retraining",
+    "lookup",
     "admin_ui",
 ]
 

@@ -8,7 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("console/", include("admin_ui.urls")),
     path("webhooks/", include("webhooks.urls")),
-    path("api/v1/", include("moderation.urls")),
+    path("api/v1/", include("lookup.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("metrics", metrics_view, name="metrics"),

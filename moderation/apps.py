@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 
 
 class ModerationConfig(AppConfig):
@@ -9,6 +8,3 @@ class ModerationConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
-        from .services.reviews import console_roles_ensure
-
-        post_migrate.connect(console_roles_ensure, sender=self)

@@ -225,7 +225,7 @@ def scanned_upload(
     from django.test import TestCase
 
     from moderation.models import Upload
-    from moderation.services import upload_create
+    from webhooks.services import upload_create
 
     if image is None:
         image = photo_bytes(zlib.crc32(external_id.encode()))

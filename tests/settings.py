@@ -47,6 +47,10 @@ if SERVICES_AVAILABLE:
     os.environ["DATABASE_URL"] = TEST_DATABASE_URL
     os.environ["CELERY_BROKER_URL"] = TEST_BROKER_URL
 
+from config.bootstrap import prepare_data_dir  # noqa: E402
+
+prepare_data_dir()
+
 from config.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

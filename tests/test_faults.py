@@ -59,10 +59,10 @@ import logging, time
 import django
 django.setup()
 from django.db import connection
-from moderation.services import uploads_requeue_stalled
+from fetching.tasks import uploads_requeue
 while True:
     try:
-        uploads_requeue_stalled(
+        uploads_requeue(
             received_after_seconds={SWEEP_RECEIVED_AFTER_SECONDS}, stalled_after_seconds={SWEEP_STALLED_AFTER_SECONDS}
         )
     except Exception as exc:  # broker or database down: the next sweep tries again, as beat's next run would

@@ -18,14 +18,14 @@ from rest_framework.response import Response
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 from rest_framework.views import APIView
 
-from moderation.api.errors import exception_handler
 from moderation.conf import app_setting
+from moderation.errors import exception_handler
+from moderation.links import upload_lookup_url
 from moderation.metrics import observe_webhook
 from moderation.models import Platform
 from moderation.selectors import platform_by_slug
-from moderation.services import upload_create
-from moderation.urls import upload_lookup_url
 from transport import signatures
+from webhooks.services import upload_create
 
 from .ratelimit import retry_after_if_limited
 

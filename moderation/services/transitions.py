@@ -8,12 +8,15 @@ auto-tagged upload goes back to review when a confirmed fake or a re-score contr
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.utils import timezone
 
 from ..errors import ApplicationError
 from ..models import Upload, UploadStatus
+
+logger = logging.getLogger(__name__)
 
 S = UploadStatus
 
@@ -61,3 +64,17 @@ def upload_transition(*, upload: Upload, to: str, reason: str, acting_user: Any 
         *upload.status_history,
         {"status": to, "at": timezone.now().isoformat(), "reason": reason, "actor": actor},
     ]
+
+
+TERMINAL_STATUSES = {UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW, UploadStatus.REVIEWED, UploadStatus.FAILED}
+
+
+def upload_fail(*, upload: Upload, reason: str) -> None:
+    if not upload_can_move(upload, UploadStatus.FAILED):
+        # A late failure (fetch retries running out) of an upload a duplicate delivery already took further.
+        logger.info("upload %s is %s; not failing it: %s", upload.id, upload.status, reason)
+        return
+    upload_transition(upload=upload, to=UploadStatus.FAILED, reason=reason[:500])
+    upload.failure_reason = reason[:2000]
+    upload.save(update_fields=["status", "status_history", "failure_reason", "updated_at"])
+    logger.info("upload %s failed: %s", upload.id, reason)

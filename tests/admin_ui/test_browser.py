@@ -170,7 +170,7 @@ def test_item_page_heatmap_replaces_the_image_zooms_and_fits_1440(page, live_ser
 
 
 def test_known_fake_match_side_by_side_fits_1440(page, live_server, coin_model, platform):
-    from moderation.services import review_decide
+    from reviews.services import review_decide
     from tests.conftest import photo_bytes
 
     lead = _lead()

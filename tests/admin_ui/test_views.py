@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from PIL import Image, PngImagePlugin
 
 from moderation.models import AuditEvent, ReviewDecision, UploadStatus
-from moderation.services import console_user_set
+from reviews.services import console_user_set
 from tests.conftest import REPO_ROOT, scanned_upload
 from tests.images import encode, natural_photo
 
@@ -206,7 +206,7 @@ def test_logging_in_lands_on_the_queue(client, platform):
 def _confirmed_fake_and_copy(client, platform):
     """A fake a lead confirmed (banked), and a later re-encoded copy of it that the bank catches; the client is
     logged in as that lead."""
-    from moderation.services import review_decide
+    from reviews.services import review_decide
     from tests.conftest import photo_bytes
 
     lead, _ = console_user_set(username="leo", role="lead", platforms=[])
@@ -318,7 +318,7 @@ def test_a_match_naming_only_its_bank_entry_is_still_shown_side_by_side(client, 
 
 
 def test_a_shared_bank_match_never_shows_the_other_platforms_picture(client, coin_model, platform, other_platform):
-    from moderation.services import review_decide
+    from reviews.services import review_decide
     from tests.conftest import photo_bytes
 
     for credentials in (platform, other_platform):

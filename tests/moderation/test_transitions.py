@@ -6,8 +6,9 @@ from unittest import mock
 
 import pytest
 
+from fetching.tasks import upload_enqueue
 from moderation.models import Upload, UploadStatus
-from moderation.services import upload_enqueue, upload_fail
+from moderation.services import upload_fail
 from moderation.services.transitions import ALLOWED_TRANSITIONS, IllegalTransition, upload_transition
 from tests.conftest import scanned_upload
 
@@ -50,13 +51,13 @@ def test_a_late_failure_does_not_undo_a_verdict(coin_model, platform):
 
 
 def test_a_refused_publish_goes_back_to_received_with_the_reason(platform, django_capture_on_commit_callbacks):
-    from moderation.services import upload_create
+    from webhooks.services import upload_create
 
     with django_capture_on_commit_callbacks(execute=False):
         upload, _ = upload_create(
             platform=platform.platform, webhook_id="msg_refused", external_id="refused-1", data_base64="aGVsbG8="
         )
-    with mock.patch("moderation.tasks.upload_fetch.delay", side_effect=ConnectionError("broker down")):
+    with mock.patch("fetching.tasks.upload_fetch.delay", side_effect=ConnectionError("broker down")):
         with pytest.raises(ConnectionError):
             upload_enqueue(upload_id=upload.pk)
     upload.refresh_from_db()

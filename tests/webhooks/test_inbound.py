@@ -233,8 +233,8 @@ def test_broker_outage_still_answers_202_and_the_sweeper_publishes_later(
 ):
     from kombu.exceptions import OperationalError
 
-    from moderation import tasks
-    from moderation.services import uploads_requeue_stalled
+    from fetching import tasks
+    from fetching.tasks import uploads_requeue
 
     def broker_down(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
@@ -247,12 +247,12 @@ def test_broker_outage_still_answers_202_and_the_sweeper_publishes_later(
         assert response.status_code == 202
         upload = Upload.objects.get(id=response.json()["upload_id"])
         assert upload.status == UploadStatus.RECEIVED, "not published, but recorded"
-        assert uploads_requeue_stalled(received_after_seconds=0) == 0, "still down: nothing sent, nothing lost"
+        assert uploads_requeue(received_after_seconds=0) == 0, "still down: nothing sent, nothing lost"
     with django_capture_on_commit_callbacks(execute=True):
-        assert uploads_requeue_stalled(received_after_seconds=0) == 1
+        assert uploads_requeue(received_after_seconds=0) == 1
     upload.refresh_from_db()
     assert upload.status in (UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW)
-    assert uploads_requeue_stalled(received_after_seconds=0) == 0
+    assert uploads_requeue(received_after_seconds=0) == 0
 
 
 def test_rate_limit_answers_429_with_retry_after(client, platform):

@@ -27,8 +27,8 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from moderation.models import AuditEvent, Platform, ReviewDecision, Upload, UploadStatus, Verdict
-from moderation.policy import review_priority
 from moderation.services import platform_create
+from scanning.policy import review_priority
 
 SLUG = "bench-console"
 BATCH = 5000

@@ -4,8 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from moderation.errors import ApplicationError
 from moderation.models import Platform
-from moderation.services import console_user_set
-from moderation.services.reviews import CONSOLE_ROLES
+from reviews.services import CONSOLE_ROLES, console_user_set
 
 
 class Command(BaseCommand):

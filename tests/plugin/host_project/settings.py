@@ -11,6 +11,14 @@ INSTALLED_APPS = [
     "rest_framework",
     "moderation",
     "webhooks",
+    "fetching",
+    "scanning",
+    "hashbank",
+    "registry",
+    "callbacks",
+    "reviews",
+    "retraining",
+    "lookup",
     "admin_ui",
 ]
 MIDDLEWARE: list[str] = []

@@ -2,6 +2,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("marketplace/hooks/", include("webhooks.urls")),
-    path("marketplace/ai-tags/", include("moderation.urls")),
+    path("marketplace/ai-tags/", include("lookup.urls")),
     path("marketplace/", include("moderation.health")),  # /marketplace/healthz, /marketplace/readyz
 ]

@@ -1,0 +1,91 @@
+"""The fetch stage's writes: store the image bytes, collect evidence; nothing here may lose an upload."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from django.core.files.base import ContentFile
+
+from hashbank.services import hash_bank_matches
+from moderation.conf import app_setting
+from moderation.models import Upload, UploadStatus
+from moderation.services import TERMINAL_STATUSES, upload_fail, upload_transition
+from transport.fetch import FetchRefused, fetch_image
+
+logger = logging.getLogger(__name__)
+
+
+def upload_fetch(*, upload_id: Any) -> bool:
+    """The I/O stage: make sure the image bytes are stored. Returns True when the upload is ready to scan."""
+    upload = Upload.objects.select_related("platform").get(id=upload_id)
+    if upload.status in TERMINAL_STATUSES or upload.status == UploadStatus.SCANNED:
+        return False
+    upload.attempts += 1
+    if not upload.image:
+        try:
+            raw = fetch_image(
+                upload.source_url,
+                max_bytes=app_setting("MAX_IMAGE_BYTES"),
+                timeout=app_setting("FETCH_TIMEOUT_SECONDS"),
+                allow_loopback=app_setting("FETCH_ALLOW_LOOPBACK"),
+            )
+        except FetchRefused as exc:
+            upload_fail(upload=upload, reason=f"fetch refused: {exc}")
+            return False
+        upload.sha256 = hashlib.sha256(raw).hexdigest()
+        upload.image.save(f"{upload.sha256[:32]}.bin", ContentFile(raw), save=False)
+    else:
+        with upload.image.open("rb") as handle:
+            raw = handle.read()
+    _evidence_collect(upload=upload, data=raw)
+    upload_transition(upload=upload, to=UploadStatus.FETCHED, reason="image stored, evidence collected")
+    upload.save()
+    return True
+
+
+def _evidence_collect(*, upload: Upload, data: bytes) -> None:
+    """Provenance and metadata findings, the PDQ hash, and matches in the bank of confirmed fakes. Evidence is an
+    addition to the pixel verdict: nothing here may fail the upload."""
+    # torch-free, but `detector` is a heavy import the web process (which publishes to this stage) must not pay.
+    from detector.evidence import extract_evidence
+    from detector.hashing import pdq_hash_bytes
+
+    anchors_file = app_setting("C2PA_TRUST_ANCHORS_FILE")
+    findings: list[dict[str, Any]] = []
+    try:
+        anchors = Path(anchors_file).read_text() if anchors_file else None
+        findings = [finding.as_dict() for finding in extract_evidence(data, c2pa_trust_anchors=anchors)]
+    except Exception as exc:
+        logger.exception("evidence extraction failed for upload %s", upload.pk)
+        findings = [_failed_finding("extract_evidence", exc)]
+    try:
+        pdq = pdq_hash_bytes(data, max_pixels=app_setting("MAX_IMAGE_PIXELS"))
+    except Exception:  # not an image we can decode: the detection stage records why
+        pdq = None
+    if pdq is not None:
+        upload.pdq_hash, upload.pdq_quality = pdq.hex, pdq.quality
+        if pdq.usable:
+            try:
+                findings += hash_bank_matches(platform=upload.platform, pdq_hash=pdq.hex)
+            except Exception as exc:
+                logger.exception("hash bank lookup failed for upload %s", upload.pk)
+                findings.append(_failed_finding("hash_bank", exc))
+    upload.evidence = _storable(findings)
+
+
+def _storable(value: Any) -> Any:
+    """Text read from hostile metadata, made storable: PostgreSQL's jsonb refuses NUL characters and lone surrogates."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable(str(key)): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    return value
+
+
+def _failed_finding(source: str, exc: Exception) -> dict[str, Any]:
+    return {"kind": "failed", "value": str(exc)[:200], "strength": "weak", "source": source, "ai": None, "detail": {}}

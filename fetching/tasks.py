@@ -1,0 +1,112 @@
+"""The fetch queue: publish an upload to it (`upload_enqueue`), fetch, and the sweeper that resends what stalled.
+A fetched upload goes on to the detect queue."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from celery import shared_task
+from django.utils import timezone
+
+from moderation.conf import app_setting
+from moderation.models import Upload, UploadStatus
+from moderation.services import upload_fail, upload_transition
+from scanning import tasks as scanning_tasks
+from transport.fetch import FetchTransient
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+# Task names predate the split into stages; kept so that messages queued before an upgrade still run.
+
+FETCH_MAX_RETRIES = 5
+
+
+@shared_task(
+    name="moderation.tasks.upload_fetch",
+    bind=True,
+    queue="fetch",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=FETCH_MAX_RETRIES,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def upload_fetch(self, upload_id: str) -> None:
+    try:
+        ready = services.upload_fetch(upload_id=upload_id)
+    except Upload.DoesNotExist:
+        logger.warning("upload %s no longer exists; dropping its fetch", upload_id)
+    except FetchTransient as exc:
+        if self.request.retries >= self.max_retries:
+            upload_fail(upload=Upload.objects.get(id=upload_id), reason=f"fetch failed after retries: {exc}")
+            return
+        raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from exc
+    else:
+        if ready:
+            scanning_tasks.uploads_scan.delay(upload_id)
+
+
+def upload_enqueue(*, upload_id: Any = None, upload: Upload | None = None) -> None:
+    """Mark a committed upload queued and hand it to the fetch queue. Give the instance when the caller has just
+    written it (saves a read on the webhook's hot path, and leaves the caller's copy up to date), else its id.
+
+    Marked first, so a fast worker never sees it still `received`; if the broker refuses, it goes back to
+    `received` and the error propagates (the caller's on_commit hook logs it).
+    """
+    if upload is None:
+        upload = Upload.objects.get(id=upload_id)
+    upload_id = upload.pk
+    if upload.status != UploadStatus.RECEIVED:
+        return
+    upload_transition(upload=upload, to=UploadStatus.QUEUED, reason="published to the fetch queue")
+    upload.save(update_fields=["status", "status_history", "updated_at"])
+    try:
+        upload_fetch.delay(str(upload_id))
+    except Exception as exc:
+        upload_transition(upload=upload, to=UploadStatus.RECEIVED, reason=f"broker refused the publish: {exc}"[:500])
+        Upload.objects.filter(id=upload_id, status=UploadStatus.QUEUED).update(
+            status=upload.status, status_history=upload.status_history
+        )
+        raise
+
+
+def uploads_requeue(*, received_after_seconds: float = 30, stalled_after_seconds: float = 900) -> int:
+    """The sweeper that makes the upload row its own outbox: anything the broker never got (still `received`, e.g.
+    during a broker outage) is published again, and anything stuck mid-pipeline is sent to its stage again (every
+    stage is idempotent). Returns how many uploads were sent."""
+    now = timezone.now()
+    sent = 0
+    unpublished = Upload.objects.filter(
+        status=UploadStatus.RECEIVED, updated_at__lt=now - timedelta(seconds=received_after_seconds)
+    ).values_list("id", flat=True)
+    for upload_id in unpublished[:1000]:
+        try:
+            upload_enqueue(upload_id=upload_id)
+        except Exception:  # broker still down: the next sweep tries again
+            logger.warning("broker refused upload %s; will retry on the next sweep", upload_id)
+            return sent
+        sent += 1
+    stalled = Upload.objects.filter(
+        status__in=[UploadStatus.QUEUED, UploadStatus.FETCHED],
+        updated_at__lt=now - timedelta(seconds=stalled_after_seconds),
+    ).values_list("id", "status")
+    for upload_id, status in stalled[:1000]:
+        if status == UploadStatus.QUEUED:
+            upload_fetch.delay(str(upload_id))
+        else:
+            scanning_tasks.uploads_scan.delay(str(upload_id))
+        sent += 1
+    return sent
+
+
+@shared_task(name="moderation.tasks.uploads_requeue_stalled", queue="fetch", soft_time_limit=120, time_limit=150)
+def uploads_requeue_stalled() -> None:
+    """Periodic (every minute): publish what a broker outage held back, resend what stalled."""
+    uploads_requeue(
+        received_after_seconds=app_setting("SWEEP_RECEIVED_AFTER_SECONDS"),
+        stalled_after_seconds=app_setting("SWEEP_STALLED_AFTER_SECONDS"),
+    )

@@ -1,0 +1,278 @@
+"""Moderator decisions: claims, single and bulk decisions, and the console's roles.
+
+A decision is the label retraining learns from and the correction a platform receives, so each one writes the
+`ReviewDecision`, replaces the verdict tags, records an audit event and queues an `upload.reviewed` callback, all in
+one transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from callbacks.tasks import callback_enqueue
+from hashbank.services import (
+    KNOWN_FAKE_EVIDENCE,
+    KNOWN_FAKE_TAG,
+    hash_bank_add_confirmed_fake,
+    hash_bank_remove_overturned,
+)
+from moderation.conf import app_setting
+from moderation.errors import ApplicationError
+from moderation.models import (
+    Platform,
+    ReviewClaim,
+    ReviewDecision,
+    ReviewLabel,
+    Tag,
+    TagSource,
+    Upload,
+    UploadStatus,
+    Verdict,
+)
+from moderation.services import AuditAction, audit_record, upload_transition
+from scanning.payloads import upload_payload
+from scanning.tasks import retro_scan_start
+
+# Tags that state a verdict; a reviewer's decision replaces all of them with its own.
+VERDICT_TAGS = {Verdict.AI_GENERATED, Verdict.LIKELY_REAL, Verdict.NEEDS_REVIEW, "real"}
+# What an audit event lists before and after a decision: the verdict tags and the known-fake claim it may overrule.
+DECIDED_TAGS = VERDICT_TAGS | {KNOWN_FAKE_TAG}
+REVIEWER_TAG = {ReviewLabel.AI_GENERATED: "ai-generated", ReviewLabel.REAL: "real"}
+REVIEWABLE_STATUSES = {UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW, UploadStatus.REVIEWED}
+
+# Console roles (Django groups) and the permissions each holds. Admins are these plus Django's superuser.
+CONSOLE_ROLES: dict[str, list[str]] = {
+    "moderator": ["review_upload"],
+    "lead": [
+        "review_upload",
+        "review_bulk",
+        "view_all_platforms",
+        "view_review_stats",
+        "view_audit_log",
+        "change_platform_thresholds",
+    ],
+    "admin": [
+        "review_upload",
+        "review_bulk",
+        "view_all_platforms",
+        "view_review_stats",
+        "view_audit_log",
+        "change_platform_thresholds",
+        "view_callbackdelivery",
+        "change_modelversion",
+    ],
+}
+
+
+class ClaimConflict(ApplicationError):
+    def __init__(self, claim: ReviewClaim) -> None:
+        super().__init__(
+            f"{claim.reviewer} is reviewing this upload until {claim.expires_at:%H:%M:%S}",
+            code="claimed",
+            status=409,
+            extra={"claimed_by": str(claim.reviewer), "expires_at": claim.expires_at.isoformat()},
+        )
+        self.claim = claim
+
+
+def console_roles_ensure(**_: Any) -> None:
+    """Create or update the role groups (run after every migrate, so new permissions reach existing roles)."""
+    from django.contrib.auth.models import Group, Permission
+
+    for role, codenames in CONSOLE_ROLES.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.add(*Permission.objects.filter(codename__in=codenames, content_type__app_label="moderation"))
+
+
+def _active_claim(upload: Upload) -> ReviewClaim | None:
+    claim = ReviewClaim.objects.select_for_update().select_related("reviewer").filter(upload=upload).first()
+    if claim is not None and claim.expires_at <= timezone.now():
+        claim.delete()
+        return None
+    return claim
+
+
+@transaction.atomic
+def review_claim(*, upload: Upload, reviewer: Any) -> ReviewClaim:
+    """Hold an upload for `CONSOLE_CLAIM_SECONDS` (renewed on each call by the same reviewer); raises ClaimConflict
+    while someone else holds it."""
+    Upload.objects.select_for_update().filter(pk=upload.pk).exists()  # serialise claims on one upload
+    claim = _active_claim(upload)
+    if claim is not None and claim.reviewer_id != reviewer.pk:
+        raise ClaimConflict(claim)
+    expires_at = timezone.now() + timedelta(seconds=app_setting("CONSOLE_CLAIM_SECONDS"))
+    claim, _ = ReviewClaim.objects.update_or_create(
+        upload=upload, defaults={"reviewer": reviewer, "expires_at": expires_at}
+    )
+    return claim
+
+
+def review_release(*, upload: Upload, reviewer: Any) -> None:
+    ReviewClaim.objects.filter(upload=upload, reviewer=reviewer).delete()
+
+
+def _decided_tags(upload: Upload) -> list[str]:
+    return sorted(Tag.objects.filter(upload=upload, name__in=DECIDED_TAGS).values_list("name", flat=True))
+
+
+def _known_fake_findings(upload: Upload) -> list[dict[str, Any]]:
+    return [finding for finding in upload.evidence if finding.get("kind") == KNOWN_FAKE_EVIDENCE]
+
+
+def _known_fake_resolve(upload: Upload, decision: ReviewDecision) -> None:
+    """Keep the known-fake claim in step with the reviewer: `real` overrules every match (the tag goes, each finding
+    stays on record naming the decision that overruled it); a later `ai-generated` upholds them again."""
+    findings = _known_fake_findings(upload)
+    if not findings:
+        return
+    overruled = decision.pk if decision.label == ReviewLabel.REAL else None
+    for finding in findings:
+        if overruled:
+            finding["detail"]["overruled_by_decision"] = overruled
+        else:
+            finding["detail"].pop("overruled_by_decision", None)
+    upload.save(update_fields=["evidence", "updated_at"])
+    if overruled:
+        Tag.objects.filter(upload=upload, name=KNOWN_FAKE_TAG).delete()
+    else:
+        Tag.objects.get_or_create(upload=upload, name=KNOWN_FAKE_TAG, defaults={"source": TagSource.PROVENANCE})
+
+
+def _known_fake_unresolved(upload: Upload) -> bool:
+    """Whether the upload matches a confirmed fake that no reviewer has overruled."""
+    return any(not finding["detail"].get("overruled_by_decision") for finding in _known_fake_findings(upload))
+
+
+@transaction.atomic
+def review_decide(
+    *, upload: Upload, reviewer: Any, label: str, note: str = "", overrule_known_fake: bool = False
+) -> ReviewDecision:
+    """Record a moderator's label. `unsure` is a skip: recorded and audited, tags and status unchanged.
+
+    `real` on an upload that matches a confirmed fake contradicts the hash bank, so it needs `overrule_known_fake`;
+    it then overrules the match (see `_known_fake_resolve`).
+
+    Raises ClaimConflict if another moderator holds the upload, and ApplicationError if it has no verdict yet or
+    the known-fake match is not overruled.
+    """
+    if label not in ReviewLabel.values:
+        raise ApplicationError(f"unknown label {label!r}", code="invalid_label")
+    upload = Upload.objects.select_for_update().select_related("platform").get(pk=upload.pk)
+    claim = _active_claim(upload)
+    if claim is not None and claim.reviewer_id != reviewer.pk:
+        raise ClaimConflict(claim)
+    if upload.status not in REVIEWABLE_STATUSES:
+        raise ApplicationError(f"upload is {upload.status}; only scanned uploads can be reviewed", code="not_scanned")
+    if label == ReviewLabel.REAL and not overrule_known_fake and _known_fake_unresolved(upload):
+        raise ApplicationError(
+            "this upload matches a confirmed fake: compare them and confirm that you overrule the match to decide real",
+            code="known_fake_match",
+        )
+
+    decision = ReviewDecision.objects.create(upload=upload, reviewer=reviewer, label=label, note=note[:2000])
+    before = {"status": upload.status, "tags": _decided_tags(upload)}
+    if label != ReviewLabel.UNSURE:
+        Tag.objects.filter(upload=upload, name__in=VERDICT_TAGS).delete()
+        Tag.objects.create(upload=upload, name=REVIEWER_TAG[label], source=TagSource.REVIEWER)
+        if upload.status != UploadStatus.REVIEWED:
+            upload_transition(upload=upload, to=UploadStatus.REVIEWED, reason=f"reviewed {label}", acting_user=reviewer)
+            upload.save(update_fields=["status", "status_history", "updated_at"])
+        _known_fake_resolve(upload, decision)
+    after = {"status": upload.status, "tags": _decided_tags(upload)}
+    audit_record(
+        actor=reviewer,
+        platform=upload.platform,
+        action=AuditAction.UPLOAD_REVIEWED if label != ReviewLabel.UNSURE else AuditAction.UPLOAD_REVIEW_SKIPPED,
+        obj=upload,
+        data={
+            "label": label,
+            "note": decision.note,
+            "machine_verdict": upload.scan_verdict,
+            "from": before,
+            "to": after,
+        },
+    )
+    if claim is not None:
+        claim.delete()
+    if label == ReviewLabel.AI_GENERATED:
+        entries = hash_bank_add_confirmed_fake(upload=upload, decision=decision, acting_user=reviewer)
+        if entries:  # look back for earlier copies, after commit
+            retro_scan_start(platform=upload.platform, entries=entries, acting_user=reviewer)
+    elif label == ReviewLabel.REAL:
+        hash_bank_remove_overturned(upload=upload, acting_user=reviewer)
+    if label != ReviewLabel.UNSURE:
+        callback_enqueue(upload=upload, event_type="upload.reviewed", data=upload_payload(upload))
+    return decision
+
+
+@dataclass
+class BulkOutcome:
+    decided: list[Upload] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # upload id → why
+
+
+def reviews_decide_bulk(*, uploads: list[Upload], reviewer: Any, label: str, note: str = "") -> BulkOutcome:
+    """Decide each upload in its own transaction; one held by someone else, not yet scanned, or matching a confirmed
+    fake that `real` would overrule (that takes a look at the pair, on its own page), is skipped with its reason
+    rather than failing the rest."""
+    outcome = BulkOutcome()
+    for upload in uploads:
+        try:
+            review_decide(upload=upload, reviewer=reviewer, label=label, note=note)
+        except ApplicationError as exc:
+            outcome.skipped[str(upload.pk)] = exc.message
+        else:
+            outcome.decided.append(upload)
+    return outcome
+
+
+@transaction.atomic
+def platform_thresholds_update(
+    *, platform: Platform, ai_threshold: float | None, review_margin: float, acting_user: Any
+) -> Platform:
+    """A lead's change of a platform's operating point; applies to scans from now on."""
+    before = {"ai_threshold": platform.ai_threshold, "review_margin": platform.review_margin}
+    platform.ai_threshold, platform.review_margin = ai_threshold, review_margin
+    platform.full_clean(exclude=["api_token_hash", "webhook_secrets", "moderators"])
+    platform.save(update_fields=["ai_threshold", "review_margin"])
+    audit_record(
+        actor=acting_user,
+        platform=platform,
+        action=AuditAction.PLATFORM_THRESHOLDS_CHANGED,
+        obj=platform,
+        data={"from": before, "to": {"ai_threshold": ai_threshold, "review_margin": review_margin}},
+    )
+    return platform
+
+
+@transaction.atomic
+def console_user_set(
+    *, username: str, role: str, platforms: list[Platform], acting_user: Any = None
+) -> tuple[Any, str]:
+    """Create a console user (or reset an existing one's password) with one role and its assigned platforms.
+    Returns (user, password); the password is generated and shown once."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    if role not in CONSOLE_ROLES:
+        raise ApplicationError(f"unknown role {role!r}; one of {', '.join(CONSOLE_ROLES)}", code="invalid_role")
+    password = secrets.token_urlsafe(12)
+    user, created = get_user_model().objects.get_or_create(username=username)
+    user.set_password(password)
+    user.save()
+    user.groups.set([Group.objects.get(name=role)])
+    user.moderated_platforms.set(platforms)
+    audit_record(
+        actor=acting_user,
+        platform=None,
+        action=AuditAction.CONSOLE_USER_CREATED if created else AuditAction.CONSOLE_USER_RESET,
+        obj=user,
+        data={"role": role, "platforms": sorted(p.slug for p in platforms)},
+    )
+    return user, password

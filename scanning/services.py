@@ -1,0 +1,177 @@
+"""The detect stage's writes: score a batch, record the scan, tags and status of each upload, heatmaps.
+
+The detector (torch) is imported inside the functions that score: web processes import this module and stay light.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, NamedTuple
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from callbacks.tasks import callback_enqueue
+from hashbank.services import KNOWN_FAKE_EVIDENCE, known_fake_priority
+from moderation.models import Scan, Tag, TagSource, Upload, UploadStatus, Verdict
+from moderation.services import upload_fail, upload_transition
+from registry.services import shadow_scores_record
+
+from .payloads import upload_payload
+from .policy import TagDecision, decide, evidence_provenance, evidence_tags, review_priority
+
+logger = logging.getLogger(__name__)
+
+
+def uploads_scan(*, upload_ids: list[Any]) -> list[Scan]:
+    """Score a batch of fetched uploads in one detector call; record a scan, tags and status for each, and a
+    heatmap for those flagged or escalated."""
+    from registry.detection import get_detector  # torch: only processes that score import it
+
+    uploads = [
+        upload
+        for upload in Upload.objects.select_related("platform").filter(id__in=upload_ids).order_by("created_at")
+        if upload.status == UploadStatus.FETCHED
+    ]
+    if not uploads:
+        return []
+    detector = get_detector()
+    images: list[bytes] = []
+    for upload in uploads:
+        with upload.image.open("rb") as handle:
+            images.append(handle.read())
+    outcomes = detector.predict(images)
+    recorded = [
+        (scan, image)
+        for upload, outcome, image in zip(uploads, outcomes, images, strict=True)
+        if (
+            scan := _scan_record(
+                upload=upload, outcome=outcome, model_name=detector.card.name, model_version=detector.card.version
+            )
+        )
+        is not None
+    ]
+    for scan, image in recorded:
+        if not scan.error and (scan.escalated or scan.verdict != Verdict.LIKELY_REAL):
+            _heatmap_store(scan=scan, image=image, detector=detector)
+    scans = [scan for scan, _ in recorded]
+    try:
+        shadow_scores_record(scans=scans, images=[image for _, image in recorded])
+    except Exception:  # a broken shadow model must never hold up live verdicts
+        logger.exception("shadow scoring failed")
+    return scans
+
+
+class TagDecisionFor(NamedTuple):
+    decision: TagDecision
+    threshold: float
+    provenance: str
+
+
+def tag_decision(*, upload: Upload, verdict: Any) -> TagDecisionFor:
+    """The tags a detector verdict earns this upload: its platform's threshold (or the model's), review margin and
+    provenance policy, with the evidence recorded on it."""
+    platform = upload.platform
+    threshold = platform.ai_threshold if platform.ai_threshold is not None else verdict.threshold
+    provenance = evidence_provenance(upload.evidence)
+    decision = decide(
+        verdict.score,
+        threshold=threshold,
+        review_margin=platform.review_margin,
+        provenance=provenance,
+        provenance_policy=platform.provenance_policy,
+        detector_review_reason=verdict.review_reason or "",
+    )
+    return TagDecisionFor(decision, threshold, provenance)
+
+
+@transaction.atomic
+def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version: str) -> Scan | None:
+    """Record one outcome, or nothing if the upload moved on while the batch ran (a duplicate delivery scored it
+    first). Re-read under a row lock, so evidence a retro scan added meanwhile is part of the decision."""
+    upload = Upload.objects.select_for_update().select_related("platform").get(pk=upload.pk)
+    if upload.status != UploadStatus.FETCHED:
+        return None
+    if outcome.verdict is None:
+        scan = Scan.objects.create(
+            upload=upload, model_name=model_name, model_version=model_version, error=outcome.error
+        )
+        upload_fail(upload=upload, reason=f"image rejected: {outcome.error}")
+        callback_enqueue(upload=upload, event_type="upload.failed", data=upload_payload(upload))
+        return scan
+    verdict = outcome.verdict
+    decision, threshold, provenance = tag_decision(upload=upload, verdict=verdict)
+    scan = Scan.objects.create(
+        upload=upload,
+        model_name=verdict.model_name,
+        model_version=verdict.model_version,
+        vit_model_version=verdict.vit_model_version or "",
+        cnn_score=verdict.cnn_score,
+        vit_score=verdict.vit_score,
+        escalated=verdict.vit_score is not None,
+        score=verdict.score,
+        threshold=threshold,
+        path=verdict.path,
+        verdict=decision.verdict,
+        review_reason=verdict.review_reason or "",
+        latency_ms=verdict.latency_ms,
+        batch_size=verdict.batch_size,
+    )
+    upload.scan_verdict, upload.scan_score, upload.scan_escalated = decision.verdict, verdict.score, scan.escalated
+    upload.scan_model_version = f"{verdict.model_name}@{verdict.model_version}"
+    upload_transition(upload=upload, to=UploadStatus.SCANNED, reason=f"scored by {upload.scan_model_version}")
+    upload.review_priority = review_priority(
+        score=verdict.score,
+        threshold=threshold,
+        escalated=scan.escalated,
+        platform_flagged=bool(upload.metadata.get("flagged")),
+    )
+    if any(finding["kind"] == KNOWN_FAKE_EVIDENCE for finding in upload.evidence):
+        upload.review_priority = known_fake_priority(upload.review_priority)
+    Tag.objects.filter(upload=upload, source__in=[TagSource.AUTO, TagSource.PROVENANCE]).delete()
+    Tag.objects.create(
+        upload=upload, name=decision.verdict, source=decision.source, confidence=decision.confidence, scan=scan
+    )
+    for name in evidence_tags(upload.evidence, provenance):
+        Tag.objects.get_or_create(upload=upload, name=name, defaults={"source": TagSource.PROVENANCE, "scan": scan})
+    upload_transition(
+        upload=upload,
+        to=UploadStatus.NEEDS_REVIEW if decision.verdict == Verdict.NEEDS_REVIEW else UploadStatus.TAGGED,
+        reason=f"auto-tag {decision.verdict}",
+    )
+    upload.save(
+        update_fields=[
+            "status",
+            "status_history",
+            "scan_verdict",
+            "scan_score",
+            "scan_escalated",
+            "scan_model_version",
+            "review_priority",
+            "updated_at",
+        ]
+    )
+    callback_enqueue(upload=upload, event_type="upload.tagged", data=upload_payload(upload))
+    return scan
+
+
+def _heatmap_store(*, scan: Scan, image: bytes, detector: Any) -> None:
+    try:
+        png = detector.explain(image, use_vit=scan.escalated)
+    except Exception:  # an explanation is a nice-to-have: never let it undo a recorded verdict
+        logger.exception("heatmap for scan %s failed", scan.pk)
+        return
+    scan.heatmap.save(f"{scan.upload_id}-{scan.pk}.png", ContentFile(png), save=False)
+    Scan.objects.filter(pk=scan.pk).update(heatmap=scan.heatmap.name)
+
+
+def scan_heatmap_ensure(*, scan_id: int) -> None:
+    """Make the heatmap of a scan that has none yet (on demand, on the detect queue)."""
+    from registry.detection import get_detector  # torch: only processes that score import it
+
+    scan = Scan.objects.select_related("upload").get(pk=scan_id)
+    if scan.heatmap or scan.error:
+        return
+    with scan.upload.image.open("rb") as handle:
+        image = handle.read()
+    _heatmap_store(scan=scan, image=image, detector=get_detector())

@@ -1,0 +1,134 @@
+"""The detect queue (batched scoring, heatmaps) and the batch-job queue's re-scans, with their publishers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import timedelta
+from typing import Any
+
+from celery import shared_task
+from celery.signals import worker_process_init
+from celery_batches import Batches
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from moderation.conf import app_setting
+from moderation.models import HashBankEntry, Platform, RetroScan, RetroScanKind, Scan
+from registry.services import model_version_ensure_default
+
+from . import rescans, services
+
+logger = logging.getLogger(__name__)
+
+# Task names predate the split into stages; kept so that messages queued before an upgrade still run.
+
+
+@shared_task(
+    name="moderation.tasks.uploads_scan",
+    base=Batches,
+    queue="detect",
+    flush_every=app_setting("DETECTOR_MAX_BATCH_SIZE"),
+    flush_interval=app_setting("DETECTOR_BATCH_WAIT_SECONDS"),
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def uploads_scan(requests: list) -> None:
+    """Batched: the worker buffers `uploads_scan.delay(upload_id)` calls and runs the detector once per batch."""
+    services.uploads_scan(upload_ids=[request.args[0] for request in requests])
+
+
+@shared_task(
+    name="moderation.tasks.scan_heatmap",
+    queue="detect",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def scan_heatmap(scan_id: int) -> None:
+    services.scan_heatmap_ensure(scan_id=scan_id)
+
+
+def scan_heatmap_request(*, scan: Scan) -> None:
+    """Queue the heatmap once a minute at most, however many clients poll for it. While the cache is unreachable
+    every poll queues it (the task is idempotent), rather than the lookup failing."""
+    try:
+        first = cache.add(f"moderation:heatmap-requested:{scan.pk}", 1, timeout=60)
+    except Exception as exc:  # each cache backend raises its own connection errors
+        logger.warning("heatmap request not deduplicated: cache unreachable (%s: %s)", type(exc).__name__, exc)
+        first = True
+    if first:
+        scan_heatmap.delay(scan.pk)
+
+
+# What a worker logs once its model is loaded and warmed up; `make run` waits for it before it says "Serving". Not on
+# the task logger, whose format expects a task ("???[???]" outside one).
+DETECTOR_READY_LOG = "detector ready"
+
+
+worker_logger = logging.getLogger("moderation.worker")
+
+
+@worker_process_init.connect
+def _warm_up_detector(**_: object) -> None:
+    # In the child process, after the fork: CUDA must never be initialised in the prefork parent.
+    if app_setting("DETECTOR_WARM_UP"):
+        from registry.detection import get_detector_for  # imported here: web processes never load torch
+
+        started = time.perf_counter()
+        version = model_version_ensure_default()
+        get_detector_for(version).warm_up()
+        worker_logger.info(
+            "%s: %s@%s loaded and warmed up in %.1f s (pid %d)",
+            DETECTOR_READY_LOG,
+            version.name,
+            version.version,
+            time.perf_counter() - started,
+            os.getpid(),
+        )
+
+
+def retro_scan_start(
+    *, platform: Platform | None, entries: list[HashBankEntry], acting_user: Any, queue: bool = True
+) -> RetroScan:
+    """Record a retro scan of these bank entries; with `queue`, a worker runs it after commit."""
+    scan = RetroScan.objects.create(
+        kind=RetroScanKind.HASH_MATCH,
+        platform=platform,
+        created_by=acting_user if getattr(acting_user, "pk", None) else None,
+    )
+    scan.entries.set(entries)
+    if queue:
+        transaction.on_commit(lambda: retro_scan_run.delay(scan.pk))
+    return scan
+
+
+def retro_rescore_start(*, window_days: float, acting_user: Any = None, queue: bool = True) -> RetroScan:
+    """Re-score the last `window_days` of scanned, unreviewed uploads with the model that is active now."""
+    scan = RetroScan.objects.create(
+        kind=RetroScanKind.MODEL_RESCORE,
+        window_since=timezone.now() - timedelta(days=window_days),
+        created_by=acting_user if getattr(acting_user, "pk", None) else None,
+    )
+    if queue:
+        transaction.on_commit(lambda: retro_scan_run.delay(scan.pk))
+    return scan
+
+
+@shared_task(
+    name="moderation.tasks.retro_scan_run",
+    queue="training",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=3600,
+    time_limit=3700,
+)
+def retro_scan_run(retro_scan_id: int) -> None:
+    """New bank hashes against earlier uploads, or a re-score after a promotion. On the batch-job queue, so a long
+    look-back never holds up fetching; idempotent (a re-run flags nothing twice)."""
+    rescans.retro_scan_run(retro_scan_id=retro_scan_id)

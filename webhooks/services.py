@@ -1,0 +1,86 @@
+"""Intake's write: record an upload announced by a verified webhook, then hand it to the fetch queue."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+
+from fetching.tasks import upload_enqueue
+from moderation.conf import app_setting
+from moderation.errors import ApplicationError
+from moderation.models import Platform, Upload, UploadStatus
+from moderation.services import upload_transition
+
+
+def upload_create(
+    *,
+    platform: Platform,
+    webhook_id: str,
+    external_id: str,
+    url: str = "",
+    data_base64: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> tuple[Upload, bool]:
+    """Record an upload announced by a verified webhook and queue it once it is committed.
+
+    Idempotent: the same webhook id, or the same external id, returns the existing upload and queues nothing.
+    Returns (upload, created).
+    """
+    existing = Upload.objects.filter(platform=platform, webhook_id=webhook_id).first()
+    if existing is None:
+        existing = Upload.objects.filter(platform=platform, external_id=external_id).first()
+    if existing is not None:
+        return existing, False
+
+    image = None
+    digest = ""
+    if data_base64:
+        try:
+            raw = base64.b64decode(data_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApplicationError(
+                "upload.data_base64 is not valid base64",
+                code="invalid_payload",
+                extra={"fields": {"upload.data_base64": ["Not valid base64."]}},
+            ) from None
+        if not raw:
+            raise ApplicationError(
+                "upload.data_base64 is empty",
+                code="invalid_payload",
+                extra={"fields": {"upload.data_base64": ["Empty image."]}},
+            )
+        if len(raw) > app_setting("MAX_IMAGE_BYTES"):
+            raise ApplicationError("image too large", code="image_too_large", status=413)
+        digest = hashlib.sha256(raw).hexdigest()
+        image = ContentFile(raw, name=f"{digest[:32]}.bin")
+
+    upload = Upload(
+        platform=platform,
+        webhook_id=webhook_id,
+        external_id=external_id,
+        source_url=url,
+        metadata=metadata or {},
+        sha256=digest,
+    )
+    upload_transition(upload=upload, to=UploadStatus.RECEIVED, reason="webhook accepted")
+    try:
+        with transaction.atomic():
+            if image is not None:
+                upload.image.save(image.name, image, save=False)
+            upload.save(force_insert=True)
+    except IntegrityError:
+        # A concurrent delivery of the same event won the race: answer with its upload.
+        winner = (
+            Upload.objects.filter(platform=platform, webhook_id=webhook_id).first()
+            or Upload.objects.filter(platform=platform, external_id=external_id).first()
+        )
+        if winner is None:
+            raise
+        return winner, False
+    transaction.on_commit(lambda: upload_enqueue(upload=upload), robust=True)
+    return upload, True
