@@ -2,18 +2,12 @@
 
 from django.contrib import admin
 
+from callbacks.models import CallbackDelivery, CallbackDeliveryAttempt
 from callbacks.tasks import callback_redeliver
-from moderation.models import (
-    AuditEvent,
-    CallbackDelivery,
-    ModelVersion,
-    Platform,
-    ReviewDecision,
-    Scan,
-    ShadowScore,
-    Tag,
-    Upload,
-)
+from moderation.models import AuditEvent, Platform, Upload
+from registry.models import ModelVersion
+from reviews.models import ReviewDecision
+from scanning.models import Scan, ShadowScore, Tag
 
 
 @admin.register(Platform)
@@ -100,8 +94,19 @@ class ShadowScoreAdmin(admin.ModelAdmin):
     list_filter = ["agrees", "model_version"]
 
 
+class CallbackDeliveryAttemptInline(admin.TabularInline):
+    model = CallbackDeliveryAttempt
+    extra = 0
+    can_delete = False
+    readonly_fields = ["number", "outcome", "status_code", "error", "latency_ms", "created_at"]
+
+    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+
 @admin.register(CallbackDelivery)
 class CallbackDeliveryAdmin(admin.ModelAdmin):
+    inlines = [CallbackDeliveryAttemptInline]
     list_display = ["created_at", "platform", "event_type", "status", "attempts", "last_status_code", "last_latency_ms"]
     list_filter = ["status", "event_type", "platform"]
     readonly_fields = [field.name for field in CallbackDelivery._meta.fields]

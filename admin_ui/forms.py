@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django import forms
 
-from moderation.models import ReviewLabel, UploadStatus, Verdict
+from moderation.models import UploadStatus, Verdict
+from reviews.models import ReviewLabel
 from reviews.selectors import QueueFilters
 
 from .labels import label_choices

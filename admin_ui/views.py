@@ -15,19 +15,23 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views import View
 
-from hashbank.selectors import known_fake_matches, retro_scans_visible_to
 from moderation.errors import ApplicationError
-from moderation.models import ReviewLabel, Upload, UploadStatus
-from moderation.selectors import audit_events_visible_to, platforms_visible_to, uploads_visible_to
+from moderation.models import Upload, UploadStatus
+from reviews.models import ReviewLabel
 from reviews.selectors import (
+    audit_events_visible_to,
     failed_after,
     failed_uploads,
+    known_fake_matches,
+    platforms_visible_to,
     queue_after,
     queue_before,
     queue_next_for,
+    retro_scans_visible_to,
     review_queue,
     review_stats,
     upload_for_review,
+    uploads_visible_to,
 )
 from reviews.services import (
     ClaimConflict,
@@ -58,7 +62,7 @@ _BROWSER_IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG": "image/png", 
 
 class ConsoleView(LoginRequiredMixin, PermissionRequiredMixin, View):
     login_url = reverse_lazy("admin_ui:login")
-    permission_required = "moderation.review_upload"
+    permission_required = "reviews.review_upload"
 
 
 def _queue_form(request: HttpRequest) -> QueueFilterForm:
@@ -126,7 +130,7 @@ class QueueView(ConsoleView):
                 "query": query,
                 "next_page": _queue_url_with(request, after=str(page[-1].pk)) if has_next else None,
                 "first_page": _queue_url(query) if after else None,
-                "can_bulk": request.user.has_perm("moderation.review_bulk"),
+                "can_bulk": request.user.has_perm("reviews.review_bulk"),
                 "labels": label_choices(ReviewLabel.values),
                 "grid": request.GET.get("view") == "grid",
                 "list_url": _queue_url_with(request, view=None),
@@ -228,7 +232,7 @@ class ReleaseView(ConsoleView):
 
 
 class BulkDecideView(ConsoleView):
-    permission_required = "moderation.review_bulk"
+    permission_required = "reviews.review_bulk"
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = BulkDecisionForm(request.POST)
@@ -300,7 +304,7 @@ class HeatmapView(ConsoleView):
 
 
 class StatsView(ConsoleView):
-    permission_required = "moderation.view_review_stats"
+    permission_required = "reviews.view_review_stats"
 
     def get(self, request: HttpRequest) -> HttpResponse:
         platform = request.GET.get("platform", "")
@@ -350,7 +354,7 @@ class ThresholdsView(ConsoleView):
 
 
 class AuditView(ConsoleView):
-    permission_required = "moderation.view_audit_log"
+    permission_required = "reviews.view_audit_log"
 
     def get(self, request: HttpRequest) -> HttpResponse:
         events = audit_events_visible_to(request.user)
@@ -374,7 +378,7 @@ class AuditView(ConsoleView):
 class FailedUploadsView(ConsoleView):
     """Uploads that failed for good, with why, newest first; paged by key like the queue."""
 
-    permission_required = "moderation.view_review_stats"
+    permission_required = "reviews.view_review_stats"
 
     def get(self, request: HttpRequest) -> HttpResponse:
         platform = request.GET.get("platform", "")
@@ -410,7 +414,7 @@ def _failed_at(upload: Upload) -> datetime | None:
 class RetroScansView(ConsoleView):
     """Look-backs over earlier uploads (new confirmed fakes against them), with progress while they run."""
 
-    permission_required = "moderation.view_review_stats"
+    permission_required = "reviews.view_review_stats"
 
     def get(self, request: HttpRequest) -> HttpResponse:
         scans = list(retro_scans_visible_to(request.user)[:50])

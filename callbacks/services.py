@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+from django.db import transaction
 from django.utils import timezone
 
+from callbacks.models import AttemptOutcome, CallbackDelivery, CallbackDeliveryAttempt, DeliveryStatus
 from moderation.conf import app_setting
-from moderation.models import CallbackDelivery, DeliveryStatus
 from transport.signed_post import post_signed
 
 
@@ -33,5 +34,21 @@ def callback_attempt(*, delivery_id: int) -> CallbackDelivery:
         delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, timezone.now()
     elif result.refused or delivery.attempts >= app_setting("CALLBACK_MAX_ATTEMPTS"):
         delivery.status = DeliveryStatus.DEAD
-    delivery.save()
+    outcome = (
+        AttemptOutcome.DELIVERED
+        if result.delivered
+        else AttemptOutcome.REFUSED
+        if result.refused
+        else AttemptOutcome.FAILED
+    )
+    with transaction.atomic():
+        delivery.save()
+        CallbackDeliveryAttempt.objects.create(
+            delivery=delivery,
+            number=delivery.attempt_log.count() + 1,
+            outcome=outcome,
+            status_code=result.status_code,
+            error=delivery.last_error,
+            latency_ms=result.latency_ms,
+        )
     return delivery

@@ -10,8 +10,9 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from moderation.models import CallbackDelivery, DeliveryStatus, Upload
-from moderation.services import AuditAction, audit_record
+from callbacks.models import CallbackDelivery, DeliveryStatus
+from moderation.models import Upload
+from moderation.services import Actor, AuditAction, audit_record
 
 from . import services
 
@@ -33,7 +34,7 @@ def callback_enqueue(*, upload: Upload, event_type: str, data: dict[str, Any]) -
 
 
 @transaction.atomic
-def callback_redeliver(*, delivery: CallbackDelivery, acting_user: Any = None) -> CallbackDelivery:
+def callback_redeliver(*, delivery: CallbackDelivery, acting_user: Actor) -> CallbackDelivery:
     """Send a delivery again from scratch (dead ones included), under the same event id."""
     delivery.status, delivery.attempts = DeliveryStatus.PENDING, 0
     delivery.save(update_fields=["status", "attempts"])

@@ -35,6 +35,8 @@ class ModelCard:
     labels: tuple[str, str] = ("real", "ai")
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    # sha256 of model.safetensors, written by save_checkpoint and checked on load: a card always names its weights.
+    weights_sha256: str = ""
 
     @property
     def model_version(self) -> str:

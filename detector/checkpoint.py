@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from pathlib import Path
 
 import torch
@@ -24,8 +26,17 @@ def save_checkpoint(model: nn.Module, card: ModelCard, directory: Path, *, dtype
     }
     state = {key: value.contiguous() for key, value in state.items()}
     save_file(state, str(directory / WEIGHTS_FILENAME), metadata={"name": card.name, "version": card.version})
+    card = dataclasses.replace(card, weights_sha256=weights_sha256(directory / WEIGHTS_FILENAME))
     (directory / CARD_FILENAME).write_text(card.to_json() + "\n")
     return directory
+
+
+def weights_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_checkpoint(directory: Path) -> tuple[nn.Module, ModelCard]:
@@ -36,6 +47,11 @@ def load_checkpoint(directory: Path) -> tuple[nn.Module, ModelCard]:
     if not card_path.is_file() or not weights_path.is_file():
         raise FileNotFoundError(f"{directory} is not a checkpoint: it needs {CARD_FILENAME} and {WEIGHTS_FILENAME}")
     card = ModelCard.load(card_path)
+    if card.weights_sha256 and weights_sha256(weights_path) != card.weights_sha256:
+        raise ValueError(
+            f"{weights_path} does not match its card ({card.model_version}): the card names weights with sha256 "
+            f"{card.weights_sha256[:12]}…; a checkpoint's two files must be replaced together"
+        )
     model = build_model(card.architecture)
     state = {
         key: value.float() if value.is_floating_point() else value for key, value in load_file(weights_path).items()

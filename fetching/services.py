@@ -12,7 +12,12 @@ from django.core.files.base import ContentFile
 from hashbank.services import hash_bank_matches
 from moderation.conf import app_setting
 from moderation.models import Upload, UploadStatus
-from moderation.services import TERMINAL_STATUSES, upload_fail, upload_transition
+from moderation.services import (
+    FETCHING,
+    TERMINAL_STATUSES,
+    upload_fail,
+    upload_transition,
+)
 from transport.fetch import FetchRefused, fetch_image
 
 logger = logging.getLogger(__name__)
@@ -33,7 +38,7 @@ def upload_fetch(*, upload_id: Any) -> bool:
                 allow_loopback=app_setting("FETCH_ALLOW_LOOPBACK"),
             )
         except FetchRefused as exc:
-            upload_fail(upload=upload, reason=f"fetch refused: {exc}")
+            upload_fail(upload=upload, reason=f"fetch refused: {exc}", acting_user=FETCHING)
             return False
         upload.sha256 = hashlib.sha256(raw).hexdigest()
         upload.image.save(f"{upload.sha256[:32]}.bin", ContentFile(raw), save=False)
@@ -41,7 +46,9 @@ def upload_fetch(*, upload_id: Any) -> bool:
         with upload.image.open("rb") as handle:
             raw = handle.read()
     _evidence_collect(upload=upload, data=raw)
-    upload_transition(upload=upload, to=UploadStatus.FETCHED, reason="image stored, evidence collected")
+    upload_transition(
+        upload=upload, to=UploadStatus.FETCHED, reason="image stored, evidence collected", acting_user=FETCHING
+    )
     upload.save()
     return True
 

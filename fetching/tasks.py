@@ -12,7 +12,13 @@ from django.utils import timezone
 
 from moderation.conf import app_setting
 from moderation.models import Upload, UploadStatus
-from moderation.services import upload_fail, upload_transition
+from moderation.services import (
+    FETCHING,
+    SCHEDULER,
+    Actor,
+    upload_fail,
+    upload_transition,
+)
 from scanning import tasks as scanning_tasks
 from transport.fetch import FetchTransient
 
@@ -42,7 +48,11 @@ def upload_fetch(self, upload_id: str) -> None:
         logger.warning("upload %s no longer exists; dropping its fetch", upload_id)
     except FetchTransient as exc:
         if self.request.retries >= self.max_retries:
-            upload_fail(upload=Upload.objects.get(id=upload_id), reason=f"fetch failed after retries: {exc}")
+            upload_fail(
+                upload=Upload.objects.get(id=upload_id),
+                reason=f"fetch failed after retries: {exc}",
+                acting_user=FETCHING,
+            )
             return
         raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from exc
     else:
@@ -50,7 +60,7 @@ def upload_fetch(self, upload_id: str) -> None:
             scanning_tasks.uploads_scan.delay(upload_id)
 
 
-def upload_enqueue(*, upload_id: Any = None, upload: Upload | None = None) -> None:
+def upload_enqueue(*, upload_id: Any = None, upload: Upload | None = None, acting_user: Actor) -> None:
     """Mark a committed upload queued and hand it to the fetch queue. Give the instance when the caller has just
     written it (saves a read on the webhook's hot path, and leaves the caller's copy up to date), else its id.
 
@@ -62,12 +72,19 @@ def upload_enqueue(*, upload_id: Any = None, upload: Upload | None = None) -> No
     upload_id = upload.pk
     if upload.status != UploadStatus.RECEIVED:
         return
-    upload_transition(upload=upload, to=UploadStatus.QUEUED, reason="published to the fetch queue")
+    upload_transition(
+        upload=upload, to=UploadStatus.QUEUED, reason="published to the fetch queue", acting_user=acting_user
+    )
     upload.save(update_fields=["status", "status_history", "updated_at"])
     try:
         upload_fetch.delay(str(upload_id))
     except Exception as exc:
-        upload_transition(upload=upload, to=UploadStatus.RECEIVED, reason=f"broker refused the publish: {exc}"[:500])
+        upload_transition(
+            upload=upload,
+            to=UploadStatus.RECEIVED,
+            reason=f"broker refused the publish: {exc}"[:500],
+            acting_user=acting_user,
+        )
         Upload.objects.filter(id=upload_id, status=UploadStatus.QUEUED).update(
             status=upload.status, status_history=upload.status_history
         )
@@ -85,7 +102,7 @@ def uploads_requeue(*, received_after_seconds: float = 30, stalled_after_seconds
     ).values_list("id", flat=True)
     for upload_id in unpublished[:1000]:
         try:
-            upload_enqueue(upload_id=upload_id)
+            upload_enqueue(upload_id=upload_id, acting_user=SCHEDULER)
         except Exception:  # broker still down: the next sweep tries again
             logger.warning("broker refused upload %s; will retry on the next sweep", upload_id)
             return sent

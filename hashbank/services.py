@@ -16,15 +16,11 @@ from typing import Any
 
 from django.db import transaction
 
+from hashbank.models import HashBankEntry
 from moderation.conf import app_setting
 from moderation.errors import ApplicationError
-from moderation.models import (
-    HashBankEntry,
-    Platform,
-    ReviewDecision,
-    Upload,
-)
-from moderation.services import AuditAction, audit_record
+from moderation.models import Platform, Upload
+from moderation.services import Actor, AuditAction, audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +122,10 @@ def _match_finding(entry: HashBankEntry, distance: int, *, platform_id: int) -> 
     }
 
 
-def hash_bank_add_confirmed_fake(*, upload: Upload, decision: ReviewDecision, acting_user: Any) -> list[HashBankEntry]:
-    """Bank an upload a moderator confirmed as AI (its whole picture and centred crops). The caller looks back for
-    earlier copies with the returned entries (`scanning.tasks.retro_scan_start`)."""
+def hash_bank_add_confirmed_fake(*, upload: Upload, decision: Any, acting_user: Actor) -> list[HashBankEntry]:
+    """Bank an upload a moderator confirmed as AI (its whole picture and centred crops), linked to their decision (a
+    `reviews.ReviewDecision`). The caller looks back for earlier copies with the returned entries
+    (`scanning.tasks.retro_scan_start`)."""
     from detector.hashing import pdq_bank_hashes_bytes
 
     if not upload.image or HashBankEntry.objects.filter(upload=upload).exists():
@@ -166,7 +163,7 @@ def hash_bank_add_confirmed_fake(*, upload: Upload, decision: ReviewDecision, ac
     return entries
 
 
-def hash_bank_remove_overturned(*, upload: Upload, acting_user: Any) -> int:
+def hash_bank_remove_overturned(*, upload: Upload, acting_user: Actor) -> int:
     """A moderator overturned an earlier "AI" decision: its hashes leave every bank, so copies stop matching."""
     removed, _ = HashBankEntry.objects.filter(upload=upload).delete()
     if removed:
@@ -198,7 +195,7 @@ def uploads_pdq_backfill(*, limit: int | None = None) -> int:
 
 
 def hash_bank_import_csv(
-    *, rows: Iterable[dict[str, str]], platform: Platform | None, acting_user: Any = None
+    *, rows: Iterable[dict[str, str]], platform: Platform | None, acting_user: Actor
 ) -> list[HashBankEntry]:
     """Import a hash list (columns `pdq_hash`, optional `sha256`, `note`) into a platform's bank or the shared one.
     Every row is checked first; one bad row rejects the file, naming its line."""

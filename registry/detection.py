@@ -11,7 +11,7 @@ from pathlib import Path
 
 from detector import Detector, DetectorConfig, create_detector
 from moderation.conf import app_setting
-from moderation.models import ModelVersion
+from registry.models import ModelVersion
 
 from .services import model_version_ensure_default
 

@@ -1,4 +1,4 @@
-"""The registry's writes: register the shipped default, record shadow scores.
+"""The registry's writes: register the shipped default as the active model.
 
 `detector` (torch) is imported inside the functions that score: web processes import this module and stay light.
 """
@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from moderation.conf import app_setting
-from moderation.models import BUILTIN_CHECKPOINT, ModelStatus, ModelVersion, Scan, ShadowScore
+from registry.models import BUILTIN_CHECKPOINT, ModelStatus, ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -58,29 +58,3 @@ def _describe(checkpoint: Path) -> tuple[str, str]:
         checkpoint = checkpoint / spec.cnn
     card = ModelCard.load(checkpoint / "card.json")
     return card.name, card.version
-
-
-def shadow_scores_record(*, scans: list[Scan], images: list[bytes]) -> list[ShadowScore]:
-    """Score live uploads with the shadow version, if any, beside the active scans; tags stay untouched."""
-    from .detection import get_detector_for  # torch: only processes that score import it
-
-    shadow = ModelVersion.objects.filter(status=ModelStatus.SHADOW).first()
-    pairs = [(scan, image) for scan, image in zip(scans, images, strict=True) if not scan.error]
-    if shadow is None or not pairs:
-        return []
-    outcomes = get_detector_for(shadow).predict([image for _, image in pairs])
-    rows = []
-    for (scan, _), outcome in zip(pairs, outcomes, strict=True):
-        if outcome.verdict is None:
-            continue
-        active_is_ai = scan.score is not None and scan.score >= 0.5
-        rows.append(
-            ShadowScore(
-                scan=scan,
-                model_version=shadow,
-                score=outcome.verdict.score,
-                is_ai=outcome.verdict.is_ai,
-                agrees=outcome.verdict.is_ai == active_is_ai,
-            )
-        )
-    return ShadowScore.objects.bulk_create(rows, ignore_conflicts=True)

@@ -17,16 +17,12 @@ from django.utils import timezone
 
 from moderation.conf import app_setting
 from moderation.errors import ApplicationError
-from moderation.models import (
-    ModelStatus,
-    ModelVersion,
-    Platform,
-    ReviewDecision,
-    ReviewLabel,
-    Scan,
-)
-from moderation.services import AuditAction, audit_record
+from moderation.models import Platform
+from moderation.services import Actor, AuditAction, audit_record
+from registry.models import ModelStatus, ModelVersion
 from registry.services import model_store, model_version_ensure_default
+from reviews.models import ReviewDecision, ReviewLabel
+from scanning.models import Scan
 from scanning.tasks import retro_rescore_start
 
 if TYPE_CHECKING:
@@ -55,7 +51,7 @@ def reviewed_images() -> list[LabelledImage]:
     return items
 
 
-def model_retrain(*, min_new_labels: int | None = None, acting_user: Any = None) -> ModelVersion | None:
+def model_retrain(*, min_new_labels: int | None = None, acting_user: Actor) -> ModelVersion | None:
     """Fit a candidate from reviewer labels (plus the base set), run it through the gate, and put it in shadow if it
     passes. Returns None when too few labels are new since the last retrain."""
     from training.adapt import adapt_head
@@ -113,7 +109,7 @@ def _eval_set() -> list[LabelledImage]:
     return folder_images(Path(eval_dir), source="eval") if eval_dir else []
 
 
-def model_version_gate(*, model_version: ModelVersion, acting_user: Any = None) -> ModelVersion:
+def model_version_gate(*, model_version: ModelVersion, acting_user: Actor) -> ModelVersion:
     """Judge a candidate against the active model on the frozen evaluation set: shadow if it wins, else rejected."""
     from training.adapt import evaluate_checkpoint, gate_decision
 
@@ -146,7 +142,7 @@ def model_version_gate(*, model_version: ModelVersion, acting_user: Any = None) 
 
 
 @transaction.atomic
-def model_version_promote(*, model_version: ModelVersion, acting_user: Any = None) -> ModelVersion:
+def model_version_promote(*, model_version: ModelVersion, acting_user: Actor) -> ModelVersion:
     """Shadow → active; the previous active version retires."""
     if model_version.status != ModelStatus.SHADOW:
         raise ApplicationError(f"only a shadow version can be promoted; {model_version} is {model_version.status}")
@@ -169,7 +165,7 @@ def model_version_promote(*, model_version: ModelVersion, acting_user: Any = Non
 
 
 @transaction.atomic
-def model_version_rollback(*, acting_user: Any = None) -> ModelVersion:
+def model_version_rollback(*, acting_user: Actor) -> ModelVersion:
     """Retire the active version and reactivate the one that was active before it."""
     current = ModelVersion.objects.select_for_update().filter(status=ModelStatus.ACTIVE).first()
     previous = (
@@ -194,7 +190,7 @@ def model_version_rollback(*, acting_user: Any = None) -> ModelVersion:
     return previous
 
 
-def platform_calibrate(*, platform: Platform, target_fpr: float | None = None, acting_user: Any = None) -> float | None:
+def platform_calibrate(*, platform: Platform, target_fpr: float | None = None, acting_user: Actor) -> float | None:
     """Set the platform's AI threshold so that at most `target_fpr` of its real uploads would be tagged AI, judged on
     its own reviewer-labelled real uploads with a 95 % upper confidence bound. Returns the threshold, or None when the
     platform has too few real labels."""

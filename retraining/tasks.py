@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from moderation.models import Platform
+from moderation.services import SCHEDULER
 
 from . import services
 
@@ -20,7 +21,7 @@ from . import services
 )
 def model_retrain() -> None:
     """Periodic (weekly by default): does nothing unless enough new reviewer labels exist."""
-    services.model_retrain()
+    services.model_retrain(acting_user=SCHEDULER)
 
 
 @shared_task(
@@ -28,4 +29,4 @@ def model_retrain() -> None:
 )
 def platforms_calibrate() -> None:
     for platform in Platform.objects.all():
-        services.platform_calibrate(platform=platform)
+        services.platform_calibrate(platform=platform, acting_user=SCHEDULER)

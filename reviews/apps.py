@@ -11,6 +11,6 @@ class ReviewsConfig(AppConfig):
 
         from .services import console_roles_ensure
 
-        # After the core app's migrations, whose models carry the roles' permissions. (Django sends post_migrate only
-        # for apps with models, so not for this one.)
-        post_migrate.connect(console_roles_ensure, sender=self.apps.get_app_config("moderation"))
+        # The roles' permissions live on this app's models and on the core's, callbacks' and registry's, all installed
+        # before this one, so theirs exist by the time this app's post_migrate runs.
+        post_migrate.connect(console_roles_ensure, sender=self)

@@ -1,4 +1,5 @@
-"""The console's reads of the review queue, failed uploads and review statistics, scoped to what a user may see."""
+"""The console's reads, scoped to what the asking user may see (deny by default): the platforms and uploads they
+may review, the review queue, known-fake matches, failed uploads, statistics, retro scans and the audit log."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from django.db.models import Count, Max, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from moderation.models import ReviewDecision, ReviewLabel, Scan, Upload, UploadStatus, Verdict
-from moderation.selectors import uploads_visible_to
+from hashbank.models import HashBankEntry, RetroScan
+from hashbank.services import KNOWN_FAKE_EVIDENCE
+from moderation.models import AuditEvent, Platform, Upload, UploadStatus, Verdict
+from reviews.models import ReviewDecision, ReviewLabel
+from scanning.models import Scan
 
 
 @dataclass(frozen=True)
@@ -203,3 +207,67 @@ def review_stats(*, user: Any, days: int = 30, platform: str = "") -> ReviewStat
         real_reviewed=real_reviewed,
         real_flagged_ai=real_flagged_ai,
     )
+
+
+def platforms_visible_to(user: Any) -> QuerySet[Platform]:
+    """Leads and admins see every platform; a moderator only those assigned to them; anyone else none."""
+    if user.has_perm("reviews.view_all_platforms"):
+        return Platform.objects.all()
+    if user.has_perm("reviews.review_upload"):
+        return Platform.objects.filter(moderators=user)
+    return Platform.objects.none()
+
+
+def uploads_visible_to(user: Any) -> QuerySet[Upload]:
+    if user.has_perm("reviews.view_all_platforms"):
+        return Upload.objects.all()
+    return Upload.objects.filter(platform_id__in=list(platforms_visible_to(user).values_list("id", flat=True)))
+
+
+def audit_events_visible_to(user: Any) -> QuerySet[AuditEvent]:
+    queryset = AuditEvent.objects.select_related("actor", "platform").order_by("-id")
+    if user.has_perm("reviews.view_all_platforms"):
+        return queryset
+    return queryset.filter(platform__in=platforms_visible_to(user))
+
+
+@dataclass(frozen=True)
+class KnownFakeMatch:
+    distance: int
+    # The confirmed fake it matched, where this user may see it; a shared-bank match or an imported hash names none.
+    original: Upload | None
+    # Set once a reviewer decided the upload is real: the match stays on record, overruled.
+    overruled_by_decision: int | None
+
+
+def known_fake_matches(*, user: Any, upload: Upload) -> list[KnownFakeMatch]:
+    """The upload's matches with banked fakes, each with the original upload for a side-by-side look."""
+    details = [finding["detail"] for finding in upload.evidence if finding.get("kind") == KNOWN_FAKE_EVIDENCE]
+    if not details:
+        return []
+    # Evidence names the original only where it is the same platform's; evidence naming just its bank entry is
+    # resolved through the entry, within the platform too (the shared bank never reveals another platform's upload).
+    via_entry = dict(
+        HashBankEntry.objects.filter(
+            pk__in=[d["entry_id"] for d in details if d.get("entry_id") and not d.get("original_upload_id")],
+            upload__platform_id=upload.platform_id,
+        ).values_list("pk", "upload_id")
+    )
+    original_ids = [str(d.get("original_upload_id") or via_entry.get(d.get("entry_id")) or "") for d in details]
+    visible = uploads_visible_to(user).filter(platform_id=upload.platform_id)
+    originals = {str(pk): original for pk, original in visible.in_bulk([i for i in original_ids if i]).items()}
+    return [
+        KnownFakeMatch(
+            distance=detail.get("distance", 0),
+            original=originals.get(original_id),
+            overruled_by_decision=detail.get("overruled_by_decision"),
+        )
+        for detail, original_id in zip(details, original_ids, strict=True)
+    ]
+
+
+def retro_scans_visible_to(user: Any) -> QuerySet[RetroScan]:
+    queryset = RetroScan.objects.select_related("platform", "created_by").order_by("-id")
+    if user.has_perm("reviews.view_all_platforms"):
+        return queryset
+    return queryset.filter(platform__in=platforms_visible_to(user))

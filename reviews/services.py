@@ -24,18 +24,10 @@ from hashbank.services import (
 )
 from moderation.conf import app_setting
 from moderation.errors import ApplicationError
-from moderation.models import (
-    Platform,
-    ReviewClaim,
-    ReviewDecision,
-    ReviewLabel,
-    Tag,
-    TagSource,
-    Upload,
-    UploadStatus,
-    Verdict,
-)
-from moderation.services import AuditAction, audit_record, upload_transition
+from moderation.models import Platform, Upload, UploadStatus, Verdict
+from moderation.services import Actor, AuditAction, audit_record, upload_transition
+from reviews.models import ReviewClaim, ReviewDecision, ReviewLabel
+from scanning.models import Tag, TagSource
 from scanning.payloads import upload_payload
 from scanning.tasks import retro_scan_start
 
@@ -46,6 +38,8 @@ DECIDED_TAGS = VERDICT_TAGS | {KNOWN_FAKE_TAG}
 REVIEWER_TAG = {ReviewLabel.AI_GENERATED: "ai-generated", ReviewLabel.REAL: "real"}
 REVIEWABLE_STATUSES = {UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW, UploadStatus.REVIEWED}
 
+# The apps whose models carry the console's permissions (a host's own apps may reuse the codenames).
+CONSOLE_PERMISSION_APPS = ["moderation", "reviews", "callbacks", "registry"]
 # Console roles (Django groups) and the permissions each holds. Admins are these plus Django's superuser.
 CONSOLE_ROLES: dict[str, list[str]] = {
     "moderator": ["review_upload"],
@@ -87,7 +81,9 @@ def console_roles_ensure(**_: Any) -> None:
 
     for role, codenames in CONSOLE_ROLES.items():
         group, _ = Group.objects.get_or_create(name=role)
-        group.permissions.add(*Permission.objects.filter(codename__in=codenames, content_type__app_label="moderation"))
+        group.permissions.add(
+            *Permission.objects.filter(codename__in=codenames, content_type__app_label__in=CONSOLE_PERMISSION_APPS)
+        )
 
 
 def _active_claim(upload: Upload) -> ReviewClaim | None:
@@ -234,7 +230,7 @@ def reviews_decide_bulk(*, uploads: list[Upload], reviewer: Any, label: str, not
 
 @transaction.atomic
 def platform_thresholds_update(
-    *, platform: Platform, ai_threshold: float | None, review_margin: float, acting_user: Any
+    *, platform: Platform, ai_threshold: float | None, review_margin: float, acting_user: Actor
 ) -> Platform:
     """A lead's change of a platform's operating point; applies to scans from now on."""
     before = {"ai_threshold": platform.ai_threshold, "review_margin": platform.review_margin}
@@ -252,9 +248,7 @@ def platform_thresholds_update(
 
 
 @transaction.atomic
-def console_user_set(
-    *, username: str, role: str, platforms: list[Platform], acting_user: Any = None
-) -> tuple[Any, str]:
+def console_user_set(*, username: str, role: str, platforms: list[Platform], acting_user: Actor) -> tuple[Any, str]:
     """Create a console user (or reset an existing one's password) with one role and its assigned platforms.
     Returns (user, password); the password is generated and shown once."""
     from django.contrib.auth import get_user_model

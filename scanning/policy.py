@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from moderation.models import TagSource, Verdict
+from moderation.models import Verdict
+from scanning.models import TagSource
 
 
 @dataclass(frozen=True)

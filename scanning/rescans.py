@@ -13,19 +13,12 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from hashbank.models import HashBankEntry, RetroScan, RetroScanKind, RetroScanStatus
 from hashbank.services import KNOWN_FAKE_TAG, _match_finding, known_fake_priority
 from moderation.conf import app_setting
-from moderation.models import (
-    HashBankEntry,
-    RetroScan,
-    RetroScanKind,
-    RetroScanStatus,
-    Tag,
-    TagSource,
-    Upload,
-    UploadStatus,
-)
-from moderation.services import AuditAction, audit_record, upload_transition
+from moderation.models import Upload, UploadStatus
+from moderation.services import SCANNING, AuditAction, audit_record, upload_transition
+from scanning.models import Tag, TagSource
 
 from .services import tag_decision
 
@@ -123,7 +116,7 @@ def _send_back_to_review(upload: Upload, *changed_fields: str, reason: str) -> N
     upload.review_priority = known_fake_priority(upload.review_priority)
     fields = [*changed_fields, "review_priority", "updated_at"]
     if upload.status == UploadStatus.TAGGED:
-        upload_transition(upload=upload, to=UploadStatus.NEEDS_REVIEW, reason=reason)
+        upload_transition(upload=upload, to=UploadStatus.NEEDS_REVIEW, reason=reason, acting_user=SCANNING)
         fields += ["status", "status_history"]
     upload.save(update_fields=fields)
 
@@ -137,7 +130,7 @@ def _flag_known_fake(*, upload_id: Any, entry: HashBankEntry, distance: int) -> 
     _send_back_to_review(upload, "evidence", reason="matches a confirmed fake in the hash bank")
     Tag.objects.get_or_create(upload=upload, name=KNOWN_FAKE_TAG, defaults={"source": TagSource.PROVENANCE})
     audit_record(
-        actor=None,
+        actor=SCANNING,  # who started the look-back is on the RetroScan
         platform=upload.platform,
         action=AuditAction.UPLOAD_KNOWN_FAKE_MATCH,
         obj=upload,
@@ -187,7 +180,7 @@ def _flag_changed_verdict(upload: Upload, new_verdict: str, new_score: float) ->
     upload = Upload.objects.select_for_update().get(pk=upload.pk)
     _send_back_to_review(upload, reason=f"re-score with the active model says {new_verdict}")
     audit_record(
-        actor=None,
+        actor=SCANNING,  # who started the look-back is on the RetroScan
         platform=upload.platform,
         action=AuditAction.UPLOAD_RESCORE_CHANGED,
         obj=upload,

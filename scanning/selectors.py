@@ -7,18 +7,21 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
-from moderation.models import Platform, ReviewDecision, ReviewLabel, Scan, TagSource, Upload
+from moderation.models import Platform, Upload
+from scanning.models import Scan, TagSource
 
 from .policy import decide, evidence_provenance
 
 
 def _with_results(queryset: QuerySet[Upload]) -> QuerySet[Upload]:
+    # Moderators' decisions (the reviews app, above this one) reached through the upload's reverse relation.
+    decisions = Upload._meta.get_field("review_decisions").related_model.objects
     return queryset.prefetch_related(
         "tags",
         Prefetch("scans", queryset=Scan.objects.order_by("-created_at"), to_attr="scans_newest_first"),
         Prefetch(
             "review_decisions",
-            queryset=ReviewDecision.objects.exclude(label=ReviewLabel.UNSURE).order_by("-created_at", "-id"),
+            queryset=decisions.exclude(label="unsure").order_by("-created_at", "-id"),
             to_attr="decisions_newest_first",
         ),
     )

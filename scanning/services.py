@@ -13,9 +13,14 @@ from django.db import transaction
 
 from callbacks.tasks import callback_enqueue
 from hashbank.services import KNOWN_FAKE_EVIDENCE, known_fake_priority
-from moderation.models import Scan, Tag, TagSource, Upload, UploadStatus, Verdict
-from moderation.services import upload_fail, upload_transition
-from registry.services import shadow_scores_record
+from moderation.models import Upload, UploadStatus, Verdict
+from moderation.services import (
+    SCANNING,
+    upload_fail,
+    upload_transition,
+)
+from registry.models import ModelStatus, ModelVersion
+from scanning.models import Scan, ShadowScore, Tag, TagSource
 
 from .payloads import upload_payload
 from .policy import TagDecision, decide, evidence_provenance, evidence_tags, review_priority
@@ -96,7 +101,7 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
         scan = Scan.objects.create(
             upload=upload, model_name=model_name, model_version=model_version, error=outcome.error
         )
-        upload_fail(upload=upload, reason=f"image rejected: {outcome.error}")
+        upload_fail(upload=upload, reason=f"image rejected: {outcome.error}", acting_user=SCANNING)
         callback_enqueue(upload=upload, event_type="upload.failed", data=upload_payload(upload))
         return scan
     verdict = outcome.verdict
@@ -119,7 +124,12 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
     )
     upload.scan_verdict, upload.scan_score, upload.scan_escalated = decision.verdict, verdict.score, scan.escalated
     upload.scan_model_version = f"{verdict.model_name}@{verdict.model_version}"
-    upload_transition(upload=upload, to=UploadStatus.SCANNED, reason=f"scored by {upload.scan_model_version}")
+    upload_transition(
+        upload=upload,
+        to=UploadStatus.SCANNED,
+        reason=f"scored by {upload.scan_model_version}",
+        acting_user=SCANNING,
+    )
     upload.review_priority = review_priority(
         score=verdict.score,
         threshold=threshold,
@@ -138,6 +148,7 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
         upload=upload,
         to=UploadStatus.NEEDS_REVIEW if decision.verdict == Verdict.NEEDS_REVIEW else UploadStatus.TAGGED,
         reason=f"auto-tag {decision.verdict}",
+        acting_user=SCANNING,
     )
     upload.save(
         update_fields=[
@@ -175,3 +186,29 @@ def scan_heatmap_ensure(*, scan_id: int) -> None:
     with scan.upload.image.open("rb") as handle:
         image = handle.read()
     _heatmap_store(scan=scan, image=image, detector=get_detector())
+
+
+def shadow_scores_record(*, scans: list[Scan], images: list[bytes]) -> list[ShadowScore]:
+    """Score live uploads with the shadow version, if any, beside the active scans; tags stay untouched."""
+    from registry.detection import get_detector_for  # torch: only processes that score import it
+
+    shadow = ModelVersion.objects.filter(status=ModelStatus.SHADOW).first()
+    pairs = [(scan, image) for scan, image in zip(scans, images, strict=True) if not scan.error]
+    if shadow is None or not pairs:
+        return []
+    outcomes = get_detector_for(shadow).predict([image for _, image in pairs])
+    rows = []
+    for (scan, _), outcome in zip(pairs, outcomes, strict=True):
+        if outcome.verdict is None:
+            continue
+        active_is_ai = scan.score is not None and scan.score >= 0.5
+        rows.append(
+            ShadowScore(
+                scan=scan,
+                model_version=shadow,
+                score=outcome.verdict.score,
+                is_ai=outcome.verdict.is_ai,
+                agrees=outcome.verdict.is_ai == active_is_ai,
+            )
+        )
+    return ShadowScore.objects.bulk_create(rows, ignore_conflicts=True)

@@ -6,7 +6,6 @@ import logging
 import os
 import time
 from datetime import timedelta
-from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_process_init
@@ -15,9 +14,12 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from hashbank.models import HashBankEntry, RetroScan, RetroScanKind
 from moderation.conf import app_setting
-from moderation.models import HashBankEntry, Platform, RetroScan, RetroScanKind, Scan
+from moderation.models import Platform
+from moderation.services import Actor
 from registry.services import model_version_ensure_default
+from scanning.models import Scan
 
 from . import rescans, services
 
@@ -94,7 +96,7 @@ def _warm_up_detector(**_: object) -> None:
 
 
 def retro_scan_start(
-    *, platform: Platform | None, entries: list[HashBankEntry], acting_user: Any, queue: bool = True
+    *, platform: Platform | None, entries: list[HashBankEntry], acting_user: Actor, queue: bool = True
 ) -> RetroScan:
     """Record a retro scan of these bank entries; with `queue`, a worker runs it after commit."""
     scan = RetroScan.objects.create(
@@ -108,7 +110,7 @@ def retro_scan_start(
     return scan
 
 
-def retro_rescore_start(*, window_days: float, acting_user: Any = None, queue: bool = True) -> RetroScan:
+def retro_rescore_start(*, window_days: float, acting_user: Actor, queue: bool = True) -> RetroScan:
     """Re-score the last `window_days` of scanned, unreviewed uploads with the model that is active now."""
     scan = RetroScan.objects.create(
         kind=RetroScanKind.MODEL_RESCORE,

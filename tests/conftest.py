@@ -20,12 +20,14 @@ from django.conf import settings as django_settings
 from hypothesis import settings as hypothesis_settings
 
 from config.celery import app as celery_app
-from moderation.services import PlatformCredentials, platform_create
+from moderation.services import PlatformCredentials, SystemActor, platform_create
 from tests import settings as test_settings
 from tests.images import jpeg_bytes
 from transport.signatures import sign
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Who acts when a test calls a service directly (every action names its actor).
+TEST_ACTOR = SystemActor("tests")
 
 
 def _shipped_model_versions() -> frozenset[str]:
@@ -95,12 +97,12 @@ def _celery_mode(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture
 def platform(db: None) -> PlatformCredentials:
-    return platform_create(slug="acme", name="Acme Resale")
+    return platform_create(slug="acme", name="Acme Resale", acting_user=TEST_ACTOR)
 
 
 @pytest.fixture
 def other_platform(db: None) -> PlatformCredentials:
-    return platform_create(slug="globex", name="Globex Social")
+    return platform_create(slug="globex", name="Globex Social", acting_user=TEST_ACTOR)
 
 
 def upload_body(external_id: str = "img-1", image: bytes | None = None, **upload: Any) -> bytes:

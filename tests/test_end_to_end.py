@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from moderation.models import Scan, Upload
+from moderation.models import Upload
+from scanning.models import Scan
 from tests.conftest import (
     REPO_ROOT,
     SHIPPED_MODEL_VERSIONS,

@@ -14,7 +14,7 @@ from fetching.tasks import upload_enqueue
 from moderation.conf import app_setting
 from moderation.errors import ApplicationError
 from moderation.models import Platform, Upload, UploadStatus
-from moderation.services import upload_transition
+from moderation.services import INTAKE, upload_transition
 
 
 def upload_create(
@@ -67,7 +67,7 @@ def upload_create(
         metadata=metadata or {},
         sha256=digest,
     )
-    upload_transition(upload=upload, to=UploadStatus.RECEIVED, reason="webhook accepted")
+    upload_transition(upload=upload, to=UploadStatus.RECEIVED, reason="webhook accepted", acting_user=INTAKE)
     try:
         with transaction.atomic():
             if image is not None:
@@ -82,5 +82,5 @@ def upload_create(
         if winner is None:
             raise
         return winner, False
-    transaction.on_commit(lambda: upload_enqueue(upload=upload), robust=True)
+    transaction.on_commit(lambda: upload_enqueue(upload=upload, acting_user=INTAKE), robust=True)
     return upload, True

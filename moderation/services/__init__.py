@@ -1,5 +1,6 @@
 """Writes to the core records every stage shares: platforms, the upload state machine, the audit log."""
 
+from .actors import COMMAND_LINE, FETCHING, INTAKE, SCANNING, SCHEDULER, Actor, SystemActor
 from .audit import AuditAction, audit_record
 from .platforms import (
     PlatformCredentials,
@@ -20,10 +21,17 @@ from .transitions import (
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "COMMAND_LINE",
+    "FETCHING",
+    "INTAKE",
+    "SCANNING",
+    "SCHEDULER",
     "TERMINAL_STATUSES",
+    "Actor",
     "AuditAction",
     "IllegalTransition",
     "PlatformCredentials",
+    "SystemActor",
     "audit_record",
     "hash_token",
     "platform_create",

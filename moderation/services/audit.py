@@ -4,6 +4,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..models import AuditEvent, Platform
+from .actors import Actor, SystemActor
 
 
 class AuditAction(StrEnum):
@@ -33,11 +34,15 @@ class AuditAction(StrEnum):
 
 
 def audit_record(
-    *, actor: Any, platform: Platform | None, action: AuditAction, obj: Any, data: dict[str, Any] | None = None
+    *, actor: Actor, platform: Platform | None, action: AuditAction, obj: Any, data: dict[str, Any] | None = None
 ) -> AuditEvent:
-    """One audit row; call it inside the transaction of the change it records."""
+    """One audit row; call it inside the transaction of the change it records. `actor`: a user or a SystemActor."""
+    if actor is None:
+        raise TypeError("audit_record needs an actor: a user, or a moderation.services.actors.SystemActor")
+    system = isinstance(actor, SystemActor)
     return AuditEvent.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None,
+        actor=None if system else actor,
+        system_actor=actor.name if system else "",
         platform=platform,
         action=str(AuditAction(action)),
         object_type=type(obj).__name__.lower(),

@@ -6,11 +6,11 @@ import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import transaction
 
 from ..models import Platform
+from .actors import Actor
 from .audit import AuditAction, audit_record
 
 
@@ -34,9 +34,7 @@ def _new_api_token() -> str:
 
 
 @transaction.atomic
-def platform_create(
-    *, slug: str, name: str = "", callback_url: str = "", acting_user: Any = None
-) -> PlatformCredentials:
+def platform_create(*, slug: str, name: str = "", callback_url: str = "", acting_user: Actor) -> PlatformCredentials:
     """A new tenant with a fresh webhook secret and API token. The token is returned once and stored hashed."""
     secret, token = _new_webhook_secret(), _new_api_token()
     platform = Platform.objects.create(
@@ -53,7 +51,7 @@ def platform_create(
 
 
 @transaction.atomic
-def platform_token_rotate(*, platform: Platform, acting_user: Any = None) -> str:
+def platform_token_rotate(*, platform: Platform, acting_user: Actor) -> str:
     """Issue a new API token; the old one stops working at once."""
     token = _new_api_token()
     platform.api_token_hash = hash_token(token)
@@ -63,7 +61,7 @@ def platform_token_rotate(*, platform: Platform, acting_user: Any = None) -> str
 
 
 @transaction.atomic
-def platform_webhook_secret_rotate(*, platform: Platform, acting_user: Any = None) -> str:
+def platform_webhook_secret_rotate(*, platform: Platform, acting_user: Actor) -> str:
     """Issue a new signing secret. The newest older one stays valid until `platform_webhook_secret_retire_old`, so a
     platform can switch over without a failed delivery."""
     secret = _new_webhook_secret()
@@ -74,7 +72,7 @@ def platform_webhook_secret_rotate(*, platform: Platform, acting_user: Any = Non
 
 
 @transaction.atomic
-def platform_webhook_secret_retire_old(*, platform: Platform, acting_user: Any = None) -> None:
+def platform_webhook_secret_retire_old(*, platform: Platform, acting_user: Actor) -> None:
     platform.webhook_secrets = platform.webhook_secrets[:1]
     platform.save(update_fields=["webhook_secrets"])
     audit_record(actor=acting_user, platform=platform, action=AuditAction.PLATFORM_WEBHOOK_SECRET_RETIRED, obj=platform)

@@ -9,12 +9,12 @@ auto-tagged upload goes back to review when a confirmed fake or a re-score contr
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from django.utils import timezone
 
 from ..errors import ApplicationError
 from ..models import Upload, UploadStatus
+from .actors import Actor, actor_name
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,6 @@ ALLOWED_TRANSITIONS: dict[str | None, frozenset[str]] = {
     S.FAILED: frozenset(),
 }
 
-SYSTEM_ACTOR = "system"
-
 
 class IllegalTransition(ApplicationError):
     def __init__(self, upload: Upload, to: str) -> None:
@@ -50,15 +48,15 @@ def upload_can_move(upload: Upload, to: str) -> bool:
     return to in ALLOWED_TRANSITIONS[upload.status if upload.status_history else None]
 
 
-def upload_transition(*, upload: Upload, to: str, reason: str, acting_user: Any = None) -> None:
+def upload_transition(*, upload: Upload, to: str, reason: str, acting_user: Actor) -> None:
     """Move `upload` to status `to` in memory (the caller saves it with its other changes, in its transaction).
 
-    Raises IllegalTransition for a move the table does not allow; `reason` and the actor (a user, or the system for
-    pipeline tasks) are recorded in the status history beside the time.
+    Raises IllegalTransition for a move the table does not allow; `reason` and the actor (a user, or the stage or job
+    that moved it: `moderation.services.actors`) are recorded in the status history beside the time.
     """
     if not upload_can_move(upload, to):
         raise IllegalTransition(upload, to)
-    actor = getattr(acting_user, "username", None) or SYSTEM_ACTOR
+    actor = actor_name(acting_user)
     upload.status = to
     upload.status_history = [
         *upload.status_history,
@@ -69,12 +67,12 @@ def upload_transition(*, upload: Upload, to: str, reason: str, acting_user: Any 
 TERMINAL_STATUSES = {UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW, UploadStatus.REVIEWED, UploadStatus.FAILED}
 
 
-def upload_fail(*, upload: Upload, reason: str) -> None:
+def upload_fail(*, upload: Upload, reason: str, acting_user: Actor) -> None:
     if not upload_can_move(upload, UploadStatus.FAILED):
         # A late failure (fetch retries running out) of an upload a duplicate delivery already took further.
         logger.info("upload %s is %s; not failing it: %s", upload.id, upload.status, reason)
         return
-    upload_transition(upload=upload, to=UploadStatus.FAILED, reason=reason[:500])
+    upload_transition(upload=upload, to=UploadStatus.FAILED, reason=reason[:500], acting_user=acting_user)
     upload.failure_reason = reason[:2000]
     upload.save(update_fields=["status", "status_history", "failure_reason", "updated_at"])
     logger.info("upload %s failed: %s", upload.id, reason)

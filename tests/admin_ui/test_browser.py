@@ -14,7 +14,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from moderation.models import ReviewDecision, UploadStatus
+from moderation.models import UploadStatus
+from reviews.models import ReviewDecision
 from tests.conftest import REPO_ROOT, scanned_upload
 
 pytestmark = pytest.mark.browser

@@ -10,9 +10,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from PIL import Image, PngImagePlugin
 
-from moderation.models import AuditEvent, ReviewDecision, UploadStatus
+from moderation.models import AuditEvent, UploadStatus
+from reviews.models import ReviewDecision
 from reviews.services import console_user_set
-from tests.conftest import REPO_ROOT, scanned_upload
+from tests.conftest import REPO_ROOT, TEST_ACTOR, scanned_upload
 from tests.images import encode, natural_photo
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +21,9 @@ pytestmark = pytest.mark.django_db
 
 def _login(client, name: str, role: str | None, *platforms):
     if role:
-        user, _ = console_user_set(username=name, role=role, platforms=[c.platform for c in platforms])
+        user, _ = console_user_set(
+            username=name, role=role, platforms=[c.platform for c in platforms], acting_user=TEST_ACTOR
+        )
     else:
         user = get_user_model().objects.create_user(name)
     client.force_login(user)
@@ -209,7 +212,7 @@ def _confirmed_fake_and_copy(client, platform):
     from reviews.services import review_decide
     from tests.conftest import photo_bytes
 
-    lead, _ = console_user_set(username="leo", role="lead", platforms=[])
+    lead, _ = console_user_set(username="leo", role="lead", platforms=[], acting_user=TEST_ACTOR)
     original = scanned_upload(platform, "banked-fake", image=photo_bytes(21))
     review_decide(upload=original, reviewer=lead, label="ai-generated")
     copy = scanned_upload(platform, "fake-copy", image=photo_bytes(21, quality=60))
@@ -324,7 +327,7 @@ def test_a_shared_bank_match_never_shows_the_other_platforms_picture(client, coi
     for credentials in (platform, other_platform):
         credentials.platform.share_hashes = True
         credentials.platform.save()
-    lead, _ = console_user_set(username="leo", role="lead", platforms=[])
+    lead, _ = console_user_set(username="leo", role="lead", platforms=[], acting_user=TEST_ACTOR)
     original = scanned_upload(platform, "acme-fake", image=photo_bytes(22))
     review_decide(upload=original, reviewer=lead, label="ai-generated")
     copy = scanned_upload(other_platform, "globex-copy", image=photo_bytes(22, quality=60))

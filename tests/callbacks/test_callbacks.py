@@ -9,7 +9,8 @@ import pytest
 from django.core.management import call_command
 from standardwebhooks.webhooks import Webhook
 
-from moderation.models import CallbackDelivery, Platform
+from callbacks.models import CallbackDelivery
+from moderation.models import Platform
 from tests.conftest import post_webhook, signed_headers, upload_body
 
 pytestmark = pytest.mark.django_db
@@ -84,6 +85,8 @@ def test_failures_are_retried_then_dead_lettered_and_can_be_redelivered(
         call_command("redeliver_callbacks", "--dead")
     delivery.refresh_from_db()
     assert delivery.status == "delivered" and len(received) == 4
+    attempts = list(delivery.attempt_log.values_list("number", "outcome", "status_code"))
+    assert attempts == [(1, "failed", 500), (2, "failed", 503), (3, "failed", 502), (4, "delivered", 204)]
 
 
 @pytest.mark.parametrize(
@@ -102,6 +105,8 @@ def test_callback_to_an_internal_address_is_dead_at_once_without_retries(
     assert delivery.status == "dead" and delivery.attempts == 1, "refused by policy: permanent, not retried"
     assert delivery.last_error.startswith("refused: ") and "not a public address" in delivery.last_error
     assert delivery.last_status_code is None
+    (attempt,) = delivery.attempt_log.all()
+    assert attempt.outcome == "refused" and attempt.error == delivery.last_error
 
 
 def test_no_callback_url_means_no_delivery(client, platform, django_capture_on_commit_callbacks):

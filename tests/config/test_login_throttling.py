@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from reviews.services import console_user_set
+from tests.conftest import TEST_ACTOR
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ ADDRESS = "203.0.113.7"
 
 @pytest.fixture
 def lead():
-    user, password = console_user_set(username="leo", role="lead", platforms=[])
+    user, password = console_user_set(username="leo", role="lead", platforms=[], acting_user=TEST_ACTOR)
     return user, password
 
 

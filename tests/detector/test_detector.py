@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -24,11 +25,27 @@ def test_checkpoint_round_trip_is_exact_in_fp16_with_a_float32_head(tmp_path):
     model = build_model("test_efficientnet")
     card = ModelCard(name="tiny", version="1", architecture="test_efficientnet", input_size=64)
     loaded, loaded_card = load_checkpoint(save_checkpoint(model, card, tmp_path / "ckpt"))
-    assert loaded_card == card
+    weights = (tmp_path / "ckpt" / "model.safetensors").read_bytes()
+    assert loaded_card == replace(card, weights_sha256=hashlib.sha256(weights).hexdigest())
     for key, value in model.state_dict().items():
         head = key.startswith("classifier.")  # tiny, and folded standardisation can exceed float16's range
         expected = value.half().float() if value.is_floating_point() and not head else value
         assert torch.equal(loaded.state_dict()[key], expected), key
+
+
+def test_weights_that_do_not_match_their_card_are_refused(tmp_path, tiny_checkpoint):
+    checkpoint = shutil.copytree(tiny_checkpoint, tmp_path / "copy")
+    other = save_checkpoint(build_model("test_efficientnet"), ModelCard.load(checkpoint / "card.json"), tmp_path / "o")
+    shutil.copy(other / "model.safetensors", checkpoint / "model.safetensors")
+    with pytest.raises(ValueError, match="does not match its card"):
+        load_checkpoint(checkpoint)
+
+
+def test_shipped_cards_name_their_weights():
+    for card_file in DEFAULT_CHECKPOINT.glob("*/card.json"):
+        card = json.loads(card_file.read_text())
+        weights = (card_file.parent / "model.safetensors").read_bytes()
+        assert card["weights_sha256"] == hashlib.sha256(weights).hexdigest(), card_file
 
 
 def test_card_refuses_unknown_architecture_and_fields(tmp_path, tiny_checkpoint):

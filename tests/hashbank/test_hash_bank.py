@@ -11,7 +11,8 @@ from django.core.management import CommandError, call_command
 from PIL import Image, PngImagePlugin
 
 from detector.hashing import BANK_CROPS
-from moderation.models import HashBankEntry, RetroScan, UploadStatus
+from hashbank.models import HashBankEntry, RetroScan
+from moderation.models import UploadStatus
 from reviews.services import review_decide
 from tests.conftest import photo_bytes, scanned_upload
 from tests.images import natural_photo
@@ -204,7 +205,7 @@ def test_provenance_policy_decides_what_generator_metadata_does(coin_model, plat
 
 
 def test_promotion_rescoring_lists_changed_verdicts_for_review(coin_model, platform, lead):
-    from moderation.models import ModelStatus, ModelVersion
+    from registry.models import ModelStatus, ModelVersion
     from retraining.services import model_version_promote
     from scanning.rescans import retro_scan_run
 

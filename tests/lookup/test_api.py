@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from moderation.models import Tag
+from scanning.models import Tag
 from tests.conftest import api_get, post_webhook, signed_headers, upload_body
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +70,7 @@ def test_openapi_schema_and_swagger_ui_are_served_offline(client):
 
 
 def test_heatmap_is_served_as_png_made_on_demand_when_missing(client, platform, tagged_upload):
-    from moderation.models import Scan
+    from scanning.models import Scan
 
     scan = Scan.objects.get(upload_id=tagged_upload["upload_id"])
     Scan.objects.filter(pk=scan.pk).update(heatmap="")  # as for a likely-real upload, which stores none at scan time
@@ -90,7 +90,7 @@ def test_heatmap_of_another_platforms_upload_is_404(client, tagged_upload, other
 def test_heatmap_lookup_still_answers_while_the_cache_is_down(client, platform, tagged_upload, monkeypatch):
     from django.core.cache import cache
 
-    from moderation.models import Scan
+    from scanning.models import Scan
 
     Scan.objects.filter(upload_id=tagged_upload["upload_id"]).update(heatmap="")
 

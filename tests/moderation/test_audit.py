@@ -6,11 +6,12 @@ import pytest
 
 from moderation.models import AuditEvent
 from moderation.services import AuditAction, audit_record
+from tests.conftest import TEST_ACTOR
 
 
 def test_an_action_outside_the_constants_is_refused(platform):
     with pytest.raises(ValueError, match=r"upload\.reveiwed"):
-        audit_record(actor=None, platform=platform.platform, action="upload.reveiwed", obj=platform.platform)
+        audit_record(actor=TEST_ACTOR, platform=platform.platform, action="upload.reveiwed", obj=platform.platform)
     assert not AuditEvent.objects.filter(action="upload.reveiwed").exists()
 
 

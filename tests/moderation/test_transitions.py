@@ -10,7 +10,7 @@ from fetching.tasks import upload_enqueue
 from moderation.models import Upload, UploadStatus
 from moderation.services import upload_fail
 from moderation.services.transitions import ALLOWED_TRANSITIONS, IllegalTransition, upload_transition
-from tests.conftest import scanned_upload
+from tests.conftest import TEST_ACTOR, scanned_upload
 
 S = UploadStatus
 
@@ -26,7 +26,10 @@ def test_a_pipeline_run_records_why_each_state_was_entered(coin_model, platform)
     upload = scanned_upload(platform, "history-1")
     steps = [(entry["status"], entry["reason"], entry["actor"]) for entry in upload.status_history]
     assert [status for status, _, _ in steps] == ["received", "queued", "fetched", "scanned", upload.status]
-    assert all(reason and actor == "system" for _, reason, actor in steps)
+    assert all(reason for _, reason, _ in steps)
+    # Each stage names itself: the webhook's intake received and queued it, the fetch and detect stages moved it on.
+    actors = [actor for _, _, actor in steps]
+    assert actors == ["system:intake", "system:intake", "system:fetching", "system:scanning", "system:scanning"]
     assert steps[3][1] == f"scored by {upload.scan_model_version}"
 
 
@@ -37,7 +40,7 @@ def test_a_pipeline_run_records_why_each_state_was_entered(coin_model, platform)
 def test_a_move_outside_the_table_is_refused_and_changes_nothing(start, to):
     upload = Upload(status=start, status_history=[{"status": start, "at": "2026-12-01T00:00:00+00:00"}])
     with pytest.raises(IllegalTransition) as refused:
-        upload_transition(upload=upload, to=to, reason="test")
+        upload_transition(upload=upload, to=to, reason="test", acting_user=TEST_ACTOR)
     assert refused.value.extra == {"from": start, "to": to}
     assert upload.status == start and len(upload.status_history) == 1
 
@@ -45,7 +48,7 @@ def test_a_move_outside_the_table_is_refused_and_changes_nothing(start, to):
 def test_a_late_failure_does_not_undo_a_verdict(coin_model, platform):
     upload = scanned_upload(platform, "late-failure-1")
     verdict_status = upload.status
-    upload_fail(upload=upload, reason="fetch failed after retries: timeout")
+    upload_fail(upload=upload, reason="fetch failed after retries: timeout", acting_user=TEST_ACTOR)
     upload.refresh_from_db()
     assert upload.status == verdict_status and upload.failure_reason == ""
 
@@ -59,8 +62,18 @@ def test_a_refused_publish_goes_back_to_received_with_the_reason(platform, djang
         )
     with mock.patch("fetching.tasks.upload_fetch.delay", side_effect=ConnectionError("broker down")):
         with pytest.raises(ConnectionError):
-            upload_enqueue(upload_id=upload.pk)
+            upload_enqueue(upload_id=upload.pk, acting_user=TEST_ACTOR)
     upload.refresh_from_db()
     assert upload.status == S.RECEIVED
     assert [entry["status"] for entry in upload.status_history] == ["received", "queued", "received"]
     assert "broker down" in upload.status_history[-1]["reason"]
+
+
+def test_every_action_names_its_actor(platform):
+    from moderation.models import AuditEvent
+    from moderation.services import audit_record
+
+    with pytest.raises(TypeError, match="needs an actor"):
+        audit_record(actor=None, platform=platform.platform, action="platform.created", obj=platform.platform)
+    event = AuditEvent.objects.get(action="platform.created", platform=platform.platform)
+    assert event.actor is None and event.system_actor == "tests", "the fixture's platform was created by the tests"

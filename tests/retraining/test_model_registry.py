@@ -9,10 +9,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from moderation.models import AuditEvent, ModelStatus, ModelVersion, ReviewDecision, Scan, ShadowScore, Tag, Upload
+from moderation.models import AuditEvent, Upload
+from registry.models import ModelStatus, ModelVersion
 from registry.services import model_version_ensure_default
 from retraining.services import model_retrain, model_version_gate, model_version_promote, platform_calibrate
-from tests.conftest import post_webhook, signed_headers, upload_body
+from reviews.models import ReviewDecision
+from scanning.models import Scan, ShadowScore, Tag
+from tests.conftest import TEST_ACTOR, post_webhook, signed_headers, upload_body
 from tests.detector.conftest import write_tiny
 from tests.images import flat_or_noisy_png
 from webhooks.services import upload_create
@@ -65,29 +68,29 @@ def _reviewed_uploads(platform, reviewer, count: int, *, flip: bool = False) -> 
 def test_retrain_from_reviewer_labels_creates_a_gated_candidate(registry, platform, reviewer):
     active = model_version_ensure_default()
     assert active.status == ModelStatus.ACTIVE and active.name == "tiny-test_efficientnet"
-    assert model_retrain() is None, "no labels yet: nothing to train"
+    assert model_retrain(acting_user=TEST_ACTOR) is None, "no labels yet: nothing to train"
 
     _reviewed_uploads(platform, reviewer, 40)
-    candidate = model_retrain()
+    candidate = model_retrain(acting_user=TEST_ACTOR)
     assert candidate is not None and candidate.parent == active and candidate.labels_used == 40
     assert candidate.card["metrics"]["test"]["n"] == 32  # reported on the frozen evaluation set
     assert candidate.gate["passed"], candidate.gate
     assert candidate.status == ModelStatus.SHADOW
     assert candidate.gate["candidate"]["accuracy"] > candidate.gate["active"]["accuracy"]
     assert AuditEvent.objects.filter(action="model.gate_passed", object_id=str(candidate.pk)).exists()
-    assert model_retrain() is None, "the same labels do not trigger another retrain"
+    assert model_retrain(acting_user=TEST_ACTOR) is None, "the same labels do not trigger another retrain"
 
 
 def test_worse_candidate_is_not_promoted(registry, platform, reviewer):
     _reviewed_uploads(platform, reviewer, 40)
-    good = model_retrain()
-    model_version_promote(model_version=good)
+    good = model_retrain(acting_user=TEST_ACTOR)
+    model_version_promote(model_version=good, acting_user=TEST_ACTOR)
     worse = ModelVersion.objects.create(
         name="tiny-random",
         version="1",
         checkpoint_path=str(write_tiny(registry / "worse", "test_efficientnet", seed=7)),
     )
-    model_version_gate(model_version=worse)
+    model_version_gate(model_version=worse, acting_user=TEST_ACTOR)
     worse.refresh_from_db()
     assert worse.status == ModelStatus.REJECTED
     assert "with confidence" in worse.gate["reason"]
@@ -96,11 +99,11 @@ def test_worse_candidate_is_not_promoted(registry, platform, reviewer):
 
 def test_label_noise_candidate_is_rejected_by_the_gate(registry, platform, reviewer):
     _reviewed_uploads(platform, reviewer, 40)
-    model_version_promote(model_version=model_retrain())
+    model_version_promote(model_version=model_retrain(acting_user=TEST_ACTOR), acting_user=TEST_ACTOR)
     ReviewDecision.objects.all().delete()
     Upload.objects.all().delete()
     _reviewed_uploads(platform, reviewer, 60, flip=True)  # moderators "confirm" the opposite of the truth
-    candidate = model_retrain()
+    candidate = model_retrain(acting_user=TEST_ACTOR)
     assert candidate.status == ModelStatus.REJECTED
 
 
@@ -108,7 +111,7 @@ def test_shadow_model_scores_live_uploads_without_touching_tags(
     registry, platform, reviewer, client, django_capture_on_commit_callbacks
 ):
     _reviewed_uploads(platform, reviewer, 40)
-    shadow = model_retrain()
+    shadow = model_retrain(acting_user=TEST_ACTOR)
     assert shadow.status == ModelStatus.SHADOW
     for index in range(4):
         body = upload_body(f"live-{index}", image=_image(index % 2, 500 + index))
@@ -127,7 +130,7 @@ def test_shadow_model_scores_live_uploads_without_touching_tags(
 def test_rollback_restores_the_previous_active_model(registry, platform, reviewer):
     original = model_version_ensure_default()
     _reviewed_uploads(platform, reviewer, 40)
-    model_version_promote(model_version=model_retrain())
+    model_version_promote(model_version=model_retrain(acting_user=TEST_ACTOR), acting_user=TEST_ACTOR)
     assert ModelVersion.objects.get(status=ModelStatus.ACTIVE) != original
     call_command("rollback")
     assert ModelVersion.objects.get(status=ModelStatus.ACTIVE) == original
@@ -149,7 +152,7 @@ def test_calibration_meets_the_target_fpr_on_held_out_labels(platform, reviewer,
             upload=upload, model_name="m", model_version="1", cnn_score=score, score=score, verdict="likely-real"
         )
         ReviewDecision.objects.create(upload=upload, reviewer=reviewer, label="real")
-    threshold = platform_calibrate(platform=platform.platform, target_fpr=0.02)
+    threshold = platform_calibrate(platform=platform.platform, target_fpr=0.02, acting_user=TEST_ACTOR)
     platform.platform.refresh_from_db()
     assert platform.platform.ai_threshold == threshold
     held_out = rng.beta(2, 5, size=20000)
@@ -159,7 +162,7 @@ def test_calibration_meets_the_target_fpr_on_held_out_labels(platform, reviewer,
 
 
 def test_calibration_needs_enough_real_labels(platform):
-    assert platform_calibrate(platform=platform.platform) is None
+    assert platform_calibrate(platform=platform.platform, acting_user=TEST_ACTOR) is None
 
 
 def test_learning_curve_replays_labels_through_retrain_and_leaves_no_rows(registry, tmp_path):

@@ -7,16 +7,20 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from moderation.models import AuditEvent, CallbackDelivery, ReviewClaim, ReviewDecision, UploadStatus
+from callbacks.models import CallbackDelivery
+from moderation.models import AuditEvent, UploadStatus
+from reviews.models import ReviewClaim, ReviewDecision
 from reviews.selectors import QueueFilters, review_queue, review_stats
 from reviews.services import ClaimConflict, console_user_set, review_claim, review_decide, reviews_decide_bulk
-from tests.conftest import api_get, scanned_upload
+from tests.conftest import TEST_ACTOR, api_get, scanned_upload
 
 pytestmark = pytest.mark.django_db
 
 
 def _user(name: str, role: str, *platforms):
-    user, _ = console_user_set(username=name, role=role, platforms=[credentials.platform for credentials in platforms])
+    user, _ = console_user_set(
+        username=name, role=role, platforms=[credentials.platform for credentials in platforms], acting_user=TEST_ACTOR
+    )
     return user
 
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
-from moderation.models import Scan, Upload, UploadStatus
+from moderation.models import Upload, UploadStatus
+from scanning.models import Scan
 from tests.conftest import SHIPPED_MODEL_VERSIONS, api_get, post_webhook, signed_headers, upload_body
 from tests.images import encode, jpeg_bytes
 

@@ -26,8 +26,9 @@ from django.test.utils import override_settings
 from django.utils import timezone
 from tqdm import tqdm
 
-from moderation.models import AuditEvent, Platform, ReviewDecision, Upload, UploadStatus, Verdict
-from moderation.services import platform_create
+from moderation.models import AuditEvent, Platform, Upload, UploadStatus, Verdict
+from moderation.services import COMMAND_LINE, platform_create
+from reviews.models import ReviewDecision
 from scanning.policy import review_priority
 
 SLUG = "bench-console"
@@ -55,7 +56,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, uploads: int, repeat: int, keep: bool, **options: Any) -> None:
         Platform.objects.filter(slug=SLUG).exists() and self._delete()
-        platform = platform_create(slug=SLUG, name="console benchmark").platform
+        platform = platform_create(slug=SLUG, name="console benchmark", acting_user=COMMAND_LINE).platform
         lead = get_user_model().objects.create_user(f"{SLUG}-lead", password=uuid.uuid4().hex)
         lead.groups.add(Group.objects.get(name="lead"))
         try:

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from moderation.errors import ApplicationError
 from moderation.models import Platform
+from moderation.services import COMMAND_LINE
 from reviews.services import CONSOLE_ROLES, console_user_set
 
 
@@ -25,7 +26,9 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"no such platform: {', '.join(sorted(missing))}")
         try:
-            user, password = console_user_set(username=username, role=role, platforms=platforms)
+            user, password = console_user_set(
+                username=username, role=role, platforms=platforms, acting_user=COMMAND_LINE
+            )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(f"console user: {user.get_username()} ({role})")

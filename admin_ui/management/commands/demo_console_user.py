@@ -3,6 +3,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
+from moderation.services import COMMAND_LINE
 from reviews.services import console_user_set
 
 
@@ -23,6 +24,6 @@ class Command(BaseCommand):
                 "password:     unchanged (printed on the first run; `make run ROTATE_PASSWORD=1` issues a new one)"
             )
             return
-        user, password = console_user_set(username=username, role="lead", platforms=[])
+        user, password = console_user_set(username=username, role="lead", platforms=[], acting_user=COMMAND_LINE)
         self.stdout.write(f"console user: {user.get_username()} (lead)")
         self.stdout.write(f"password:     {password}")

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from callbacks.models import CallbackDelivery, DeliveryStatus
 from callbacks.tasks import callback_redeliver
-from moderation.models import CallbackDelivery, DeliveryStatus
+from moderation.services import COMMAND_LINE
 
 
 class Command(BaseCommand):
@@ -23,6 +24,6 @@ class Command(BaseCommand):
             deliveries = deliveries | CallbackDelivery.objects.filter(status=DeliveryStatus.DEAD)
         count = 0
         for delivery in deliveries.distinct():
-            callback_redeliver(delivery=delivery)
+            callback_redeliver(delivery=delivery, acting_user=COMMAND_LINE)
             count += 1
         self.stdout.write(f"{count} deliveries queued again")

@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from moderation.models import Platform
-from moderation.services import platform_create, platform_token_rotate
+from moderation.services import COMMAND_LINE, platform_create, platform_token_rotate
 
 
 class Command(BaseCommand):
@@ -23,11 +23,17 @@ class Command(BaseCommand):
         platform = Platform.objects.filter(slug=options["slug"]).first()
         if platform is None:
             credentials = platform_create(
-                slug=options["slug"], name=options["name"], callback_url=options["callback_url"]
+                slug=options["slug"],
+                name=options["name"],
+                callback_url=options["callback_url"],
+                acting_user=COMMAND_LINE,
             )
             platform, secret, token = credentials.platform, credentials.webhook_secret, credentials.api_token
         elif options["if_exists"] == "rotate":
-            secret, token = platform.webhook_secrets[0], platform_token_rotate(platform=platform)
+            secret, token = (
+                platform.webhook_secrets[0],
+                platform_token_rotate(platform=platform, acting_user=COMMAND_LINE),
+            )
         else:
             raise CommandError(f"platform {options['slug']!r} exists; use --if-exists=rotate to issue a new API token")
         if options["json"]:

@@ -1,7 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from moderation.models import Platform
-from moderation.services import platform_webhook_secret_retire_old, platform_webhook_secret_rotate
+from moderation.services import (
+    COMMAND_LINE,
+    platform_webhook_secret_retire_old,
+    platform_webhook_secret_rotate,
+)
 
 
 class Command(BaseCommand):
@@ -19,10 +23,10 @@ class Command(BaseCommand):
         if platform is None:
             raise CommandError(f"no platform {options['slug']!r}")
         if options["retire_old"]:
-            platform_webhook_secret_retire_old(platform=platform)
+            platform_webhook_secret_retire_old(platform=platform, acting_user=COMMAND_LINE)
             self.stdout.write(f"{platform.slug}: only the newest secret is valid now")
             return
-        secret = platform_webhook_secret_rotate(platform=platform)
+        secret = platform_webhook_secret_rotate(platform=platform, acting_user=COMMAND_LINE)
         self.stdout.write(
             f"{platform.slug}: new webhook secret {secret} (the previous one stays valid until --retire-old)"
         )

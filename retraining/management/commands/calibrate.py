@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from moderation.models import Platform
+from moderation.services import COMMAND_LINE
 from retraining.services import platform_calibrate
 
 
@@ -19,7 +20,9 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"unknown platform(s): {', '.join(sorted(missing))}")
         for platform in platforms:
-            threshold = platform_calibrate(platform=platform, target_fpr=options["target_fpr"])
+            threshold = platform_calibrate(
+                platform=platform, target_fpr=options["target_fpr"], acting_user=COMMAND_LINE
+            )
             if threshold is None:
                 self.stdout.write(f"{platform.slug}: too few reviewer-labelled real uploads; threshold unchanged")
             else:

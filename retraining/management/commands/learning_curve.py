@@ -10,9 +10,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.test import override_settings
 
-from moderation.models import ReviewDecision, Upload
-from moderation.services import platform_create
+from moderation.models import Upload
+from moderation.services import COMMAND_LINE, platform_create
 from retraining.services import model_retrain
+from reviews.models import ReviewDecision
 
 
 class Command(BaseCommand):
@@ -75,7 +76,7 @@ class Command(BaseCommand):
             override_settings(AI_MODERATION={**getattr(settings, "AI_MODERATION", {}), **overrides}),
             transaction.atomic(),
         ):
-            credentials = platform_create(slug=f"learning-curve-{size}")
+            credentials = platform_create(slug=f"learning-curve-{size}", acting_user=COMMAND_LINE)
             reviewer = get_user_model().objects.create_user(f"learning-curve-{size}")
             for index, item in enumerate(labelled):
                 upload = Upload(platform=credentials.platform, external_id=str(index), webhook_id=str(index))
@@ -84,7 +85,7 @@ class Command(BaseCommand):
                 ReviewDecision.objects.create(
                     upload=upload, reviewer=reviewer, label="ai-generated" if item.label else "real"
                 )
-            candidate = model_retrain(min_new_labels=0)
+            candidate = model_retrain(min_new_labels=0, acting_user=COMMAND_LINE)
             gate = dict(candidate.gate) if candidate else {}
             transaction.set_rollback(True)
         return {

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from moderation.errors import ApplicationError
-from moderation.models import ModelStatus, ModelVersion
+from moderation.services import COMMAND_LINE
+from registry.models import ModelStatus, ModelVersion
 from retraining.services import model_version_promote
 
 
@@ -14,7 +15,7 @@ class Command(BaseCommand):
             raise CommandError("no model version is in shadow mode")
         agreement = shadow.shadow_scores.count(), shadow.shadow_scores.filter(agrees=True).count()
         try:
-            promoted = model_version_promote(model_version=shadow)
+            promoted = model_version_promote(model_version=shadow, acting_user=COMMAND_LINE)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from moderation.services import COMMAND_LINE
 from retraining.services import model_retrain
 
 
@@ -13,7 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--min-new-labels", type=int, default=None, help="default: RETRAIN_MIN_NEW_LABELS")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        candidate = model_retrain(min_new_labels=options["min_new_labels"])
+        candidate = model_retrain(min_new_labels=options["min_new_labels"], acting_user=COMMAND_LINE)
         if candidate is None:
             self.stdout.write("Not enough new reviewer labels since the active model was trained; nothing to do.")
             return

@@ -6,9 +6,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from hashbank.models import HashBankEntry
 from hashbank.services import hash_bank_export_csv, hash_bank_import_csv, uploads_pdq_backfill
 from moderation.errors import ApplicationError
-from moderation.models import HashBankEntry, Platform
+from moderation.models import Platform
+from moderation.services import COMMAND_LINE
 from scanning.rescans import retro_scan_run
 from scanning.tasks import retro_scan_start
 
@@ -53,15 +55,20 @@ class Command(BaseCommand):
             with file.open(newline="") as source:
                 try:
                     with transaction.atomic():
-                        entries = hash_bank_import_csv(rows=csv.DictReader(source), platform=bank)
-                        scan = retro_scan_start(platform=bank, entries=entries, acting_user=None)
+                        entries = hash_bank_import_csv(
+                            rows=csv.DictReader(source), platform=bank, acting_user=COMMAND_LINE
+                        )
+                        scan = retro_scan_start(platform=bank, entries=entries, acting_user=COMMAND_LINE)
                 except ApplicationError as exc:
                     raise CommandError(exc.message) from exc
             self.stdout.write(f"imported {len(entries)} hashes; retro scan {scan.pk} queued")
             return
         with transaction.atomic():
             scan = retro_scan_start(
-                platform=bank, entries=list(HashBankEntry.objects.filter(platform=bank)), acting_user=None, queue=False
+                platform=bank,
+                entries=list(HashBankEntry.objects.filter(platform=bank)),
+                acting_user=COMMAND_LINE,
+                queue=False,
             )
         scan = retro_scan_run(retro_scan_id=scan.pk)
         self.stdout.write(f"retro scan {scan.pk}: {scan.status}, {scan.processed} uploads compared")

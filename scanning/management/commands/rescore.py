@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from moderation.conf import app_setting
+from moderation.services import COMMAND_LINE
 from scanning.rescans import retro_scan_run
 from scanning.tasks import retro_rescore_start
 
@@ -20,7 +21,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, days: float | None, **options: Any) -> None:
         with transaction.atomic():
-            scan = retro_rescore_start(window_days=days or app_setting("RESCORE_WINDOW_DAYS"), queue=False)
+            scan = retro_rescore_start(
+                window_days=days or app_setting("RESCORE_WINDOW_DAYS"), acting_user=COMMAND_LINE, queue=False
+            )
         scan = retro_scan_run(retro_scan_id=scan.pk)
         self.stdout.write(f"re-score {scan.pk}: {scan.status}, {scan.processed} uploads scored")
         for hit in scan.flagged:

@@ -16,14 +16,14 @@ from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from moderation.services import platform_create  # noqa: E402
+from moderation.services import COMMAND_LINE, platform_create  # noqa: E402
 from transport.signatures import sign  # noqa: E402
 
 # The host points Celery wherever it likes; here, run tasks in-process.
 Celery("host", set_as_current=True).conf.update(task_always_eager=True, task_eager_propagates=True)
 
 call_command("migrate", verbosity=0)
-credentials = platform_create(slug="host-shop")
+credentials = platform_create(slug="host-shop", acting_user=COMMAND_LINE)
 buffer = io.BytesIO()
 Image.effect_mandelbrot((256, 256), (-2, -1.5, 1, 1.5), 64).convert("RGB").save(buffer, "JPEG")
 body = json.dumps(

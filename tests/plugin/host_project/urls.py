@@ -3,5 +3,5 @@ from django.urls import include, path
 urlpatterns = [
     path("marketplace/hooks/", include("webhooks.urls")),
     path("marketplace/ai-tags/", include("lookup.urls")),
-    path("marketplace/", include("moderation.health")),  # /marketplace/healthz, /marketplace/readyz
+    path("marketplace/", include("lookup.health")),  # /marketplace/healthz, /marketplace/readyz
 ]

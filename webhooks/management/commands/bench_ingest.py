@@ -41,8 +41,10 @@ SETUP = f"""
 import json, django
 django.setup()
 from moderation.models import Platform
-from moderation.services import platform_create
-credentials = platform_create(slug="{SLUG}-" + __import__("secrets").token_hex(4), name="bench_ingest")
+from moderation.services import COMMAND_LINE, platform_create
+credentials = platform_create(
+    slug="{SLUG}-" + __import__("secrets").token_hex(4), name="bench_ingest", acting_user=COMMAND_LINE
+)
 Platform.objects.filter(pk=credentials.platform.pk).update(webhook_rate_limit_per_minute=10**9)
 print(json.dumps({{"slug": credentials.platform.slug, "secret": credentials.webhook_secret}}))
 """
@@ -53,7 +55,8 @@ DRAIN = """
 import json, sys, time, django
 django.setup()
 from django.db.models import Count
-from moderation.models import Scan, Upload
+from scanning.models import Scan
+from moderation.models import Upload
 slug, expected, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 started = time.monotonic()
 while True:

@@ -11,8 +11,8 @@ from django.db import OperationalError
 from kombu import Connection
 
 from config.celery import app as celery_app
-from moderation import health
-from moderation.models import ModelStatus, ModelVersion
+from lookup import health
+from registry.models import ModelStatus, ModelVersion
 
 SHIPPED = Path(__file__).resolve().parents[2] / "detector" / "models" / "default"
 
@@ -87,6 +87,6 @@ def test_readyz_is_not_ready_when_the_active_checkpoint_is_missing_or_truncated(
 def test_probes_mount_in_a_plugin_host_under_any_prefix(settings, client):
     from django.urls import include, path
 
-    settings.ROOT_URLCONF = type("urls", (), {"urlpatterns": [path("ops/", include("moderation.health"))]})
+    settings.ROOT_URLCONF = type("urls", (), {"urlpatterns": [path("ops/", include("lookup.health"))]})
     assert client.get("/ops/healthz").status_code == 200
     assert client.get("/ops/readyz").status_code == 200

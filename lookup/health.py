@@ -20,7 +20,8 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.cache import never_cache
 
-from .conf import app_setting
+from moderation.conf import app_setting
+from registry.models import BUILTIN_CHECKPOINT, ModelStatus, ModelVersion
 
 BROKER_TIMEOUT_SECONDS = 2.0
 
@@ -71,8 +72,6 @@ def model_check() -> dict[str, Any]:
     """The active model version (or, before any is registered, the one that would be) is complete on disk."""
     from detector.card import ModelCard
     from detector.cascade import CASCADE_FILENAME, CascadeSpec
-
-    from .models import BUILTIN_CHECKPOINT, ModelStatus, ModelVersion
 
     try:
         active = ModelVersion.objects.filter(status=ModelStatus.ACTIVE).first()
