@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.files.base import ContentFile
+from django.db import transaction
 
 from hashbank.services import hash_bank_matches
 from moderation.conf import app_setting
@@ -15,6 +16,7 @@ from moderation.models import Upload, UploadStatus
 from moderation.services import (
     FETCHING,
     TERMINAL_STATUSES,
+    IllegalTransition,
     upload_fail,
     upload_transition,
 )
@@ -46,10 +48,15 @@ def upload_fetch(*, upload_id: Any) -> bool:
         with upload.image.open("rb") as handle:
             raw = handle.read()
     _evidence_collect(upload=upload, data=raw)
-    upload_transition(
-        upload=upload, to=UploadStatus.FETCHED, reason="image stored, evidence collected", acting_user=FETCHING
-    )
-    upload.save()
+    try:
+        with transaction.atomic():
+            upload_transition(
+                upload=upload, to=UploadStatus.FETCHED, reason="image stored, evidence collected", acting_user=FETCHING
+            )
+            upload.save()
+    except IllegalTransition as exc:  # a redelivered copy of this task got there first: its result stands
+        logger.info("upload %s not stored again: %s", upload.pk, exc.message)
+        return False
     return True
 
 

@@ -3,6 +3,7 @@ A fetched upload goes on to the detect queue."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from moderation.services import (
     FETCHING,
     SCHEDULER,
     Actor,
+    IllegalTransition,
     upload_fail,
     upload_transition,
 )
@@ -72,22 +74,22 @@ def upload_enqueue(*, upload_id: Any = None, upload: Upload | None = None, actin
     upload_id = upload.pk
     if upload.status != UploadStatus.RECEIVED:
         return
-    upload_transition(
-        upload=upload, to=UploadStatus.QUEUED, reason="published to the fetch queue", acting_user=acting_user
-    )
-    upload.save(update_fields=["status", "status_history", "updated_at"])
+    try:
+        upload_transition(
+            upload=upload, to=UploadStatus.QUEUED, reason="published to the fetch queue", acting_user=acting_user
+        )
+    except IllegalTransition:
+        return  # another process (a concurrent sweep) published it first
     try:
         upload_fetch.delay(str(upload_id))
     except Exception as exc:
-        upload_transition(
-            upload=upload,
-            to=UploadStatus.RECEIVED,
-            reason=f"broker refused the publish: {exc}"[:500],
-            acting_user=acting_user,
-        )
-        Upload.objects.filter(id=upload_id, status=UploadStatus.QUEUED).update(
-            status=upload.status, status_history=upload.status_history
-        )
+        with contextlib.suppress(IllegalTransition):  # unless a worker somehow took it further already
+            upload_transition(
+                upload=upload,
+                to=UploadStatus.RECEIVED,
+                reason=f"broker refused the publish: {exc}"[:500],
+                acting_user=acting_user,
+            )
         raise
 
 

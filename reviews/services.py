@@ -178,7 +178,6 @@ def review_decide(
         Tag.objects.create(upload=upload, name=REVIEWER_TAG[label], source=TagSource.REVIEWER)
         if upload.status != UploadStatus.REVIEWED:
             upload_transition(upload=upload, to=UploadStatus.REVIEWED, reason=f"reviewed {label}", acting_user=reviewer)
-            upload.save(update_fields=["status", "status_history", "updated_at"])
         _known_fake_resolve(upload, decision)
     after = {"status": upload.status, "tags": _decided_tags(upload)}
     audit_record(

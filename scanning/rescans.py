@@ -117,7 +117,6 @@ def _send_back_to_review(upload: Upload, *changed_fields: str, reason: str) -> N
     fields = [*changed_fields, "review_priority", "updated_at"]
     if upload.status == UploadStatus.TAGGED:
         upload_transition(upload=upload, to=UploadStatus.NEEDS_REVIEW, reason=reason, acting_user=SCANNING)
-        fields += ["status", "status_history"]
     upload.save(update_fields=fields)
 
 

@@ -152,8 +152,6 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
     )
     upload.save(
         update_fields=[
-            "status",
-            "status_history",
             "scan_verdict",
             "scan_score",
             "scan_escalated",

@@ -9,6 +9,8 @@ auto-tagged upload goes back to review when a confirmed fake or a re-score contr
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from django.utils import timezone
 
@@ -34,12 +36,18 @@ ALLOWED_TRANSITIONS: dict[str | None, frozenset[str]] = {
 
 
 class IllegalTransition(ApplicationError):
-    def __init__(self, upload: Upload, to: str) -> None:
+    """A move the table refuses, or one from a state the upload has already left (`now`: where another process took
+    it meanwhile)."""
+
+    def __init__(self, upload: Upload, to: str, *, now: str | None = None) -> None:
+        detail = f"upload {upload.pk} cannot move from {upload.status or 'new'} to {to}"
+        if now is not None:
+            detail += f": another process moved it to {now} meanwhile"
         super().__init__(
-            f"upload {upload.pk} cannot move from {upload.status or 'new'} to {to}",
+            detail,
             code="illegal_transition",
             status=409,
-            extra={"from": upload.status or None, "to": to},
+            extra={"from": upload.status or None, "to": to, **({"now": now} if now is not None else {})},
         )
 
 
@@ -48,20 +56,33 @@ def upload_can_move(upload: Upload, to: str) -> bool:
     return to in ALLOWED_TRANSITIONS[upload.status if upload.status_history else None]
 
 
-def upload_transition(*, upload: Upload, to: str, reason: str, acting_user: Actor) -> None:
-    """Move `upload` to status `to` in memory (the caller saves it with its other changes, in its transaction).
+def upload_transition(
+    *, upload: Upload, to: str, reason: str, acting_user: Actor, fields: Mapping[str, Any] | None = None
+) -> None:
+    """Move `upload` to status `to`, with `reason` and the actor (a user, or the stage or job that moved it:
+    `moderation.services.actors`) recorded in its status history beside the time.
 
-    Raises IllegalTransition for a move the table does not allow; `reason` and the actor (a user, or the stage or job
-    that moved it: `moderation.services.actors`) are recorded in the status history beside the time.
+    A new upload moves in memory (its caller inserts it). A stored one is written at once, and only if its row is
+    still in the state this instance read: `UPDATE … WHERE status = <from>` locks the row until the caller's
+    transaction ends, so two workers holding copies of one upload can never both move it out of the same state; the
+    loser gets IllegalTransition, as does a move the table does not allow. `fields` are written in the same statement
+    (those the new state's constraints require, e.g. a failure's reason); the caller saves any others itself.
     """
     if not upload_can_move(upload, to):
         raise IllegalTransition(upload, to)
-    actor = actor_name(acting_user)
-    upload.status = to
-    upload.status_history = [
-        *upload.status_history,
-        {"status": to, "at": timezone.now().isoformat(), "reason": reason, "actor": actor},
-    ]
+    entry = {"status": to, "at": timezone.now().isoformat(), "reason": reason, "actor": actor_name(acting_user)}
+    history = [*upload.status_history, entry]
+    fields = dict(fields or {})
+    if not upload._state.adding:
+        moved = Upload.objects.filter(pk=upload.pk, status=upload.status).update(
+            status=to, status_history=history, updated_at=timezone.now(), **fields
+        )
+        if not moved:
+            current = Upload.objects.filter(pk=upload.pk).values_list("status", flat=True).first()
+            raise IllegalTransition(upload, to, now=current)
+    upload.status, upload.status_history = to, history
+    for name, value in fields.items():
+        setattr(upload, name, value)
 
 
 TERMINAL_STATUSES = {UploadStatus.TAGGED, UploadStatus.NEEDS_REVIEW, UploadStatus.REVIEWED, UploadStatus.FAILED}
@@ -72,7 +93,15 @@ def upload_fail(*, upload: Upload, reason: str, acting_user: Actor) -> None:
         # A late failure (fetch retries running out) of an upload a duplicate delivery already took further.
         logger.info("upload %s is %s; not failing it: %s", upload.id, upload.status, reason)
         return
-    upload_transition(upload=upload, to=UploadStatus.FAILED, reason=reason[:500], acting_user=acting_user)
-    upload.failure_reason = reason[:2000]
-    upload.save(update_fields=["status", "status_history", "failure_reason", "updated_at"])
+    try:
+        upload_transition(
+            upload=upload,
+            to=UploadStatus.FAILED,
+            reason=reason[:500],
+            acting_user=acting_user,
+            fields={"failure_reason": reason[:2000]},
+        )
+    except IllegalTransition as exc:  # another process took it further while this one failed
+        logger.info("upload %s not failed: %s (%s)", upload.id, exc.message, reason)
+        return
     logger.info("upload %s failed: %s", upload.id, reason)

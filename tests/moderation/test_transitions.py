@@ -77,3 +77,20 @@ def test_every_action_names_its_actor(platform):
         audit_record(actor=None, platform=platform.platform, action="platform.created", obj=platform.platform)
     event = AuditEvent.objects.get(action="platform.created", platform=platform.platform)
     assert event.actor is None and event.system_actor == "tests", "the fixture's platform was created by the tests"
+
+
+def test_two_copies_of_one_upload_cannot_both_move_it_out_of_a_state(platform, django_capture_on_commit_callbacks):
+    from webhooks.services import upload_create
+
+    with django_capture_on_commit_callbacks(execute=False):
+        upload, _ = upload_create(
+            platform=platform.platform, webhook_id="msg_race", external_id="race-1", data_base64="aGVsbG8="
+        )
+    first, second = Upload.objects.get(pk=upload.pk), Upload.objects.get(pk=upload.pk)
+    upload_transition(upload=first, to=S.QUEUED, reason="first publisher", acting_user=TEST_ACTOR)
+    with pytest.raises(IllegalTransition) as lost:
+        upload_transition(upload=second, to=S.QUEUED, reason="second publisher", acting_user=TEST_ACTOR)
+    assert lost.value.extra == {"from": S.RECEIVED, "to": S.QUEUED, "now": S.QUEUED}
+    upload.refresh_from_db()
+    assert upload.status == S.QUEUED, "written by the transition itself, not by a later save"
+    assert [e["reason"] for e in upload.status_history] == ["webhook accepted", "first publisher"]
