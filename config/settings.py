@@ -167,6 +167,30 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(DATA_DIR / "static")))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
+# Media (upload images, heatmaps) on local disk under MEDIA_ROOT by default; on S3-compatible object storage (AWS S3,
+# MinIO, Cloudflare R2, GCS's S3 API) when MEDIA_S3_BUCKET is set, so web, fetch and detect workers on different
+# machines share it. Without MEDIA_S3_ACCESS_KEY_ID boto3 finds credentials itself (AWS_* variables, an IAM role).
+MEDIA_S3_BUCKET = env.str("MEDIA_S3_BUCKET", default="")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if MEDIA_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET,
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("MEDIA_S3_REGION", default="") or None,
+            "access_key": env.str("MEDIA_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("MEDIA_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env.str("MEDIA_S3_PREFIX", default=""),
+            # Uploads are private: nothing is public-read, and names never overwrite one another.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
 # Webhook bodies carry base64 images; the webhook view answers 413 above AI_MODERATION["MAX_WEBHOOK_BODY_BYTES"].
 DATA_UPLOAD_MAX_MEMORY_SIZE = 36 * 1024 * 1024
 
@@ -196,6 +220,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         "polling_interval": 0.2,
     }
+if CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # RabbitMQ: every queue is a quorum queue (replicated and durable, so a broker restart or a lost node keeps the
+    # messages), each publish waits for the broker's confirm, and with acks_late (below) a message is acknowledged only
+    # after its task ran, so a worker killed mid-task has it redelivered. Retries' countdowns use RabbitMQ's native
+    # delayed delivery (quorum queues have no per-message ETA hold).
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    CELERY_TASK_CREATE_MISSING_QUEUE_TYPE = "quorum"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+    CELERY_WORKER_DETECT_QUORUM_QUEUES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -7,6 +7,7 @@ too and must stay light.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from moderation.conf import app_setting
 from moderation.errors import ApplicationError
-from moderation.models import Platform
+from moderation.models import Platform, Upload
 from moderation.services import Actor, AuditAction, audit_record
 from registry.models import ModelStatus, ModelVersion
 from registry.services import model_store, model_version_ensure_default
@@ -45,10 +46,26 @@ def reviewed_images() -> list[LabelledImage]:
     for decision in decisions:
         if decision.upload.image:
             label = 1 if decision.label == ReviewLabel.AI_GENERATED else 0
-            items.append(
-                LabelledImage(Path(decision.upload.image.path), label, f"review:{decision.upload.platform.slug}")
-            )
+            path = _local_copy(decision.upload)
+            items.append(LabelledImage(path, label, f"review:{decision.upload.platform.slug}"))
     return items
+
+
+def _local_copy(upload: Upload) -> Path:
+    """The upload's image as a local file for training: the stored file itself on local disk, else a copy from object
+    storage kept under MODEL_STORE/cache/reviewed (named by content hash, so each image is downloaded once)."""
+    try:
+        return Path(upload.image.path)
+    except NotImplementedError:  # a remote storage (S3) has no local path
+        pass
+    cached = model_store() / "cache" / "reviewed" / f"{upload.sha256 or upload.pk}.bin"
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(".part")
+        with upload.image.open("rb") as source, open(partial, "wb") as target:
+            shutil.copyfileobj(source, target)
+        partial.replace(cached)
+    return cached
 
 
 def model_retrain(*, min_new_labels: int | None = None, acting_user: Actor) -> ModelVersion | None:

@@ -58,6 +58,10 @@ def _missing(item: pytest.Item) -> str | None:
     """What an integration test needs and this machine lacks, or None."""
     if item.get_closest_marker("services") and not test_settings.SERVICES_AVAILABLE:
         return "PostgreSQL/Redis not reachable"
+    if item.get_closest_marker("rabbitmq") and not test_settings.RABBITMQ_AVAILABLE:
+        return "RabbitMQ not reachable"
+    if item.get_closest_marker("kubectl") and shutil.which("kubectl") is None:
+        return "kubectl not installed (apt-get install kubectl, or kubernetes-client)"
     if item.get_closest_marker("browser") and shutil.which("chromium") is None:
         return "chromium not installed (apt-get install chromium chromium-driver)"
     return None
@@ -162,13 +166,15 @@ def start_worker(transactional_db: None) -> Iterator[Any]:
     }
     started: list[tuple[subprocess.Popen[bytes], Any]] = []
 
-    def start(queues: str = "fetch,detect,callbacks", concurrency: int = 2) -> subprocess.Popen[bytes]:
+    def start(
+        queues: str = "fetch,detect,callbacks", concurrency: int = 2, extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         name = f"worker-{uuid.uuid4().hex[:8]}"
         log = open(Path(django_settings.DATA_DIR) / f"{name}.log", "wb")
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "-n", f"{name}@%h",
              "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT, env={**env, **(extra_env or {})}, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         started.append((worker, log))
         wait_for(

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 TEST_BROKER_URL = os.environ.get("TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
+# The RabbitMQ the broker tests run a worker against (a vhost of their own is made per run).
+TEST_RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -24,6 +26,7 @@ def _reachable(url: str, default_port: int) -> bool:
 
 
 SERVICES_AVAILABLE = _reachable(TEST_DATABASE_URL, 5432) and _reachable(TEST_BROKER_URL, 6379)
+RABBITMQ_AVAILABLE = _reachable(TEST_RABBITMQ_URL, 5672)
 
 # Never let a developer's own environment point the tests at a real database or broker.
 os.environ["MODERATION_DATA_DIR"] = tempfile.mkdtemp(prefix="moderation-tests-")
