@@ -246,3 +246,55 @@ def scanned_upload(
             metadata=metadata,
         )
     return Upload.objects.get(pk=upload.pk)
+
+
+# --- an S3 API server for the object-storage and multi-node tests ------------------------------------------------
+
+S3_CREDENTIALS = {"MEDIA_S3_ACCESS_KEY_ID": "test-key", "MEDIA_S3_SECRET_ACCESS_KEY": "test-secret"}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """An S3 API server in its own thread, listening on loopback, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, settings: Any) -> Iterator[Any]:
+    """A fresh bucket, and this process's media pointed at it (as MEDIA_S3_* would in production)."""
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=S3_CREDENTIALS["MEDIA_S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_CREDENTIALS["MEDIA_S3_SECRET_ACCESS_KEY"],
+    )
+    bucket = f"media-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": s3_endpoint,
+                "region_name": "us-east-1",
+                "access_key": S3_CREDENTIALS["MEDIA_S3_ACCESS_KEY_ID"],
+                "secret_key": S3_CREDENTIALS["MEDIA_S3_SECRET_ACCESS_KEY"],
+                "default_acl": None,
+                "file_overwrite": False,
+            },
+        },
+    }
+    client.bucket = bucket
+    yield client

@@ -197,13 +197,14 @@ class Stack:
                    "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
         return self.spawn(name, command, lambda: b" ready." in log_path.read_bytes()[offset:])
 
-    def start_all(self) -> None:
+    def start_all(self, *, sweeper: bool = True) -> None:
         web = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{self.web_port}",
                "--workers", "2", "--timeout", "30"]  # fmt: skip
         self.spawn("web", web, lambda: _accepts(self.web_port))
         self.start_worker("fetch-worker", "fetch,callbacks")
         self.start_worker("detect-worker", "detect")
-        self.spawn("sweeper", [sys.executable, "-c", SWEEPER], lambda: True)
+        if sweeper:
+            self.spawn("sweeper", [sys.executable, "-c", SWEEPER], lambda: True)
 
     def kill(self, name: str) -> None:
         process = self.processes.pop(name)
@@ -258,6 +259,8 @@ class Burst:
 
     stack: Stack
     prefix: str
+    # Web servers to spread the uploads over (several nodes); the stack's own by default.
+    targets: list[str] = field(default_factory=list)
     answers: Counter[str] = field(default_factory=Counter)
     accepted: set[str] = field(default_factory=set)
     accepted_while: Counter[str] = field(default_factory=Counter)
@@ -284,7 +287,8 @@ class Burst:
                 **sign(body.encode(), secret=self.secret, msg_id=f"msg_{external_id}"),
             }
             try:
-                response = session.post(f"{self.stack.base_url}/webhooks/{self.prefix}/uploads", data=body,
+                base_url = self.targets[index % len(self.targets)] if self.targets else self.stack.base_url
+                response = session.post(f"{base_url}/webhooks/{self.prefix}/uploads", data=body,
                                         headers=headers, timeout=10)  # fmt: skip
                 answer = str(response.status_code)
             except requests.RequestException as exc:

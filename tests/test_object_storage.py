@@ -4,69 +4,15 @@ web process and the workers only through the bucket: no stage reads another's lo
 
 from __future__ import annotations
 
-import socket
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import S3_CREDENTIALS as CREDENTIALS
 from tests.conftest import TEST_ACTOR, photo_bytes, post_webhook, scanned_upload, signed_headers, upload_body, wait_for
 
 pytestmark = pytest.mark.scale
-CREDENTIALS = {"MEDIA_S3_ACCESS_KEY_ID": "test-key", "MEDIA_S3_SECRET_ACCESS_KEY": "test-secret"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """An S3 API server in its own thread, listening on loopback, for the whole session."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3_bucket(s3_endpoint: str, settings: Any) -> Iterator[Any]:
-    """A fresh bucket, and this process's media pointed at it (as MEDIA_S3_* would in production)."""
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=CREDENTIALS["MEDIA_S3_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["MEDIA_S3_SECRET_ACCESS_KEY"],
-    )
-    bucket = f"media-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=bucket)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {
-                "bucket_name": bucket,
-                "endpoint_url": s3_endpoint,
-                "region_name": "us-east-1",
-                "access_key": CREDENTIALS["MEDIA_S3_ACCESS_KEY_ID"],
-                "secret_key": CREDENTIALS["MEDIA_S3_SECRET_ACCESS_KEY"],
-                "default_acl": None,
-                "file_overwrite": False,
-            },
-        },
-    }
-    client.bucket = bucket
-    yield client
 
 
 def _keys(client: Any) -> set[str]:
