@@ -134,6 +134,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # unless METRICS_PUBLIC=true opens it to anyone who can reach it.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
+# `manage.py bench_ingest` measures the framework's ceiling on a do-nothing view that exists only when this is set.
+BENCH_SINK = env.bool("BENCH_SINK", default=False)
 
 # Login throttling (django-axes) for the console and the Django admin: after LOGIN_FAILURE_LIMIT wrong passwords for
 # one username from one address, that pair is refused (429, even with the right password) for LOGIN_COOLOFF_MINUTES.

@@ -22,16 +22,26 @@ from moderation.services import (
 )
 from transport.fetch import FetchRefused, fetch_image
 
+from .models import PendingImage
+
 logger = logging.getLogger(__name__)
 
 
 def upload_fetch(*, upload_id: Any) -> bool:
-    """The I/O stage: make sure the image bytes are stored. Returns True when the upload is ready to scan."""
+    """The I/O stage: store the image bytes (the webhook's, held in the database, or fetched from the URL) in the
+    media storage and collect evidence. Returns True when the upload is ready to scan."""
     upload = Upload.objects.select_related("platform").get(id=upload_id)
     if upload.status in TERMINAL_STATUSES or upload.status == UploadStatus.SCANNED:
         return False
     upload.attempts += 1
-    if not upload.image:
+    pending = None
+    if upload.image:  # a redelivered task after the bytes were stored
+        with upload.image.open("rb") as handle:
+            raw = handle.read()
+    elif (pending := PendingImage.objects.filter(upload=upload).first()) is not None:
+        raw = bytes(pending.data)  # carried by the webhook, held in the database until now
+        upload.image.save(f"{upload.sha256[:32]}.bin", ContentFile(raw), save=False)
+    else:
         try:
             raw = fetch_image(
                 upload.source_url,
@@ -44,9 +54,6 @@ def upload_fetch(*, upload_id: Any) -> bool:
             return False
         upload.sha256 = hashlib.sha256(raw).hexdigest()
         upload.image.save(f"{upload.sha256[:32]}.bin", ContentFile(raw), save=False)
-    else:
-        with upload.image.open("rb") as handle:
-            raw = handle.read()
     _evidence_collect(upload=upload, data=raw)
     try:
         with transaction.atomic():
@@ -54,6 +61,8 @@ def upload_fetch(*, upload_id: Any) -> bool:
                 upload=upload, to=UploadStatus.FETCHED, reason="image stored, evidence collected", acting_user=FETCHING
             )
             upload.save()
+            if pending is not None:
+                pending.delete()  # stored now; the database keeps no second copy
     except IllegalTransition as exc:  # a redelivered copy of this task got there first: its result stands
         logger.info("upload %s not stored again: %s", upload.pk, exc.message)
         return False

@@ -106,7 +106,11 @@ class Upload(models.Model):
             models.UniqueConstraint(fields=["platform", "external_id"], name="upload_external_id_unique_per_platform"),
             models.UniqueConstraint(fields=["platform", "webhook_id"], name="upload_webhook_id_unique_per_platform"),
             models.CheckConstraint(condition=Q(status__in=UploadStatus.values), name="upload_status_valid"),
-            models.CheckConstraint(condition=~Q(source_url="") | ~Q(image=""), name="upload_has_source"),
+            # A URL to fetch, or the bytes themselves (their sha256 is recorded when the webhook carries them; the fetch
+            # stage stores them as `image`).
+            models.CheckConstraint(
+                condition=~Q(source_url="") | ~Q(image="") | ~Q(sha256=""), name="upload_has_source"
+            ),
             models.CheckConstraint(
                 condition=~Q(status=UploadStatus.FAILED) | ~Q(failure_reason=""), name="upload_failed_has_reason"
             ),

@@ -7,9 +7,10 @@ import binascii
 import hashlib
 from typing import Any
 
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
+from fetching.models import PendingImage
 from fetching.tasks import upload_enqueue
 from moderation.conf import app_setting
 from moderation.errors import ApplicationError
@@ -31,13 +32,11 @@ def upload_create(
     Idempotent: the same webhook id, or the same external id, returns the existing upload and queues nothing.
     Returns (upload, created).
     """
-    existing = Upload.objects.filter(platform=platform, webhook_id=webhook_id).first()
-    if existing is None:
-        existing = Upload.objects.filter(platform=platform, external_id=external_id).first()
+    existing = _existing(platform=platform, webhook_id=webhook_id, external_id=external_id)
     if existing is not None:
         return existing, False
 
-    image = None
+    raw = b""
     digest = ""
     if data_base64:
         try:
@@ -57,7 +56,6 @@ def upload_create(
         if len(raw) > app_setting("MAX_IMAGE_BYTES"):
             raise ApplicationError("image too large", code="image_too_large", status=413)
         digest = hashlib.sha256(raw).hexdigest()
-        image = ContentFile(raw, name=f"{digest[:32]}.bin")
 
     upload = Upload(
         platform=platform,
@@ -69,18 +67,23 @@ def upload_create(
     )
     upload_transition(upload=upload, to=UploadStatus.RECEIVED, reason="webhook accepted", acting_user=INTAKE)
     try:
+        # One transaction, two rows, no file: the fetch stage moves the bytes to storage (object storage is a network
+        # round trip the request does not wait for).
         with transaction.atomic():
-            if image is not None:
-                upload.image.save(image.name, image, save=False)
             upload.save(force_insert=True)
+            if raw:
+                PendingImage.objects.create(upload=upload, data=raw)
     except IntegrityError:
         # A concurrent delivery of the same event won the race: answer with its upload.
-        winner = (
-            Upload.objects.filter(platform=platform, webhook_id=webhook_id).first()
-            or Upload.objects.filter(platform=platform, external_id=external_id).first()
-        )
+        winner = _existing(platform=platform, webhook_id=webhook_id, external_id=external_id)
         if winner is None:
             raise
         return winner, False
     transaction.on_commit(lambda: upload_enqueue(upload=upload, acting_user=INTAKE), robust=True)
     return upload, True
+
+
+def _existing(*, platform: Platform, webhook_id: str, external_id: str) -> Upload | None:
+    """The upload this event already created: by its webhook id, else by its external id (one query)."""
+    matches = list(Upload.objects.filter(Q(webhook_id=webhook_id) | Q(external_id=external_id), platform=platform)[:2])
+    return next((u for u in matches if u.webhook_id == webhook_id), matches[0] if matches else None)

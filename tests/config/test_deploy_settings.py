@@ -127,3 +127,7 @@ def test_a_debug_install_gets_its_key_from_an_entry_point_and_keeps_it(tmp_path)
     assert len(first) >= 50 and key() == first
     assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "data" / "broker" / "processed").is_dir()
+
+
+def test_the_benchmark_sink_exists_only_while_benchmarking(client):
+    assert client.post("/bench-sink", data=b"{}", content_type="application/json").status_code == 404

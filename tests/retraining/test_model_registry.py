@@ -7,6 +7,7 @@ import base64
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.core.management import call_command
 
 from moderation.models import AuditEvent, Upload
@@ -61,6 +62,8 @@ def _reviewed_uploads(platform, reviewer, count: int, *, flip: bool = False) -> 
             external_id=f"reviewed-{index}",
             data_base64=base64.b64encode(_image(label, index)).decode(),
         )
+        # As the fetch stage would have stored it (these uploads skip the pipeline).
+        upload.image.save(f"reviewed-{index}.jpg", ContentFile(_image(label, index)))
         shown = (1 - label) if flip else label
         ReviewDecision.objects.create(upload=upload, reviewer=reviewer, label="ai-generated" if shown else "real")
 

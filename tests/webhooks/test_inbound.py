@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from moderation.models import Upload, UploadStatus
 from scanning.models import Scan
-from tests.conftest import SHIPPED_MODEL_VERSIONS, api_get, post_webhook, signed_headers, upload_body
+from tests.conftest import (
+    SHIPPED_MODEL_VERSIONS,
+    TEST_ACTOR,
+    api_get,
+    photo_bytes,
+    post_webhook,
+    signed_headers,
+    upload_body,
+)
 from tests.images import encode, jpeg_bytes
 
 pytestmark = pytest.mark.django_db
@@ -339,3 +348,31 @@ def test_lookup_shows_the_status_history(client, platform, django_capture_on_com
     assert [entry["status"] for entry in history][:4] == ["received", "queued", "fetched", "scanned"]
     assert all(datetime.fromisoformat(entry["at"]) for entry in history)
     assert history[0]["reason"] == "webhook accepted" and all(entry["reason"] for entry in history)
+
+
+def test_the_webhook_writes_two_rows_in_one_transaction_and_no_file(
+    coin_model, client, platform, settings, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from fetching.models import PendingImage
+    from fetching.tasks import upload_enqueue
+    from moderation.models import Upload
+
+    body = upload_body("hot-path-1", image=photo_bytes(991))
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=False):
+        response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    assert response.status_code == 202
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    # The platform, the idempotency check, then the upload and its bytes; the publish waits for the commit.
+    assert statements.count("SELECT") == 2 and statements.count("INSERT") == 2 and "UPDATE" not in statements, (
+        statements
+    )
+    upload = Upload.objects.get(pk=response.json()["upload_id"])
+    assert not upload.image and upload.sha256, "the request stored no file"
+    assert not any(Path(settings.MEDIA_ROOT).rglob(f"{upload.sha256[:32]}*"))
+    upload_enqueue(upload=upload, acting_user=TEST_ACTOR)  # what the commit hook does; tasks run eagerly here
+    upload.refresh_from_db()
+    assert upload.status in ("tagged", "needs_review") and upload.image
+    assert not PendingImage.objects.filter(upload=upload).exists(), "the database keeps no second copy"

@@ -174,6 +174,8 @@ class Command(BaseCommand):
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT")}
         env.update(DJANGO_SETTINGS_MODULE="config.settings", MODERATION_DATA_DIR=str(data_dir))
         env.update(DJANGO_DEBUG="false", DJANGO_SECRET_KEY=secrets.token_urlsafe(50), LOG_LEVEL="WARNING")
+        # Plain HTTP on loopback, and the trivial view the ceiling is measured on.
+        env.update(DJANGO_SECURE_SSL_REDIRECT="false", BENCH_SINK="true", DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost")
         if options["database_url"]:
             env["DATABASE_URL"] = options["database_url"]
         if options["broker_url"]:
@@ -202,6 +204,22 @@ class Command(BaseCommand):
             )
             elapsed = time.perf_counter() - started
             latencies.sort()
+            # The framework's ceiling, in the same run: the same load (bodies, signatures, connections) to a view of
+            # the same server that reads the body and answers 202 with no work (config.urls' bench sink).
+            self._load(
+                {**job, "path": "/bench-sink"}, "sink-warm", options["warmup"], min(options["concurrency"], 4), 1
+            )
+            sink_started = time.perf_counter()
+            sink_latencies, sink_statuses = self._load(
+                {**job, "path": "/bench-sink"},
+                "sink",
+                options["requests"],
+                options["concurrency"],
+                options["processes"],
+            )
+            sink_elapsed = time.perf_counter() - sink_started
+            sink_latencies.sort()
+            ours, ceiling = options["requests"] / elapsed, options["requests"] / sink_elapsed
             result: dict[str, Any] = {
                 "requests": options["requests"],
                 "concurrency": options["concurrency"],
@@ -223,6 +241,16 @@ class Command(BaseCommand):
                 },
                 "statuses": statuses,
                 "errors": {status: n for status, n in statuses.items() if status != "202"},
+                "ceiling": {
+                    "what": "the same load to a view of the same server that reads the body and does nothing",
+                    "req_per_s": round(ceiling, 1),
+                    "latency_ms": {
+                        name: round(_percentile(sink_latencies, fraction), 2)
+                        for name, fraction in (("p50", 0.50), ("p99", 0.99))
+                    },
+                    "errors": {status: n for status, n in sink_statuses.items() if status != "202"},
+                },
+                "ratio_to_ceiling": round(ours / ceiling, 3),
             }
             if options["drain_timeout"] > 0:
                 worker = subprocess.Popen(
