@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from moderation.models import UploadStatus, Verdict
+from moderation.models import UploadStatus, VerdictLabel
 from reviews.models import ReviewLabel
 from reviews.selectors import QueueFilters
 
@@ -19,7 +19,7 @@ STATUS_CHOICES = [
 class QueueFilterForm(forms.Form):
     platform = forms.ChoiceField(required=False)
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
-    verdict = forms.ChoiceField(choices=[("", "any verdict"), *label_choices(Verdict.values)], required=False)
+    verdict = forms.ChoiceField(choices=[("", "any verdict"), *label_choices(VerdictLabel.values)], required=False)
     score_min = forms.FloatField(min_value=0, max_value=1, required=False)
     score_max = forms.FloatField(min_value=0, max_value=1, required=False)
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))

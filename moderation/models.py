@@ -126,7 +126,9 @@ class Upload(models.Model):
         return f"{self.platform_id}:{self.external_id}"
 
 
-class Verdict(models.TextChoices):
+class VerdictLabel(models.TextChoices):
+    """The tag a verdict earns (not `detector.Verdict`, the detector's scores for one image)."""
+
     AI_GENERATED = "ai-generated"
     LIKELY_REAL = "likely-real"
     NEEDS_REVIEW = "needs-review"

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from hashbank.models import HashBankEntry, RetroScan
 from hashbank.services import KNOWN_FAKE_EVIDENCE
-from moderation.models import AuditEvent, Platform, Upload, UploadStatus, Verdict
+from moderation.models import AuditEvent, Platform, Upload, UploadStatus, VerdictLabel
 from reviews.models import ReviewDecision, ReviewLabel
 from scanning.models import Scan
 
@@ -165,14 +165,16 @@ def review_stats(*, user: Any, days: int = 30, platform: str = "") -> ReviewStat
         .annotate(
             n=Count("id"),
             scanned=Count("id", filter=scanned),
-            auto_tagged=Count("id", filter=scanned & Q(scan_verdict__in=[Verdict.AI_GENERATED, Verdict.LIKELY_REAL])),
+            auto_tagged=Count(
+                "id", filter=scanned & Q(scan_verdict__in=[VerdictLabel.AI_GENERATED, VerdictLabel.LIKELY_REAL])
+            ),
             escalated=Count("id", filter=scanned & Q(scan_escalated=True)),
         )
         .order_by("day")
     )
     totals = recent.exclude(scan_verdict="").aggregate(
         scanned=Count("id"),
-        auto_tagged=Count("id", filter=Q(scan_verdict__in=[Verdict.AI_GENERATED, Verdict.LIKELY_REAL])),
+        auto_tagged=Count("id", filter=Q(scan_verdict__in=[VerdictLabel.AI_GENERATED, VerdictLabel.LIKELY_REAL])),
         escalated=Count("id", filter=Q(scan_escalated=True)),
         reviewed=Count("id", filter=Q(status=UploadStatus.REVIEWED)),
     )
@@ -191,11 +193,11 @@ def review_stats(*, user: Any, days: int = 30, platform: str = "") -> ReviewStat
     for label, machine_verdict, model_version in decided:
         if label == ReviewLabel.REAL:
             real_reviewed += 1
-            real_flagged_ai += machine_verdict == Verdict.AI_GENERATED
-        if machine_verdict in (Verdict.AI_GENERATED, Verdict.LIKELY_REAL):
+            real_flagged_ai += machine_verdict == VerdictLabel.AI_GENERATED
+        if machine_verdict in (VerdictLabel.AI_GENERATED, VerdictLabel.LIKELY_REAL):
             counts = overturns.setdefault(model_version or "unknown", [0, 0])
             counts[0] += 1
-            counts[1] += (label == ReviewLabel.AI_GENERATED) != (machine_verdict == Verdict.AI_GENERATED)
+            counts[1] += (label == ReviewLabel.AI_GENERATED) != (machine_verdict == VerdictLabel.AI_GENERATED)
     return ReviewStats(
         days=days,
         per_day=[(row["day"], row["n"], row["scanned"], row["auto_tagged"], row["escalated"]) for row in per_day],

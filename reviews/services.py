@@ -24,7 +24,7 @@ from hashbank.services import (
 )
 from moderation.conf import app_setting
 from moderation.errors import ApplicationError
-from moderation.models import Platform, Upload, UploadStatus, Verdict
+from moderation.models import Platform, Upload, UploadStatus, VerdictLabel
 from moderation.services import Actor, AuditAction, audit_record, upload_transition
 from reviews.models import ReviewClaim, ReviewDecision, ReviewLabel
 from scanning.models import Tag, TagSource
@@ -32,7 +32,7 @@ from scanning.payloads import upload_payload
 from scanning.tasks import retro_scan_start
 
 # Tags that state a verdict; a reviewer's decision replaces all of them with its own.
-VERDICT_TAGS = {Verdict.AI_GENERATED, Verdict.LIKELY_REAL, Verdict.NEEDS_REVIEW, "real"}
+VERDICT_TAGS = {VerdictLabel.AI_GENERATED, VerdictLabel.LIKELY_REAL, VerdictLabel.NEEDS_REVIEW, "real"}
 # What an audit event lists before and after a decision: the verdict tags and the known-fake claim it may overrule.
 DECIDED_TAGS = VERDICT_TAGS | {KNOWN_FAKE_TAG}
 REVIEWER_TAG = {ReviewLabel.AI_GENERATED: "ai-generated", ReviewLabel.REAL: "real"}

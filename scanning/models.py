@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from moderation.models import Upload, Verdict
+from moderation.models import Upload, VerdictLabel
 from registry.models import ModelVersion
 
 
@@ -22,7 +22,7 @@ class Scan(models.Model):
     score = models.FloatField(null=True, blank=True)
     threshold = models.FloatField(null=True, blank=True)
     path = models.CharField(max_length=16, blank=True)
-    verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    verdict = models.CharField(max_length=16, choices=VerdictLabel.choices, blank=True)
     # Why the detector itself asked for a person (its models disagree), whatever the score; blank when it did not.
     review_reason = models.CharField(max_length=120, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)

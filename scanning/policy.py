@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from moderation.models import Verdict
+from moderation.models import VerdictLabel
 from scanning.models import TagSource
 
 
@@ -40,21 +40,21 @@ def decide(
     if provenance_policy != "ignore":
         if provenance == "ai-declared":
             if provenance_policy == "decide":
-                return TagDecision(Verdict.AI_GENERATED, 1.0, TagSource.PROVENANCE, "declared AI provenance")
-            return TagDecision(Verdict.NEEDS_REVIEW, None, TagSource.PROVENANCE, "declared AI provenance")
+                return TagDecision(VerdictLabel.AI_GENERATED, 1.0, TagSource.PROVENANCE, "declared AI provenance")
+            return TagDecision(VerdictLabel.NEEDS_REVIEW, None, TagSource.PROVENANCE, "declared AI provenance")
         if provenance == "conflict":
-            return TagDecision(Verdict.NEEDS_REVIEW, None, TagSource.PROVENANCE, "provenance evidence disagrees")
+            return TagDecision(VerdictLabel.NEEDS_REVIEW, None, TagSource.PROVENANCE, "provenance evidence disagrees")
         if provenance == "camera-declared" and score >= threshold - review_margin:
             return TagDecision(
-                Verdict.NEEDS_REVIEW, None, TagSource.PROVENANCE, "camera capture declared, pixels look AI"
+                VerdictLabel.NEEDS_REVIEW, None, TagSource.PROVENANCE, "camera capture declared, pixels look AI"
             )
     if detector_review_reason:
-        return TagDecision(Verdict.NEEDS_REVIEW, None, reason=detector_review_reason)
+        return TagDecision(VerdictLabel.NEEDS_REVIEW, None, reason=detector_review_reason)
     if abs(score - threshold) < review_margin:
-        return TagDecision(Verdict.NEEDS_REVIEW, None, reason="score near the threshold")
+        return TagDecision(VerdictLabel.NEEDS_REVIEW, None, reason="score near the threshold")
     if score >= threshold:
-        return TagDecision(Verdict.AI_GENERATED, score)
-    return TagDecision(Verdict.LIKELY_REAL, 1.0 - score)
+        return TagDecision(VerdictLabel.AI_GENERATED, score)
+    return TagDecision(VerdictLabel.LIKELY_REAL, 1.0 - score)
 
 
 def evidence_provenance(evidence: list[dict[str, Any]]) -> str:

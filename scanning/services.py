@@ -13,7 +13,7 @@ from django.db import transaction
 
 from callbacks.tasks import callback_enqueue
 from hashbank.services import KNOWN_FAKE_EVIDENCE, known_fake_priority
-from moderation.models import Upload, UploadStatus, Verdict
+from moderation.models import Upload, UploadStatus, VerdictLabel
 from moderation.services import (
     SCANNING,
     upload_fail,
@@ -57,7 +57,7 @@ def uploads_scan(*, upload_ids: list[Any]) -> list[Scan]:
         is not None
     ]
     for scan, image in recorded:
-        if not scan.error and (scan.escalated or scan.verdict != Verdict.LIKELY_REAL):
+        if not scan.error and (scan.escalated or scan.verdict != VerdictLabel.LIKELY_REAL):
             _heatmap_store(scan=scan, image=image, detector=detector)
     scans = [scan for scan, _ in recorded]
     try:
@@ -146,7 +146,7 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
         Tag.objects.get_or_create(upload=upload, name=name, defaults={"source": TagSource.PROVENANCE, "scan": scan})
     upload_transition(
         upload=upload,
-        to=UploadStatus.NEEDS_REVIEW if decision.verdict == Verdict.NEEDS_REVIEW else UploadStatus.TAGGED,
+        to=UploadStatus.NEEDS_REVIEW if decision.verdict == VerdictLabel.NEEDS_REVIEW else UploadStatus.TAGGED,
         reason=f"auto-tag {decision.verdict}",
         acting_user=SCANNING,
     )

@@ -26,7 +26,7 @@ from django.test.utils import override_settings
 from django.utils import timezone
 from tqdm import tqdm
 
-from moderation.models import AuditEvent, Platform, Upload, UploadStatus, Verdict
+from moderation.models import AuditEvent, Platform, Upload, UploadStatus, VerdictLabel
 from moderation.services import COMMAND_LINE, platform_create
 from reviews.models import ReviewDecision
 from scanning.policy import review_priority
@@ -91,9 +91,9 @@ class Command(BaseCommand):
                     score = rng.random()
                     escalated = 0.33 < score < 0.77
                     verdict = (
-                        Verdict.NEEDS_REVIEW
+                        VerdictLabel.NEEDS_REVIEW
                         if status == UploadStatus.NEEDS_REVIEW
-                        else (Verdict.AI_GENERATED if score >= 0.5 else Verdict.LIKELY_REAL)
+                        else (VerdictLabel.AI_GENERATED if score >= 0.5 else VerdictLabel.LIKELY_REAL)
                     )
                     created = now - timedelta(seconds=rng.uniform(0, 30 * 86400))
                     rows.append(
