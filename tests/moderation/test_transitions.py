@@ -94,3 +94,38 @@ def test_two_copies_of_one_upload_cannot_both_move_it_out_of_a_state(platform, d
     upload.refresh_from_db()
     assert upload.status == S.QUEUED, "written by the transition itself, not by a later save"
     assert [e["reason"] for e in upload.status_history] == ["webhook accepted", "first publisher"]
+
+
+ALLOWED_MOVES = [(start, to) for start, targets in ALLOWED_TRANSITIONS.items() if start for to in sorted(targets)]
+REFUSED_MOVES = [(start, to) for start in S.values for to in S.values if to not in ALLOWED_TRANSITIONS[start]]
+
+
+def _stored_upload(platform, status: str) -> Upload:
+    return Upload.objects.create(
+        platform=platform.platform,
+        external_id=f"state-{status}",
+        webhook_id=f"msg_state_{status}",
+        source_url="https://images.example.com/a.jpg",
+        status=status,
+        status_history=[{"status": status, "at": "2026-12-01T00:00:00+00:00", "reason": "set up", "actor": "tests"}],
+        failure_reason="set up" if status == S.FAILED else "",
+    )
+
+
+@pytest.mark.parametrize(("start", "to"), ALLOWED_MOVES)
+def test_every_allowed_move_is_written_with_its_reason_and_actor(platform, start, to):
+    upload = _stored_upload(platform, start)
+    fields = {"failure_reason": "it broke"} if to == S.FAILED else None
+    upload_transition(upload=upload, to=to, reason=f"{start} to {to}", acting_user=TEST_ACTOR, fields=fields)
+    stored = Upload.objects.get(pk=upload.pk)
+    assert stored.status == to and stored.status_history[-1]["reason"] == f"{start} to {to}"
+    assert stored.status_history[-1]["actor"] == "system:tests" and len(stored.status_history) == 2
+
+
+@pytest.mark.parametrize(("start", "to"), REFUSED_MOVES)
+def test_every_other_move_is_refused_and_the_row_stays(platform, start, to):
+    upload = _stored_upload(platform, start)
+    with pytest.raises(IllegalTransition, match=f"cannot move from {start} to {to}"):
+        upload_transition(upload=upload, to=to, reason="not allowed", acting_user=TEST_ACTOR)
+    stored = Upload.objects.get(pk=upload.pk)
+    assert stored.status == start and len(stored.status_history) == 1
