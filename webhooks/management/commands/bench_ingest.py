@@ -58,10 +58,11 @@ from django.db.models import Count
 from scanning.models import Scan
 from moderation.models import Upload
 slug, expected, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+waiting_in = sys.argv[4].split(",")  # the states this stage takes uploads out of
 started = time.monotonic()
 while True:
     counts = dict(Upload.objects.filter(platform__slug=slug).values_list("status").annotate(n=Count("id")))
-    pending = sum(counts.get(status, 0) for status in ("received", "queued", "fetched"))
+    pending = sum(counts.get(status, 0) for status in waiting_in)
     if (pending == 0 and sum(counts.values()) >= expected) or time.monotonic() - started > timeout:
         break
     time.sleep(1)
@@ -70,6 +71,22 @@ scanned = Scan.objects.filter(upload__platform__slug=slug, error="").values("upl
 print(json.dumps({"seconds": round(elapsed, 1), "uploads": sum(counts.values()), "with_scan": scanned,
                   "by_status": counts, "pending": pending, "scans_per_s": round(scanned / elapsed, 1)}))
 """
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its live descendants (gunicorn's or a Celery pool's workers), from /proc."""
+    total, stack = 0.0, [pid]
+    ticks = os.sysconf("SC_CLK_TCK")
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
 
 def _free_port() -> int:
@@ -198,11 +215,13 @@ class Command(BaseCommand):
             job = {"port": port, "path": f"/webhooks/{platform['slug']}/uploads", "secret": platform["secret"],
                    "width": width, "height": height}  # fmt: skip
             self._load(job, "warm", options["warmup"], min(options["concurrency"], 4), 1)
+            web_cpu_before = _cpu_seconds(web.pid)
             started = time.perf_counter()
             latencies, statuses = self._load(
                 job, "bench", options["requests"], options["concurrency"], options["processes"]
             )
             elapsed = time.perf_counter() - started
+            web_cpu = _cpu_seconds(web.pid) - web_cpu_before
             latencies.sort()
             # The framework's ceiling, in the same run: the same load (bodies, signatures, connections) to a view of
             # the same server that reads the body and answers 202 with no work (config.urls' bench sink).
@@ -253,17 +272,44 @@ class Command(BaseCommand):
                 "ratio_to_ceiling": round(ours / ceiling, 3),
             }
             if options["drain_timeout"] > 0:
-                worker = subprocess.Popen(
-                    [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q",
-                     "fetch,detect,callbacks", "--concurrency", "1", "--loglevel", "WARNING"],
-                    env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                )  # fmt: skip
+                # The stages drained one after the other, each by its own worker, so each one's CPU per upload is
+                # measured apart (counted from the moment the worker is ready, so start-up is not included).
                 expected, timeout = options["warmup"] + options["requests"], options["drain_timeout"]
-                drain = subprocess.run(  # noqa: S603
-                    [sys.executable, "-c", DRAIN, platform["slug"], str(expected), str(timeout)],
-                    env=env, cwd=REPO_ROOT, check=True, capture_output=True, text=True,
-                )  # fmt: skip
-                result["drain"] = json.loads(drain.stdout.splitlines()[-1])
+                result["drain"] = {}
+                cpu_ms: dict[str, float] = {"web": round(1000 * web_cpu / options["requests"], 2)}
+                for stage, queues, waiting_in in (
+                    ("fetch", "fetch,callbacks", "received,queued"),
+                    ("detect", "detect,callbacks", "received,queued,fetched"),
+                ):
+                    stage_log = data_dir / f"{stage}-worker.log"
+                    with open(stage_log, "wb") as stage_out:
+                        worker = subprocess.Popen(  # noqa: S603 (our own worker, fixed arguments)
+                            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues,
+                             "-n", f"{stage}@%h", "--concurrency", "1", "--loglevel", "INFO"],
+                            env={**env, "DETECTOR_WARM_UP": "true"}, cwd=REPO_ROOT, stdout=stage_out,
+                            stderr=subprocess.STDOUT,
+                        )  # fmt: skip
+                    deadline = time.monotonic() + 300
+                    while b" ready." not in stage_log.read_bytes() and time.monotonic() < deadline:
+                        if worker.poll() is not None:
+                            raise CommandError(f"{stage} worker exited:\n{stage_log.read_text()[-3000:]}")
+                        time.sleep(0.2)
+                    cpu_before = _cpu_seconds(worker.pid)
+                    drain = subprocess.run(  # noqa: S603
+                        [sys.executable, "-c", DRAIN, platform["slug"], str(expected), str(timeout), waiting_in],
+                        env=env, cwd=REPO_ROOT, check=True, capture_output=True, text=True,
+                    )  # fmt: skip
+                    stage_cpu = _cpu_seconds(worker.pid) - cpu_before
+                    result["drain"][stage] = json.loads(drain.stdout.splitlines()[-1])
+                    cpu_ms[stage] = round(1000 * stage_cpu / expected, 2)
+                    worker.terminate()
+                    worker.wait(timeout=60)
+                    worker = None
+                result["cpu_ms_per_upload"] = cpu_ms
+                result["cpu_ms_note"] = (
+                    "CPU time of each stage's processes (the web server's over the timed load; each worker's from "
+                    "ready to drained) divided by the uploads; the load generator's own CPU is not in `web`"
+                )
         finally:
             for process in (worker, web):
                 if process is not None:
