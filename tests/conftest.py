@@ -133,6 +133,13 @@ def api_get(client: Any, path: str, token: str) -> Any:
     return client.get(path, HTTP_AUTHORIZATION=f"Token {token}")
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (for the servers the tests start)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def wait_for(predicate: Any, *, timeout: float, interval: float = 0.25) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -258,9 +265,7 @@ def s3_endpoint() -> Iterator[str]:
     """An S3 API server in its own thread, listening on loopback, for the whole session."""
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"

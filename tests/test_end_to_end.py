@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from tests.conftest import (
     REPO_ROOT,
     SHIPPED_MODEL_VERSIONS,
     api_get,
+    free_port,
     post_webhook,
     signed_headers,
     upload_body,
@@ -54,12 +54,6 @@ def test_postgres_redis_and_worker_process(client, platform, celery_worker_proce
     assert celery_worker_process.poll() is None, "the worker must survive a corrupt image"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.timeout(600)
 def test_embedded_defaults_as_make_run_starts_them(tmp_path: Path):
     """SQLite + the filesystem broker + gunicorn + a worker, exactly the processes `make run` launches. It prints
@@ -70,7 +64,7 @@ def test_embedded_defaults_as_make_run_starts_them(tmp_path: Path):
         for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT", "STATIC_ROOT")
     }
-    env.update(DJANGO_SETTINGS_MODULE="config.settings", MODERATION_DATA_DIR=str(tmp_path), PORT=str(_free_port()))
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", MODERATION_DATA_DIR=str(tmp_path), PORT=str(free_port()))
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput"], cwd=REPO_ROOT, env=env, check=True, capture_output=True)
     created = subprocess.run(

@@ -37,7 +37,7 @@ import pytest
 import redis
 import requests
 
-from tests.conftest import REPO_ROOT, wait_for
+from tests.conftest import REPO_ROOT, free_port, wait_for
 from tests.detector.conftest import write_tiny
 from tests.images import jpeg_bytes
 from transport.signatures import sign
@@ -72,10 +72,20 @@ while True:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def service_env(root: Path, *, database_url: str, broker_url: str, model: Path, **extra: str) -> dict[str, str]:
+    """The environment of the service's processes (web, workers, sweeper) on the given database and broker, with
+    their own data directory under `root` and a tiny model."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MEDIA_ROOT", "STATIC_ROOT", "CACHE_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=database_url,
+        CELERY_BROKER_URL=broker_url,
+        MODERATION_DATA_DIR=str(root / "data"),
+        DETECTOR_CHECKPOINT=str(model),
+        DJANGO_DEBUG="true",
+        LOG_LEVEL="WARNING",
+    )
+    return {**env, **extra}
 
 
 def _as_postgres_user(command: list[str]) -> list[str]:
@@ -91,7 +101,7 @@ class PrivatePostgres:
         # Not under pytest's tmp_path: that is private to root, and the server runs as `postgres` when we are root.
         root = Path(tempfile.mkdtemp(prefix="moderation-faults-pg-"))
         self.root = root
-        self.port = _free_port()
+        self.port = free_port()
         self.data = root / "pgdata"
         self.sockets = root / "pgsock"
         self.log = root / "postgres.log"
@@ -131,7 +141,7 @@ class PrivateRedis:
     """A redis-server that keeps nothing on disk: a restart empties every queue, the worst case for the broker."""
 
     def __init__(self, root: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.root = root
         self.process: subprocess.Popen[bytes] | None = None
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -167,10 +177,11 @@ class Stack:
     """The service's processes (web, fetch worker, detection worker, sweeper) on the private servers."""
 
     root: Path
-    postgres: PrivatePostgres
-    redis: PrivateRedis
+    # The private servers it runs on; None where it runs on servers the test does not own.
+    postgres: PrivatePostgres | None
+    redis: PrivateRedis | None
     env: dict[str, str]
-    web_port: int = field(default_factory=_free_port)
+    web_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -231,16 +242,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     redis = PrivateRedis(tmp_path)
     postgres.start()
     redis.start()
-    env = {k: v for k, v in os.environ.items() if k not in ("MEDIA_ROOT", "STATIC_ROOT", "CACHE_URL")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=postgres.url,
-        CELERY_BROKER_URL=redis.url,
-        MODERATION_DATA_DIR=str(tmp_path / "data"),
-        DETECTOR_CHECKPOINT=str(write_tiny(tmp_path / "tiny", "test_efficientnet", seed=0, head_scale=1.0)),
-        DJANGO_DEBUG="true",
-        LOG_LEVEL="WARNING",
-    )
+    model = write_tiny(tmp_path / "tiny", "test_efficientnet", seed=0, head_scale=1.0)
+    env = service_env(tmp_path, database_url=postgres.url, broker_url=redis.url, model=model)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=REPO_ROOT, env=env, check=True,
                    capture_output=True)  # fmt: skip
     running = Stack(root=tmp_path, postgres=postgres, redis=redis, env=env)

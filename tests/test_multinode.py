@@ -6,7 +6,6 @@ node B drains the rest."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections import Counter
@@ -27,24 +26,10 @@ from tests.test_faults import (
     PrivateRedis,
     Stack,
     _wait_until,
+    service_env,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.scale, pytest.mark.timeout(420)]
-
-
-def _node_env(root: Path, postgres: PrivatePostgres, redis: PrivateRedis, s3: dict[str, str], model: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("MEDIA_ROOT", "STATIC_ROOT", "CACHE_URL")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=postgres.url,
-        CELERY_BROKER_URL=redis.url,
-        MODERATION_DATA_DIR=str(root / "data"),
-        DETECTOR_CHECKPOINT=str(model),
-        DJANGO_DEBUG="true",
-        LOG_LEVEL="WARNING",
-        **s3,
-    )
-    return env
 
 
 @pytest.fixture
@@ -71,7 +56,8 @@ def two_nodes(tmp_path: Path, s3_endpoint: str, s3_bucket) -> Iterator[tuple[Sta
         root.mkdir()
         # Each node loads the model from its own copy: nothing on disk is shared.
         model = write_tiny(root / "model", "test_efficientnet", seed=0, head_scale=1.0)
-        nodes.append(Stack(root=root, postgres=postgres, redis=redis, env=_node_env(root, postgres, redis, s3, model)))
+        env = service_env(root, database_url=postgres.url, broker_url=redis.url, model=model, **s3)
+        nodes.append(Stack(root=root, postgres=postgres, redis=redis, env=env))
     # One secret key for both, as one deployment's nodes share it (sessions, the cache namespace).
     secret = uuid.uuid4().hex
     for node in nodes:
