@@ -1,5 +1,5 @@
-"""The fetch queue: publish an upload to it (`upload_enqueue`), fetch, and the sweeper that resends what stalled.
-A fetched upload goes on to the detect queue."""
+"""The fetch queue: publish an upload to it (`upload_enqueue`, or `upload_publish` for one already written `queued`),
+fetch, and the sweeper that resends what stalled. A fetched upload goes on to the detect queue."""
 
 from __future__ import annotations
 
@@ -62,16 +62,13 @@ def upload_fetch(self, upload_id: str) -> None:
             scanning_tasks.uploads_scan.delay(upload_id)
 
 
-def upload_enqueue(*, upload_id: Any = None, upload: Upload | None = None, acting_user: Actor) -> None:
-    """Mark a committed upload queued and hand it to the fetch queue. Give the instance when the caller has just
-    written it (saves a read on the webhook's hot path, and leaves the caller's copy up to date), else its id.
+def upload_enqueue(*, upload_id: Any, acting_user: Actor) -> None:
+    """Mark a committed `received` upload queued and hand it to the fetch queue.
 
     Marked first, so a fast worker never sees it still `received`; if the broker refuses, it goes back to
-    `received` and the error propagates (the caller's on_commit hook logs it).
+    `received` and the error propagates.
     """
-    if upload is None:
-        upload = Upload.objects.get(id=upload_id)
-    upload_id = upload.pk
+    upload = Upload.objects.get(id=upload_id)
     if upload.status != UploadStatus.RECEIVED:
         return
     try:
@@ -80,8 +77,14 @@ def upload_enqueue(*, upload_id: Any = None, upload: Upload | None = None, actin
         )
     except IllegalTransition:
         return  # another process (a concurrent sweep) published it first
+    upload_publish(upload=upload, acting_user=acting_user)
+
+
+def upload_publish(*, upload: Upload, acting_user: Actor) -> None:
+    """Publish a committed `queued` upload to the fetch queue. If the broker refuses, the upload goes back to
+    `received` (for the sweeper to publish later) and the error propagates."""
     try:
-        upload_fetch.delay(str(upload_id))
+        upload_fetch.delay(str(upload.pk))
     except Exception as exc:
         with contextlib.suppress(IllegalTransition):  # unless a worker somehow took it further already
             upload_transition(

@@ -53,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
     # in `queued`/`fetched` after this long (a lost message: a killed worker, a broker restarted without its data).
     "SWEEP_RECEIVED_AFTER_SECONDS": 30.0,
     "SWEEP_STALLED_AFTER_SECONDS": 900.0,
+    # How long each web process keeps a platform's row for its webhooks (0: read it on every request). A retired
+    # webhook secret is refused at most this long after `--retire-old`; a newly added one is accepted at once.
+    "WEBHOOK_PLATFORM_CACHE_SECONDS": 5.0,
     # How long opening an upload in the console holds it for that moderator.
     "CONSOLE_CLAIM_SECONDS": 300,
 }

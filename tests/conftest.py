@@ -303,3 +303,13 @@ def s3_bucket(s3_endpoint: str, settings: Any) -> Iterator[Any]:
     }
     client.bucket = bucket
     yield client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_platform_cache() -> Iterator[None]:
+    """Each test starts with no platform kept by the webhook (the test database's rows are new each time)."""
+    from webhooks.selectors import platform_for_webhook_forget
+
+    platform_for_webhook_forget()
+    yield
+    platform_for_webhook_forget()

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from fetching.models import PendingImage
-from fetching.tasks import upload_enqueue
+from fetching.tasks import upload_publish
 from moderation.conf import app_setting
 from moderation.errors import ApplicationError
 from moderation.models import Platform, Upload, UploadStatus
@@ -29,13 +29,10 @@ def upload_create(
 ) -> tuple[Upload, bool]:
     """Record an upload announced by a verified webhook and queue it once it is committed.
 
-    Idempotent: the same webhook id, or the same external id, returns the existing upload and queues nothing.
+    Idempotent: the same webhook id, or the same external id, returns the existing upload and queues nothing (its
+    body is validated first, like a new one's).
     Returns (upload, created).
     """
-    existing = _existing(platform=platform, webhook_id=webhook_id, external_id=external_id)
-    if existing is not None:
-        return existing, False
-
     raw = b""
     digest = ""
     if data_base64:
@@ -66,20 +63,26 @@ def upload_create(
         sha256=digest,
     )
     upload_transition(upload=upload, to=UploadStatus.RECEIVED, reason="webhook accepted", acting_user=INTAKE)
+    # Written as `queued` and published once committed: one statement fewer than marking it after the commit. If the
+    # broker refuses, `upload_publish` puts it back to `received` for the sweeper; if this process dies between the
+    # commit and the publish, the sweeper resends it as a stalled `queued` upload.
+    upload_transition(upload=upload, to=UploadStatus.QUEUED, reason="queued for the fetch stage", acting_user=INTAKE)
     try:
-        # One transaction, two rows, no file: the fetch stage moves the bytes to storage (object storage is a network
+        # Inserted first and looked up only on a conflict: a new upload (the usual case) costs no read. One
+        # transaction, two rows, no file: the fetch stage moves the bytes to storage (object storage is a network
         # round trip the request does not wait for).
         with transaction.atomic():
             upload.save(force_insert=True)
             if raw:
                 PendingImage.objects.create(upload=upload, data=raw)
     except IntegrityError:
-        # A concurrent delivery of the same event won the race: answer with its upload.
+        # A retry of this event, another event for the same external id, or a concurrent delivery that won the race:
+        # answer with the upload already recorded.
         winner = _existing(platform=platform, webhook_id=webhook_id, external_id=external_id)
         if winner is None:
             raise
         return winner, False
-    transaction.on_commit(lambda: upload_enqueue(upload=upload, acting_user=INTAKE), robust=True)
+    transaction.on_commit(lambda: upload_publish(upload=upload, acting_user=INTAKE), robust=True)
     return upload, True
 
 

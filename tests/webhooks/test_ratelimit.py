@@ -100,10 +100,73 @@ def test_processes_share_one_count_in_the_redis_broker(tmp_path):
     assert second[0] is None and isinstance(second[1], int)
 
 
-def test_an_unreachable_cache_lets_requests_through(monkeypatch, caplog):
+def test_an_unreachable_cache_lets_requests_through(settings, monkeypatch, caplog):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
     def down(*args, **kwargs):
         raise ConnectionError("Error 111 connecting to redis:6379. Connection refused.")
 
-    monkeypatch.setattr(ratelimit.cache, "add", down)
+    monkeypatch.setattr(ratelimit.caches["default"], "add", down)
     assert ratelimit.retry_after_if_limited(platform_id=1, limit=0) is None
     assert "rate limit not enforced" in caplog.text
+
+
+def test_an_unreachable_redis_lets_requests_through(settings, caplog):
+    from tests.conftest import free_port
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    ratelimit._redis_client.cache_clear()  # the client is kept per process; this test changes the server
+    try:
+        assert ratelimit.retry_after_if_limited(platform_id=1, limit=0) is None
+    finally:
+        ratelimit._redis_client.cache_clear()
+    assert "rate limit not enforced" in caplog.text and "ConnectionError" in caplog.text
+
+
+@pytest.mark.services
+def test_on_redis_a_request_is_counted_in_one_round_trip(settings):
+    import uuid
+
+    from django.core.cache import caches
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": test_settings.TEST_BROKER_URL,
+            "KEY_PREFIX": f"ratelimit-test-{uuid.uuid4().hex}",
+        }
+    }
+    ratelimit._redis_client.cache_clear()
+    client = ratelimit._redis_client()
+    sent = []
+    original = client.connection_pool.get_connection
+
+    def counting(*args, **kwargs):
+        connection = original(*args, **kwargs)
+        if not hasattr(connection, "counted_send"):  # the pool hands out the same connection again
+            connection.counted_send = send = connection.send_packed_command
+
+            def send_packed_command(command, *a, **k):
+                sent.append(command)
+                return send(command, *a, **k)
+
+            connection.send_packed_command = send_packed_command
+        return connection
+
+    client.connection_pool.get_connection = counting
+    try:
+        answers = [ratelimit.retry_after_if_limited(platform_id=42, limit=3) for _ in range(5)]
+        round_trips = len(sent)
+        key = caches["default"].make_and_validate_key(f"ai-moderation:webhook-rate:42:{int(time.time() // 60)}")
+        ttl = client.ttl(key)
+    finally:
+        ratelimit._redis_client.cache_clear()
+    assert answers[:3] == [None] * 3 and all(isinstance(a, int) for a in answers[3:]), answers
+    assert round_trips == 5, "one packed pipeline per request"
+    assert 0 < ttl <= ratelimit.KEY_TIMEOUT_SECONDS, "the window's key expires"

@@ -176,9 +176,9 @@ class Command(BaseCommand):
         parser.add_argument("--requests", type=int, default=2000, help="signed webhooks to send (timed)")
         parser.add_argument("--concurrency", type=int, default=8, help="connections open at once, in total")
         parser.add_argument("--processes", type=int, default=2, help="load-generator processes sharing those")
-        parser.add_argument("--web-workers", type=int, default=os.cpu_count() or 2, help="gunicorn worker processes")
-        # One thread per worker measured fastest here: more threads only contend for the GIL on the same cores.
-        parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (gthread)")
+        # Default: what production runs (config/gunicorn_conf.py: cores + 1 processes x 2 threads).
+        parser.add_argument("--web-workers", type=int, default=(os.cpu_count() or 2) + 1, help="gunicorn processes")
+        parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker (gthread)")
         parser.add_argument("--image-size", default="320x240", help="WIDTHxHEIGHT of the JPEG in each webhook")
         parser.add_argument("--warmup", type=int, default=100, help="untimed requests sent first")
         parser.add_argument("--database-url", default="", help="PostgreSQL URL; default: SQLite in a temp dir")
@@ -204,9 +204,9 @@ class Command(BaseCommand):
         )
         platform = json.loads(setup.stdout.splitlines()[-1])
         port = _free_port()
-        web_command = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
-                       "--workers", str(options["web_workers"]), "--worker-class", "gthread",
-                       "--threads", str(options["threads"]), "--keep-alive", "30"]  # fmt: skip
+        web_command = [sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn_conf", "config.wsgi",
+                       "--bind", f"127.0.0.1:{port}", "--workers", str(options["web_workers"]),
+                       "--threads", str(options["threads"])]  # fmt: skip
         log = open(data_dir / "service.log", "wb")  # web and worker; kept only until the temp dir is removed
         web = subprocess.Popen(web_command, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
         worker: subprocess.Popen[bytes] | None = None
