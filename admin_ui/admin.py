@@ -4,6 +4,7 @@ from django.contrib import admin
 
 from callbacks.models import CallbackDelivery, CallbackDeliveryAttempt
 from callbacks.tasks import callback_redeliver
+from compliance.models import DecisionPolicy, StatementOfReasons, StatementSubmission, SubmissionRequest
 from moderation.models import AuditEvent, Platform, Upload
 from registry.models import ModelVersion
 from reviews.models import ReviewDecision
@@ -117,3 +118,44 @@ class CallbackDeliveryAdmin(admin.ModelAdmin):
         for delivery in queryset:
             callback_redeliver(delivery=delivery, acting_user=request.user)
         self.message_user(request, f"{queryset.count()} deliveries queued again")
+
+
+class StatementSubmissionInline(admin.StackedInline):
+    model = StatementSubmission
+    readonly_fields = [field.name for field in StatementSubmission._meta.fields]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(StatementOfReasons)
+class StatementOfReasonsAdmin(admin.ModelAdmin):
+    """Read-only: a statement is never edited; a later decision issues the next version."""
+
+    list_display = ["puid", "platform", "version", "kind", "restricts", "reason_code", "decided_by", "decided_at"]
+    list_filter = ["platform", "kind", "restricts"]
+    search_fields = ["puid", "upload__external_id"]
+    readonly_fields = [field.name for field in StatementOfReasons._meta.fields]
+    inlines = [StatementSubmissionInline]
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(DecisionPolicy)
+class DecisionPolicyAdmin(admin.ModelAdmin):
+    list_display = ["platform", "ai_generated_action", "transparency_db_enabled", "appeal_sla_hours"]
+
+
+@admin.register(SubmissionRequest)
+class SubmissionRequestAdmin(admin.ModelAdmin):
+    list_display = ["sent_at", "platform", "status_code", "outcome"]
+    readonly_fields = [field.name for field in SubmissionRequest._meta.fields]
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        return False

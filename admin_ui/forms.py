@@ -52,6 +52,8 @@ class QueueFilterForm(forms.Form):
 class _LabelForm(forms.Form):
     label = forms.ChoiceField(choices=label_choices(ReviewLabel.values))
     note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    # One of the platform policy's reason codes (checked by the service); empty: the policy's first.
+    reason_code = forms.CharField(required=False, max_length=64)
 
 
 class DecisionForm(_LabelForm):

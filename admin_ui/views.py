@@ -15,6 +15,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views import View
 
+from compliance.selectors import statements_for_upload
+from compliance.services import policy_for
 from moderation.errors import ApplicationError
 from moderation.models import Upload, UploadStatus
 from reviews.models import ReviewLabel
@@ -179,6 +181,8 @@ class ItemView(ConsoleView):
                 "basis": scan_verdict_basis(upload=upload, scan=scan) if scan else None,
                 "scans": upload.scans_newest_first,
                 "decisions": upload.decisions_newest_first,
+                "statements": statements_for_upload(upload),
+                "reason_codes": policy_for(upload.platform).reason_codes,
                 "conflict": conflict,
                 "matches": matches,
                 "unresolved_match": next((match for match in matches if not match.overruled_by_decision), None),
@@ -213,6 +217,7 @@ class DecideView(ConsoleView):
                 label=label,
                 note=form.cleaned_data["note"],
                 overrule_known_fake=form.cleaned_data["overrule_known_fake"],
+                reason_code=form.cleaned_data["reason_code"],
             )
         except ApplicationError as exc:
             messages.error(request, exc.message)
@@ -243,7 +248,11 @@ class BulkDecideView(ConsoleView):
         uploads = list(uploads_visible_to(request.user).filter(pk__in=_valid_ids(form.cleaned_data["uploads"])))
         label = form.cleaned_data["label"]
         outcome = reviews_decide_bulk(
-            uploads=uploads, reviewer=request.user, label=label, note=form.cleaned_data["note"]
+            uploads=uploads,
+            reviewer=request.user,
+            label=label,
+            note=form.cleaned_data["note"],
+            reason_code=form.cleaned_data["reason_code"],
         )
         if label == ReviewLabel.UNSURE:
             _remember_skips(request, [str(upload.pk) for upload in outcome.decided])

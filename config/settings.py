@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "hashbank",
     "registry",
     "callbacks",
+    "compliance",
     "reviews",
     "retraining",
     "lookup",
@@ -280,6 +281,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "retrain-weekly": {"task": "moderation.tasks.model_retrain", "schedule": crontab(minute=0, hour=3, day_of_week=0)},
     "calibrate-daily": {"task": "moderation.tasks.platforms_calibrate", "schedule": crontab(minute=30, hour=4)},
+    # Platforms that turned submission on: their due statements of reasons to the DSA Transparency Database.
+    "submit-statements": {"task": "compliance.tasks.statements_submit_due", "schedule": 60.0},
 }
 
 AI_MODERATION = {

@@ -20,6 +20,8 @@ class ReviewDecision(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions")
     label = models.CharField(max_length=16, choices=ReviewLabel.choices)
     note = models.TextField(blank=True)
+    # The platform policy's reason (compliance.DecisionPolicy.reason_codes) the statement of reasons cites.
+    reason_code = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

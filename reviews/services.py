@@ -16,6 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from callbacks.tasks import callback_enqueue
+from compliance.models import StatementKind
+from compliance.services import policy_for, reason_for, statement_issue
 from hashbank.services import (
     KNOWN_FAKE_EVIDENCE,
     KNOWN_FAKE_TAG,
@@ -147,9 +149,18 @@ def _known_fake_unresolved(upload: Upload) -> bool:
 
 @transaction.atomic
 def review_decide(
-    *, upload: Upload, reviewer: Any, label: str, note: str = "", overrule_known_fake: bool = False
+    *,
+    upload: Upload,
+    reviewer: Any,
+    label: str,
+    note: str = "",
+    overrule_known_fake: bool = False,
+    reason_code: str = "",
 ) -> ReviewDecision:
     """Record a moderator's label. `unsure` is a skip: recorded and audited, tags and status unchanged.
+
+    `reason_code` is one of the platform's policy reasons (its first when not given); it goes into the statement of
+    reasons that an `ai-generated` decision (or a `real` one that lifts a restriction) issues.
 
     `real` on an upload that matches a confirmed fake contradicts the hash bank, so it needs `overrule_known_fake`;
     it then overrules the match (see `_known_fake_resolve`).
@@ -171,7 +182,14 @@ def review_decide(
             code="known_fake_match",
         )
 
-    decision = ReviewDecision.objects.create(upload=upload, reviewer=reviewer, label=label, note=note[:2000])
+    if reason_code:
+        try:
+            reason_for(policy_for(upload.platform), reason_code)
+        except ValueError as exc:
+            raise ApplicationError(str(exc), code="invalid_reason_code") from None
+    decision = ReviewDecision.objects.create(
+        upload=upload, reviewer=reviewer, label=label, note=note[:2000], reason_code=reason_code
+    )
     before = {"status": upload.status, "tags": _decided_tags(upload)}
     if label != ReviewLabel.UNSURE:
         Tag.objects.filter(upload=upload, name__in=VERDICT_TAGS).delete()
@@ -202,6 +220,17 @@ def review_decide(
     elif label == ReviewLabel.REAL:
         hash_bank_remove_overturned(upload=upload, acting_user=reviewer)
     if label != ReviewLabel.UNSURE:
+        # The statement of reasons: a restriction a moderator decided, or the lifting of one in force.
+        machine_said_ai = upload.scan_verdict == VerdictLabel.AI_GENERATED
+        confirmed = (label == ReviewLabel.AI_GENERATED) == machine_said_ai
+        statement_issue(
+            upload=upload,
+            kind=StatementKind.REVIEWER_CONFIRMED if confirmed else StatementKind.REVIEWER_OVERTURNED,
+            restricts=label == ReviewLabel.AI_GENERATED,
+            decided_by=reviewer.get_username(),
+            reason_code=reason_code,
+            decided_at=decision.created_at,
+        )
         callback_enqueue(upload=upload, event_type="upload.reviewed", data=upload_payload(upload))
     return decision
 
@@ -212,14 +241,16 @@ class BulkOutcome:
     skipped: dict[str, str] = field(default_factory=dict)  # upload id → why
 
 
-def reviews_decide_bulk(*, uploads: list[Upload], reviewer: Any, label: str, note: str = "") -> BulkOutcome:
+def reviews_decide_bulk(
+    *, uploads: list[Upload], reviewer: Any, label: str, note: str = "", reason_code: str = ""
+) -> BulkOutcome:
     """Decide each upload in its own transaction; one held by someone else, not yet scanned, or matching a confirmed
     fake that `real` would overrule (that takes a look at the pair, on its own page), is skipped with its reason
     rather than failing the rest."""
     outcome = BulkOutcome()
     for upload in uploads:
         try:
-            review_decide(upload=upload, reviewer=reviewer, label=label, note=note)
+            review_decide(upload=upload, reviewer=reviewer, label=label, note=note, reason_code=reason_code)
         except ApplicationError as exc:
             outcome.skipped[str(upload.pk)] = exc.message
         else:

@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from compliance.selectors import statement_public
 from moderation.links import upload_lookup_url
 from moderation.models import Upload
 
@@ -58,6 +59,21 @@ class ReviewOutput(serializers.Serializer):
     decided_at = serializers.DateTimeField(source="created_at")
 
 
+class StatementOutput(serializers.Serializer):
+    version = serializers.IntegerField(help_text="1, 2, …: each decision adds a version; none is ever edited")
+    kind = serializers.ChoiceField(
+        choices=["automatic", "reviewer_confirmed", "reviewer_overturned", "appeal_upheld", "appeal_reversed"]
+    )
+    restricts = serializers.BooleanField(help_text="false: this version lifts the restriction an earlier one stated")
+    puid = serializers.CharField()
+    reason_code = serializers.CharField()
+    decided_at = serializers.DateTimeField()
+    explanation = serializers.CharField(help_text="what to tell the user, written from the evidence")
+    transparency_db = serializers.DictField(
+        help_text="the statement in the DSA Transparency Database's schema (2025), ready to submit"
+    )
+
+
 class UploadOutput(serializers.Serializer):
     upload_id = serializers.UUIDField(source="id")
     external_id = serializers.CharField()
@@ -70,6 +86,7 @@ class UploadOutput(serializers.Serializer):
     evidence = EvidenceOutput(many=True)
     review = serializers.SerializerMethodField()
     heatmap_url = serializers.SerializerMethodField()
+    statement = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -99,6 +116,12 @@ class UploadOutput(serializers.Serializer):
         """A moderator's latest decision (ai-generated or real); it overrides the machine verdict's tags."""
         decision = next(iter(getattr(upload, "decisions_newest_first", [])), None)
         return ReviewOutput(decision).data if decision is not None else None
+
+    @extend_schema_field(StatementOutput(allow_null=True))
+    def get_statement(self, upload: Upload) -> dict | None:
+        """The latest statement of reasons (DSA Art. 17) for a decision that restricts the upload or lifts that."""
+        statement = next(iter(getattr(upload, "statements_newest_first", [])), None)
+        return statement_public(statement) if statement is not None else None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_heatmap_url(self, upload: Upload) -> str | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
+from compliance.models import StatementOfReasons
 from moderation.models import Platform, Upload
 from scanning.models import Scan, TagSource
 
@@ -23,6 +24,11 @@ def _with_results(queryset: QuerySet[Upload]) -> QuerySet[Upload]:
             "review_decisions",
             queryset=decisions.exclude(label="unsure").order_by("-created_at", "-id"),
             to_attr="decisions_newest_first",
+        ),
+        Prefetch(
+            "statements",
+            queryset=StatementOfReasons.objects.order_by("-version"),
+            to_attr="statements_newest_first",
         ),
     )
 

@@ -12,6 +12,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from callbacks.tasks import callback_enqueue
+from compliance.models import StatementKind
+from compliance.services import statement_issue
 from hashbank.services import KNOWN_FAKE_EVIDENCE, known_fake_priority
 from moderation.models import Upload, UploadStatus, VerdictLabel
 from moderation.services import (
@@ -160,6 +162,8 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
             "updated_at",
         ]
     )
+    if decision.verdict == VerdictLabel.AI_GENERATED:
+        statement_issue(upload=upload, kind=StatementKind.AUTOMATIC, restricts=True, threshold=threshold)
     callback_enqueue(upload=upload, event_type="upload.tagged", data=upload_payload(upload))
     return scan
 

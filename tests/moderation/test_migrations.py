@@ -91,7 +91,7 @@ def _populate(old) -> dict:
 @pytest.mark.django_db(transaction=True)
 def test_a_database_from_before_the_split_migrates_with_every_row_and_relation():
     head = MigrationExecutor(connection).loader.graph.leaf_nodes()
-    stages = set(MOVED.values()) | {"moderation", "fetching"}  # apps whose migrations follow moderation 0007
+    stages = set(MOVED.values()) | {"moderation", "fetching", "compliance"}  # apps whose migrations follow 0007
     before = [node for node in head if node[0] not in stages] + BEFORE_SPLIT
     _migrate(before)
     try:

@@ -16,6 +16,7 @@ INSTALLED_APPS = [
     "hashbank",
     "registry",
     "callbacks",
+    "compliance",
     "reviews",
     "retraining",
     "lookup",

@@ -1,0 +1,53 @@
+"""`manage.py statements_export <platform> [--since DATE] [--until DATE] [--format json|csv] [--output FILE]`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import datetime, time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from compliance.selectors import EXPORT_COLUMNS, statements_export_rows
+from moderation.models import Platform
+
+
+def _day(value: str) -> datetime:
+    try:
+        return timezone.make_aware(datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time.min))
+    except ValueError:
+        raise CommandError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+class Command(BaseCommand):
+    help = "Export a platform's statements of reasons (every version) as JSON or CSV."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("platform", help="platform slug")
+        parser.add_argument("--since", type=_day, help="decided on or after this day (YYYY-MM-DD)")
+        parser.add_argument("--until", type=_day, help="decided before this day (YYYY-MM-DD)")
+        parser.add_argument("--format", choices=["json", "csv"], default="json")
+        parser.add_argument("--output", help="file to write (default: standard output)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        platform = Platform.objects.filter(slug=options["platform"]).first()
+        if platform is None:
+            raise CommandError(f"no platform {options['platform']!r}")
+        rows = statements_export_rows(platform=platform, since=options["since"], until=options["until"])
+        out = open(options["output"], "w", newline="") if options["output"] else self.stdout
+        try:
+            if options["format"] == "json":
+                out.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+            else:
+                writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS)
+                writer.writeheader()
+                for row in rows:
+                    writer.writerow({**row, "fields": json.dumps(row["fields"], ensure_ascii=False)})
+        finally:
+            if out is not self.stdout:
+                out.close()
+        if options["output"]:
+            print(f"{len(rows)} statements → {options['output']}", file=sys.stderr)
