@@ -7,9 +7,15 @@ from django.utils.safestring import SafeString
 
 
 def bar_chart(
-    points: list[tuple[str, float]], *, title: str, value_format: str = "{:g}", width: int = 640
+    points: list[tuple[str, float]],
+    *,
+    title: str,
+    value_format: str = "{:g}",
+    width: int = 640,
+    label_every_bar: bool = False,
 ) -> SafeString:
-    """A vertical bar chart with the value over each bar and the first/last labels under the axis."""
+    """A vertical bar chart with the value over each bar and the first/last labels under the axis (every bar's
+    label with `label_every_bar`, for a few categories rather than a time series)."""
     height, top, bottom = 180, 18, 22
     plot_height = height - top - bottom
     if not points:
@@ -39,15 +45,22 @@ def bar_chart(
         '<text x="{}" y="{}" class="value">{}</text></g>',
         bars,
     )
-    axis_labels = format_html(
-        '<text x="0" y="{}" class="axis" text-anchor="start">{}</text>'
-        '<text x="{}" y="{}" class="axis" text-anchor="end">{}</text>',
-        height - 6,
-        points[0][0],
-        width,
-        height - 6,
-        points[-1][0],
-    )
+    if label_every_bar:
+        axis_labels = format_html_join(
+            "",
+            '<text x="{}" y="{}" class="axis" text-anchor="middle">{}</text>',
+            [(f"{index * slot + slot / 2:.1f}", height - 6, label) for index, (label, _) in enumerate(points)],
+        )
+    else:
+        axis_labels = format_html(
+            '<text x="0" y="{}" class="axis" text-anchor="start">{}</text>'
+            '<text x="{}" y="{}" class="axis" text-anchor="end">{}</text>',
+            height - 6,
+            points[0][0],
+            width,
+            height - 6,
+            points[-1][0],
+        )
     return format_html(
         '<figure class="chart"><figcaption>{}</figcaption>'
         '<svg viewBox="0 0 {} {}" role="img" aria-label="{}">{}{}</svg></figure>',

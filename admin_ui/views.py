@@ -3,7 +3,9 @@ publishers in its `tasks`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import csv
+import json
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,10 +15,12 @@ from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 from django.views import View
 
-from compliance.selectors import statements_for_upload
-from compliance.services import policy_for
+from compliance.reports import report_rows, transparency_report
+from compliance.selectors import EXPORT_COLUMNS, statements_export_rows, statements_for_upload
+from compliance.services import appeal_open_for, policy_for
 from moderation.errors import ApplicationError
 from moderation.models import Upload, UploadStatus
 from reviews.models import ReviewLabel
@@ -161,11 +165,15 @@ class ItemView(ConsoleView):
         upload = upload_for_review(user=request.user, upload_id=upload_id)
         if upload is None:
             raise Http404
+        appeal = appeal_open_for(upload)
+        # Four eyes: whoever took the decision under appeal may not decide the appeal (nor hold it from others).
+        appeal_blocked = appeal is not None and appeal.appealed_statement.decided_by == request.user.get_username()
         conflict = None
-        try:
-            review_claim(upload=upload, reviewer=request.user)
-        except ClaimConflict as exc:
-            conflict = exc
+        if not appeal_blocked:
+            try:
+                review_claim(upload=upload, reviewer=request.user)
+            except ClaimConflict as exc:
+                conflict = exc
         queue = _review_queue(request, _queue_form(request))
         query = _filter_query(request)
         following = queue_next_for(queue, user=request.user, after=upload)
@@ -182,6 +190,9 @@ class ItemView(ConsoleView):
                 "scans": upload.scans_newest_first,
                 "decisions": upload.decisions_newest_first,
                 "statements": statements_for_upload(upload),
+                "appeal": appeal,
+                "now": timezone.now(),
+                "appeal_blocked": appeal_blocked,
                 "reason_codes": policy_for(upload.platform).reason_codes,
                 "conflict": conflict,
                 "matches": matches,
@@ -429,3 +440,99 @@ class RetroScansView(ConsoleView):
         scans = list(retro_scans_visible_to(request.user)[:50])
         running = any(scan.status in ("queued", "running") for scan in scans)
         return render(request, "admin_ui/retro_scans.html", {"scans": scans, "running": running})
+
+
+def _report_period(request: HttpRequest) -> tuple[datetime, datetime]:
+    """[from, to) from the query (YYYY-MM-DD, to exclusive); by default the last 30 days including today."""
+    today = timezone.localdate()
+    try:
+        start = date.fromisoformat(request.GET.get("from") or "") if request.GET.get("from") else today - timedelta(29)
+        end = date.fromisoformat(request.GET.get("to") or "") if request.GET.get("to") else today + timedelta(1)
+    except ValueError:
+        raise Http404("dates are YYYY-MM-DD") from None
+    aware = [timezone.make_aware(datetime.combine(day, datetime.min.time())) for day in (start, end)]
+    return aware[0], aware[1]
+
+
+def _report_platform(request: HttpRequest) -> Any:
+    platforms = platforms_visible_to(request.user).order_by("slug")
+    slug = request.GET.get("platform") or ""
+    platform = platforms.filter(slug=slug).first() if slug else platforms.first()
+    if platform is None:
+        raise Http404("no platform")
+    return platform
+
+
+class TransparencyView(ConsoleView):
+    """A platform's transparency report (DSA Art. 15/24) for a period, with charts and JSON/CSV downloads."""
+
+    permission_required = "reviews.view_review_stats"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        platform = _report_platform(request)
+        start, end = _report_period(request)
+        report = transparency_report(platform=platform, start=start, end=end)
+        if request.GET.get("format") == "json":
+            response = JsonResponse(report)
+            response["Content-Disposition"] = f'attachment; filename="transparency-{platform.slug}.json"'
+            return response
+        if request.GET.get("format") == "csv":
+            response = HttpResponse(content_type="text/csv")
+            response["Content-Disposition"] = f'attachment; filename="transparency-{platform.slug}.csv"'
+            writer = csv.writer(response)
+            writer.writerow(["metric", "value"])
+            writer.writerows(report_rows(report))
+            return response
+        restrictions, appeals = report["restrictions"], report["appeals"]
+        query = urlencode({"platform": platform.slug, "from": start.date().isoformat(), "to": end.date().isoformat()})
+        return render(
+            request,
+            "admin_ui/transparency.html",
+            {
+                "report": report,
+                "start": start,
+                "end": end,
+                "query": query,
+                "platforms": list(platforms_visible_to(request.user).order_by("slug")),
+                "fully_automated": restrictions["by_automation"].get("fully automated", 0),
+                "type_chart": bar_chart(
+                    list(restrictions["by_type"].items()), title="Restrictions by type", label_every_bar=True
+                ),
+                "ground_chart": bar_chart(
+                    list(restrictions["by_ground"].items()), title="Restrictions by reason", label_every_bar=True
+                ),
+                "automation_chart": bar_chart(
+                    list(restrictions["by_automation"].items()),
+                    title="Automated or human decisions",
+                    label_every_bar=True,
+                ),
+                "appeals_chart": bar_chart(
+                    [(key, appeals[key]) for key in ("received", "decided", "upheld", "reversed", "open_at_end")],
+                    title="Appeals",
+                    label_every_bar=True,
+                ),
+            },
+        )
+
+
+class StatementsExportView(ConsoleView):
+    """Every statement of reasons a platform issued in a period, as JSON or CSV."""
+
+    permission_required = "reviews.view_review_stats"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        platform = _report_platform(request)
+        start, end = _report_period(request)
+        rows = statements_export_rows(platform=platform, since=start, until=end)
+        name = f"statements-{platform.slug}-{start.date()}-{end.date()}"
+        if request.GET.get("format") == "csv":
+            response = HttpResponse(content_type="text/csv")
+            response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+            writer = csv.DictWriter(response, fieldnames=EXPORT_COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({**row, "fields": json.dumps(row["fields"], ensure_ascii=False)})
+            return response
+        response = JsonResponse(rows, safe=False)
+        response["Content-Disposition"] = f'attachment; filename="{name}.json"'
+        return response

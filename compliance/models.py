@@ -157,3 +157,41 @@ class SubmissionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{len(self.puids)} statements → {self.status_code or 'no answer'}"
+
+
+class AppealStatus(models.TextChoices):
+    OPEN = "open"
+    UPHELD = "upheld"
+    REVERSED = "reversed"
+
+
+class Appeal(models.Model):
+    """A user's complaint against a decision (DSA Art. 20), forwarded by the platform with a signed webhook. Decided by
+    a moderator other than the one who took the appealed decision, within the platform policy's SLA."""
+
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="appeals")
+    platform = models.ForeignKey(Platform, on_delete=models.CASCADE, related_name="appeals")
+    # The Standard Webhooks event id that delivered it: a retry returns the same appeal.
+    webhook_id = models.CharField(max_length=255)
+    # The statement in force when the appeal came: the decision appealed against.
+    appealed_statement = models.ForeignKey(StatementOfReasons, on_delete=models.PROTECT, related_name="appeals")
+    complaint = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=AppealStatus.choices, default=AppealStatus.OPEN)
+    received_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    decided_by = models.CharField(max_length=150, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    outcome_statement = models.OneToOneField(
+        StatementOfReasons, on_delete=models.PROTECT, null=True, blank=True, related_name="deciding_appeal"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "webhook_id"], name="appeal_webhook_id_unique_per_platform"),
+            models.UniqueConstraint(fields=["upload"], condition=Q(status="open"), name="one_open_appeal_per_upload"),
+            models.CheckConstraint(condition=Q(status__in=AppealStatus.values), name="appeal_status_valid"),
+        ]
+        indexes = [models.Index(fields=["platform", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"appeal on {self.upload_id}: {self.status}"

@@ -14,11 +14,15 @@ import jsonschema
 from django.db import transaction
 from django.utils import timezone
 
-from moderation.models import Platform, Upload, VerdictLabel
+from moderation.errors import ApplicationError
+from moderation.models import Platform, Upload, UploadStatus, VerdictLabel
+from moderation.services import Actor, AuditAction, audit_record, upload_transition
 from transport import transparency_db
 
 from .explanations import DecisionFacts, explanation_text
 from .models import (
+    Appeal,
+    AppealStatus,
     DecisionPolicy,
     PlatformAction,
     StatementKind,
@@ -41,6 +45,8 @@ VISIBILITY = {
 AUTOMATED_FULLY = "AUTOMATED_DECISION_FULLY"
 NOT_AUTOMATED = "AUTOMATED_DECISION_NOT_AUTOMATED"
 RETRY_BACKOFF_SECONDS = (60, 300, 900, 3600, 6 * 3600)
+# An appealed upload's place in the review queue: ahead of everything else (platform-flagged uploads are 1000+).
+APPEAL_PRIORITY = 5000
 
 
 @functools.cache
@@ -281,3 +287,100 @@ def _outcome(answer: transparency_db.BatchAnswer) -> str:
     if answer.invalid:
         return f"refused: {len(answer.invalid)} invalid statements: {json.dumps(answer.invalid)[:1500]}"
     return f"{'retry later' if answer.retry_later else 'refused'}: {answer.error}"[:2000]
+
+
+class AppealRefused(ApplicationError):
+    pass
+
+
+@transaction.atomic
+def appeal_receive(
+    *, platform: Platform, webhook_id: str, external_id: str, complaint: str, acting_user: Actor
+) -> tuple[Appeal, bool]:
+    """Record a user's appeal that the platform forwarded and send the upload back to the review queue, first in line.
+    Idempotent on the webhook id. Returns (appeal, created).
+
+    Refused (409) when no restriction is in force (nothing to appeal) or an appeal on the upload is still open; 404
+    when the platform has no such upload."""
+    existing = Appeal.objects.filter(platform=platform, webhook_id=webhook_id).first()
+    if existing is not None:
+        return existing, False
+    upload = Upload.objects.select_for_update().filter(platform=platform, external_id=external_id).first()
+    if upload is None:
+        raise ApplicationError(
+            f"no upload {external_id!r}",
+            code="not_found",
+            status=404,
+            extra={"fields": {"appeal.external_id": ["No upload with this id."]}},
+        )
+    latest = statement_latest(upload)
+    if latest is None or not latest.restricts:
+        raise AppealRefused(
+            "no decision restricting this upload is in force: nothing to appeal", code="nothing_to_appeal", status=409
+        )
+    if Appeal.objects.filter(upload=upload, status=AppealStatus.OPEN).exists():
+        raise AppealRefused("an appeal on this upload is already open", code="appeal_open", status=409)
+    now = timezone.now()
+    appeal = Appeal.objects.create(
+        upload=upload,
+        platform=platform,
+        webhook_id=webhook_id,
+        appealed_statement=latest,
+        complaint=complaint[:5000],
+        received_at=now,
+        due_at=now + timedelta(hours=policy_for(platform).appeal_sla_hours),
+    )
+    if upload.status != UploadStatus.NEEDS_REVIEW:
+        upload_transition(
+            upload=upload, to=UploadStatus.NEEDS_REVIEW, reason="appealed by the user", acting_user=acting_user
+        )
+    upload.review_priority = APPEAL_PRIORITY
+    upload.save(update_fields=["review_priority", "updated_at"])
+    audit_record(
+        actor=acting_user,
+        platform=platform,
+        action=AuditAction.UPLOAD_APPEALED,
+        obj=upload,
+        data={"appeal": appeal.pk, "appealed_statement": latest.puid, "due_at": appeal.due_at.isoformat()},
+    )
+    return appeal, True
+
+
+def appeal_open_for(upload: Upload) -> Appeal | None:
+    return Appeal.objects.filter(upload=upload, status=AppealStatus.OPEN).select_related("appealed_statement").first()
+
+
+def appeal_decide(*, appeal: Appeal, reviewer: Any, upheld: bool, reason_code: str = "") -> StatementOfReasons:
+    """Close an open appeal with its own statement of reasons; the caller (the review stage) has already changed
+    the tags. Refuses the moderator who took the appealed decision (four eyes)."""
+    appeal_check_four_eyes(appeal=appeal, reviewer=reviewer)
+    now = timezone.now()
+    statement = statement_issue(
+        upload=appeal.upload,
+        kind=StatementKind.APPEAL_UPHELD if upheld else StatementKind.APPEAL_REVERSED,
+        restricts=upheld,
+        decided_by=reviewer.get_username(),
+        reason_code=reason_code or appeal.appealed_statement.reason_code,
+        decided_at=now,
+    )
+    appeal.status = AppealStatus.UPHELD if upheld else AppealStatus.REVERSED
+    appeal.decided_by, appeal.decided_at, appeal.outcome_statement = reviewer.get_username(), now, statement
+    appeal.save(update_fields=["status", "decided_by", "decided_at", "outcome_statement"])
+    audit_record(
+        actor=reviewer,
+        platform=appeal.platform,
+        action=AuditAction.UPLOAD_APPEAL_DECIDED,
+        obj=appeal.upload,
+        data={"appeal": appeal.pk, "outcome": appeal.status, "statement": statement.puid if statement else None},
+    )
+    return statement
+
+
+def appeal_check_four_eyes(*, appeal: Appeal, reviewer: Any) -> None:
+    original = appeal.appealed_statement.decided_by
+    if original and original == reviewer.get_username():
+        raise AppealRefused(
+            "you took the decision under appeal: another moderator must decide the appeal (four eyes)",
+            code="four_eyes",
+            status=403,
+        )

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Prefetch, Q, QuerySet
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from compliance.models import Appeal, AppealStatus
 from hashbank.models import HashBankEntry, RetroScan
 from hashbank.services import KNOWN_FAKE_EVIDENCE
 from moderation.models import AuditEvent, Platform, Upload, UploadStatus, VerdictLabel
@@ -59,6 +60,9 @@ def review_queue(*, user: Any, filters: QueueFilters, skipped: Collection[Any] =
         queryset = queryset.filter(created_at__date__lte=filters.date_to)
     if filters.escalated is not None:
         queryset = queryset.filter(scan_escalated=filters.escalated)
+    # An open appeal's deadline, for the queue's appeal badge (appealed uploads also lead the queue by priority).
+    open_appeals = Appeal.objects.filter(upload=OuterRef("pk"), status=AppealStatus.OPEN)
+    queryset = queryset.annotate(appeal_due_at=Subquery(open_appeals.values("due_at")[:1]))
     return queryset.order_by(*QUEUE_ORDER)
 
 

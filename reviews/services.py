@@ -17,7 +17,14 @@ from django.utils import timezone
 
 from callbacks.tasks import callback_enqueue
 from compliance.models import StatementKind
-from compliance.services import policy_for, reason_for, statement_issue
+from compliance.services import (
+    appeal_check_four_eyes,
+    appeal_decide,
+    appeal_open_for,
+    policy_for,
+    reason_for,
+    statement_issue,
+)
 from hashbank.services import (
     KNOWN_FAKE_EVIDENCE,
     KNOWN_FAKE_TAG,
@@ -182,6 +189,9 @@ def review_decide(
             code="known_fake_match",
         )
 
+    appeal = appeal_open_for(upload)
+    if appeal is not None and label != ReviewLabel.UNSURE:
+        appeal_check_four_eyes(appeal=appeal, reviewer=reviewer)
     if reason_code:
         try:
             reason_for(policy_for(upload.platform), reason_code)
@@ -220,6 +230,13 @@ def review_decide(
     elif label == ReviewLabel.REAL:
         hash_bank_remove_overturned(upload=upload, acting_user=reviewer)
     if label != ReviewLabel.UNSURE:
+        if appeal is not None:
+            # The appeal's outcome, with its own statement of reasons (upheld: the restriction stays; reversed: lifted).
+            appeal_decide(
+                appeal=appeal, reviewer=reviewer, upheld=label == ReviewLabel.AI_GENERATED, reason_code=reason_code
+            )
+            callback_enqueue(upload=upload, event_type="upload.appeal_decided", data=upload_payload(upload))
+            return decision
         # The statement of reasons: a restriction a moderator decided, or the lifting of one in force.
         machine_said_ai = upload.scan_verdict == VerdictLabel.AI_GENERATED
         confirmed = (label == ReviewLabel.AI_GENERATED) == machine_said_ai

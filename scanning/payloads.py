@@ -74,6 +74,14 @@ class StatementOutput(serializers.Serializer):
     )
 
 
+class AppealOutput(serializers.Serializer):
+    appeal_id = serializers.IntegerField(source="pk")
+    status = serializers.ChoiceField(choices=["open", "upheld", "reversed"])
+    received_at = serializers.DateTimeField()
+    due_at = serializers.DateTimeField(help_text="the platform policy's appeal SLA")
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
 class UploadOutput(serializers.Serializer):
     upload_id = serializers.UUIDField(source="id")
     external_id = serializers.CharField()
@@ -87,6 +95,7 @@ class UploadOutput(serializers.Serializer):
     review = serializers.SerializerMethodField()
     heatmap_url = serializers.SerializerMethodField()
     statement = serializers.SerializerMethodField()
+    appeal = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -122,6 +131,12 @@ class UploadOutput(serializers.Serializer):
         """The latest statement of reasons (DSA Art. 17) for a decision that restricts the upload or lifts that."""
         statement = next(iter(getattr(upload, "statements_newest_first", [])), None)
         return statement_public(statement) if statement is not None else None
+
+    @extend_schema_field(AppealOutput(allow_null=True))
+    def get_appeal(self, upload: Upload) -> dict | None:
+        """The latest appeal a user made against a decision on this upload (DSA Art. 20)."""
+        appeal = next(iter(getattr(upload, "appeals_newest_first", [])), None)
+        return AppealOutput(appeal).data if appeal is not None else None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_heatmap_url(self, upload: Upload) -> str | None:

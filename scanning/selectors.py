@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
-from compliance.models import StatementOfReasons
+from compliance.models import Appeal, StatementOfReasons
 from moderation.models import Platform, Upload
 from scanning.models import Scan, TagSource
 
@@ -30,6 +30,7 @@ def _with_results(queryset: QuerySet[Upload]) -> QuerySet[Upload]:
             queryset=StatementOfReasons.objects.order_by("-version"),
             to_attr="statements_newest_first",
         ),
+        Prefetch("appeals", queryset=Appeal.objects.order_by("-received_at"), to_attr="appeals_newest_first"),
     )
 
 

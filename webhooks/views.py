@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig
 from django.core.validators import ProhibitNullCharactersValidator
 from django.db import InterfaceError, OperationalError
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -18,11 +18,13 @@ from rest_framework.response import Response
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 from rest_framework.views import APIView
 
+from compliance.services import appeal_receive
 from moderation.conf import app_setting
 from moderation.errors import exception_handler
 from moderation.links import upload_lookup_url
 from moderation.metrics import observe_webhook
 from moderation.models import Platform
+from moderation.services import INTAKE
 from transport import signatures
 from webhooks.selectors import platform_for_webhook
 from webhooks.services import upload_create
@@ -125,8 +127,43 @@ def _upload_created(platform: Platform, webhook_id: str, payload: dict[str, Any]
     )
 
 
+class AppealInput(serializers.Serializer):
+    external_id = serializers.CharField(max_length=255, trim_whitespace=False)
+    complaint = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class UploadAppealedInput(serializers.Serializer):
+    type = serializers.CharField()
+    appeal = AppealInput()
+
+
+def _upload_appealed(platform: Platform, webhook_id: str, payload: dict[str, Any]) -> Response:
+    data = UploadAppealedInput(data=payload)
+    data.is_valid(raise_exception=True)
+    appeal_data = data.validated_data["appeal"]
+    appeal, _ = appeal_receive(
+        platform=platform,
+        webhook_id=webhook_id,
+        external_id=appeal_data["external_id"],
+        complaint=appeal_data["complaint"],
+        acting_user=INTAKE,
+    )
+    return Response(
+        {
+            "appeal_id": appeal.pk,
+            "status": appeal.status,
+            "due_at": appeal.due_at.isoformat(),
+            "status_url": upload_lookup_url(appeal.upload.external_id),
+        },
+        status=status.HTTP_202_ACCEPTED,
+    )
+
+
 # Event type → handler. Unknown types are acknowledged and ignored, so platforms can send events we do not use yet.
-EVENT_HANDLERS: dict[str, Callable[[Platform, str, dict[str, Any]], Response]] = {"upload.created": _upload_created}
+EVENT_HANDLERS: dict[str, Callable[[Platform, str, dict[str, Any]], Response]] = {
+    "upload.created": _upload_created,
+    "upload.appealed": _upload_appealed,
+}
 
 
 def _error(code: str, detail: str, http_status: int, **extra: Any) -> Response:
@@ -141,19 +178,28 @@ class UploadWebhookApi(APIView):
         return exception_handler
 
     @extend_schema(
-        summary="Announce an upload (Standard Webhooks signed)",
-        request=UploadCreatedInput,
+        summary="Announce an upload, or forward a user's appeal (Standard Webhooks signed)",
+        request=PolymorphicProxySerializer(
+            component_name="WebhookEvent",
+            serializers={"upload.created": UploadCreatedInput, "upload.appealed": UploadAppealedInput},
+            resource_type_field_name="type",
+        ),
         parameters=[
             OpenApiParameter(name, str, OpenApiParameter.HEADER, required=True) for name in signatures.HEADER_NAMES
         ],
         responses={
-            202: UploadAcceptedOutput,
+            202: OpenApiResponse(
+                description="upload.created: the upload accepted (`UploadAccepted`); upload.appealed: the appeal "
+                "recorded, with its SLA (`appeal_id`, `status`, `due_at`, `status_url`)",
+                response=UploadAcceptedOutput,
+            ),
             200: OpenApiResponse(description="event type not handled; acknowledged"),
             400: OpenApiResponse(description="malformed JSON or invalid field; `fields` names each"),
             413: OpenApiResponse(description="body over MAX_WEBHOOK_BODY_BYTES"),
             429: OpenApiResponse(description="over the platform's per-minute limit; see Retry-After"),
             401: OpenApiResponse(description="missing, invalid or stale signature"),
-            404: OpenApiResponse(description="unknown platform"),
+            404: OpenApiResponse(description="unknown platform, or (upload.appealed) unknown upload"),
+            409: OpenApiResponse(description="upload.appealed: no restriction in force, or an appeal already open"),
             503: OpenApiResponse(description="database unavailable; retry after Retry-After seconds"),
         },
     )

@@ -27,6 +27,8 @@ class AuditAction(StrEnum):
     PLATFORM_TOKEN_ROTATED = "platform.token_rotated"  # noqa: S105 (an action name)
     PLATFORM_WEBHOOK_SECRET_RETIRED = "platform.webhook_secret_retired"  # noqa: S105
     PLATFORM_WEBHOOK_SECRET_ROTATED = "platform.webhook_secret_rotated"  # noqa: S105
+    UPLOAD_APPEALED = "upload.appealed"
+    UPLOAD_APPEAL_DECIDED = "upload.appeal_decided"
     UPLOAD_KNOWN_FAKE_MATCH = "upload.known_fake_match"
     UPLOAD_RESCORE_CHANGED = "upload.rescore_changed"
     UPLOAD_REVIEW_SKIPPED = "upload.review_skipped"

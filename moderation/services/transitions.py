@@ -1,9 +1,10 @@
 """The upload state machine. Every status change goes through `upload_transition`, which refuses a move the table
 does not list and appends it, with its reason and actor, to the upload's status history.
 
-States only move forward through the pipeline, with three explicit exceptions listed in the table: a publish the
-broker refused goes back to `received` (the sweeper publishes it again), a redelivered fetch task fetches again, and an
-auto-tagged upload goes back to review when a confirmed fake or a re-score contradicts its tag.
+States only move forward through the pipeline, with four explicit exceptions listed in the table: a publish the
+broker refused goes back to `received` (the sweeper publishes it again), a redelivered fetch task fetches again, an
+auto-tagged upload goes back to review when a confirmed fake or a re-score contradicts its tag, and a user's appeal
+sends a decided upload back to review.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ ALLOWED_TRANSITIONS: dict[str | None, frozenset[str]] = {
     S.SCANNED: frozenset({S.TAGGED, S.NEEDS_REVIEW, S.FAILED}),
     S.TAGGED: frozenset({S.NEEDS_REVIEW, S.REVIEWED}),
     S.NEEDS_REVIEW: frozenset({S.REVIEWED}),
-    S.REVIEWED: frozenset(),
+    # An appeal against a decided upload sends it back to the review queue.
+    S.REVIEWED: frozenset({S.NEEDS_REVIEW}),
     S.FAILED: frozenset(),
 }
 

@@ -15,9 +15,10 @@ from tests.conftest import TEST_ACTOR, scanned_upload
 S = UploadStatus
 
 
-def test_the_table_names_every_state_and_a_reviewed_or_failed_upload_never_moves_again():
+def test_the_table_names_every_state_and_a_failed_upload_never_moves_again():
     assert set(ALLOWED_TRANSITIONS) == {None, *S.values}
-    assert ALLOWED_TRANSITIONS[S.REVIEWED] == ALLOWED_TRANSITIONS[S.FAILED] == frozenset()
+    assert ALLOWED_TRANSITIONS[S.FAILED] == frozenset()
+    assert ALLOWED_TRANSITIONS[S.REVIEWED] == {S.NEEDS_REVIEW}, "only a user's appeal reopens a decided upload"
     for targets in ALLOWED_TRANSITIONS.values():
         assert targets <= set(S.values)
 

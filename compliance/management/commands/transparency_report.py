@@ -1,0 +1,45 @@
+"""`manage.py transparency_report <platform> --from YYYY-MM-DD --to YYYY-MM-DD [--format json|csv]`."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from compliance.reports import report_rows, transparency_report
+from moderation.models import Platform
+
+
+def _day(value: str) -> datetime:
+    try:
+        return timezone.make_aware(datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time.min))
+    except ValueError:
+        raise CommandError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+class Command(BaseCommand):
+    help = "A platform's transparency report (DSA Art. 15/24) for [--from, --to): decisions, automation, appeals."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("platform", help="platform slug")
+        parser.add_argument("--from", dest="start", type=_day, required=True, help="first day (YYYY-MM-DD)")
+        parser.add_argument("--to", dest="end", type=_day, required=True, help="day after the last (YYYY-MM-DD)")
+        parser.add_argument("--format", choices=["json", "csv"], default="json")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        platform = Platform.objects.filter(slug=options["platform"]).first()
+        if platform is None:
+            raise CommandError(f"no platform {options['platform']!r}")
+        if options["end"] <= options["start"]:
+            raise CommandError("--to must come after --from")
+        report = transparency_report(platform=platform, start=options["start"], end=options["end"])
+        if options["format"] == "json":
+            self.stdout.write(json.dumps(report, indent=2))
+            return
+        writer = csv.writer(self.stdout)
+        writer.writerow(["metric", "value"])
+        writer.writerows(report_rows(report))
