@@ -5,21 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import datetime, time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from compliance.selectors import EXPORT_COLUMNS, statements_export_rows
 from moderation.models import Platform
 
-
-def _day(value: str) -> datetime:
-    try:
-        return timezone.make_aware(datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time.min))
-    except ValueError:
-        raise CommandError(f"not a date (YYYY-MM-DD): {value!r}") from None
+from ..dates import day_start
 
 
 class Command(BaseCommand):
@@ -27,8 +20,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("platform", help="platform slug")
-        parser.add_argument("--since", type=_day, help="decided on or after this day (YYYY-MM-DD)")
-        parser.add_argument("--until", type=_day, help="decided before this day (YYYY-MM-DD)")
+        parser.add_argument("--since", type=day_start, help="decided on or after this day (YYYY-MM-DD)")
+        parser.add_argument("--until", type=day_start, help="decided before this day (YYYY-MM-DD)")
         parser.add_argument("--format", choices=["json", "csv"], default="json")
         parser.add_argument("--output", help="file to write (default: standard output)")
 

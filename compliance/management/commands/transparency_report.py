@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime, time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from compliance.reports import report_rows, transparency_report
 from moderation.models import Platform
 
-
-def _day(value: str) -> datetime:
-    try:
-        return timezone.make_aware(datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time.min))
-    except ValueError:
-        raise CommandError(f"not a date (YYYY-MM-DD): {value!r}") from None
+from ..dates import day_start
 
 
 class Command(BaseCommand):
@@ -26,8 +19,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("platform", help="platform slug")
-        parser.add_argument("--from", dest="start", type=_day, required=True, help="first day (YYYY-MM-DD)")
-        parser.add_argument("--to", dest="end", type=_day, required=True, help="day after the last (YYYY-MM-DD)")
+        parser.add_argument("--from", dest="start", type=day_start, required=True, help="first day (YYYY-MM-DD)")
+        parser.add_argument("--to", dest="end", type=day_start, required=True, help="day after the last (YYYY-MM-DD)")
         parser.add_argument("--format", choices=["json", "csv"], default="json")
 
     def handle(self, *args: Any, **options: Any) -> None:
