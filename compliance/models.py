@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -15,6 +16,12 @@ class PlatformAction(models.TextChoices):
     DEMOTE = "demote", "Demote it"
     REMOVE = "remove", "Remove it"
     NOTHING = "nothing", "Nothing (no restriction, no statement)"
+
+
+# Where the Transparency Database accepts a territorial scope: the EU and EEA country codes it lists.
+TERRITORIES = frozenset(
+    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IS IT LI LT LU LV MT NL NO PL PT RO SE SI SK".split()
+)
 
 
 def default_reason_codes() -> list[dict[str, str]]:
@@ -60,6 +67,26 @@ class DecisionPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"decision policy of {self.platform}"
+
+    def clean(self) -> None:
+        """Refuse what would make statements invalid: every decision cites one of these reasons, in these places."""
+        codes = self.reason_codes
+        if not isinstance(codes, list) or not codes:
+            raise ValidationError({"reason_codes": "List at least one reason: {code, label, ground}."})
+        seen = set()
+        for reason in codes:
+            if not isinstance(reason, dict) or not all(
+                isinstance(reason.get(key), str) and reason[key].strip() for key in ("code", "label", "ground")
+            ):
+                raise ValidationError({"reason_codes": f"Each reason needs a code, a label and a ground: {reason!r}"})
+            if len(reason["code"]) > 64 or len(reason["ground"]) > 500 or len(reason["label"]) > 500:
+                raise ValidationError({"reason_codes": f"Too long (code 64, label and ground 500): {reason['code']!r}"})
+            if reason["code"] in seen:
+                raise ValidationError({"reason_codes": f"Listed twice: {reason['code']!r}"})
+            seen.add(reason["code"])
+        unknown = set(self.territorial_scope or []) - TERRITORIES
+        if not isinstance(self.territorial_scope, list) or unknown:
+            raise ValidationError({"territorial_scope": f"EU/EEA country codes only; not {sorted(unknown)}"})
 
 
 class StatementKind(models.TextChoices):

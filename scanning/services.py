@@ -163,7 +163,10 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
         ]
     )
     if decision.verdict == VerdictLabel.AI_GENERATED:
-        statement_issue(upload=upload, kind=StatementKind.AUTOMATIC, restricts=True, threshold=threshold)
+        try:
+            statement_issue(upload=upload, kind=StatementKind.AUTOMATIC, restricts=True, threshold=threshold)
+        except Exception:  # a misconfigured policy must not hold up the verdict (nor send it round the sweeper)
+            logger.exception("no statement of reasons for upload %s", upload.pk)
     callback_enqueue(upload=upload, event_type="upload.tagged", data=upload_payload(upload))
     return scan
 

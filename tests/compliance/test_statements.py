@@ -215,3 +215,30 @@ def test_statements_export_as_json_and_csv(platform, tmp_path):
     table = list(csv.DictReader(target.open()))
     assert len(table) == 3 and table[0]["kind"] == "automatic"
     assert json.loads(table[0]["fields"])["decision_ground"] == "DECISION_GROUND_INCOMPATIBLE_CONTENT"
+
+
+def test_a_policy_that_would_make_statements_invalid_is_refused(platform):
+    from django.core.exceptions import ValidationError
+
+    policy = policy_for(platform.platform)
+    policy.full_clean()
+    for field, value in (
+        ("reason_codes", []),
+        ("reason_codes", [{"code": "x", "label": "X", "ground": " "}]),
+        ("reason_codes", [{"code": "x", "label": "X", "ground": "g"}, {"code": "x", "label": "Y", "ground": "h"}]),
+        ("territorial_scope", ["DE", "US"]),
+    ):
+        setattr(policy, field, value)
+        with pytest.raises(ValidationError, match=field):
+            policy.full_clean()
+        policy.refresh_from_db()
+
+
+def test_a_broken_policy_does_not_hold_up_the_verdict(coin_model, platform, caplog):
+    from compliance.models import DecisionPolicy
+
+    DecisionPolicy.objects.create(platform=platform.platform, reason_codes=[])  # saved around the admin's checks
+    upload = _auto_labelled(platform, "auto-broken-policy")
+    assert upload.status == "tagged" and upload.scan_verdict == "ai-generated"
+    assert not StatementOfReasons.objects.filter(upload=upload).exists()
+    assert "no statement of reasons" in caplog.text
