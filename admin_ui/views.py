@@ -3,8 +3,6 @@ publishers in its `tasks`)."""
 
 from __future__ import annotations
 
-import csv
-import json
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -18,9 +16,9 @@ from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.views import View
 
-from compliance.reports import report_rows, transparency_report
-from compliance.selectors import EXPORT_COLUMNS, statements_export_rows, statements_for_upload
-from compliance.services import appeal_open_for, policy_for
+from compliance.reports import report_write_csv, transparency_report
+from compliance.selectors import statements_export_rows, statements_for_upload, statements_write_csv
+from compliance.services import appeal_four_eyes_bars, appeal_open_for, policy_for
 from moderation.errors import ApplicationError
 from moderation.models import Upload, UploadStatus
 from reviews.models import ReviewLabel
@@ -167,7 +165,7 @@ class ItemView(ConsoleView):
             raise Http404
         appeal = appeal_open_for(upload)
         # Four eyes: whoever took the decision under appeal may not decide the appeal (nor hold it from others).
-        appeal_blocked = appeal is not None and appeal.appealed_statement.decided_by == request.user.get_username()
+        appeal_blocked = appeal is not None and appeal_four_eyes_bars(appeal=appeal, reviewer=request.user)
         conflict = None
         if not appeal_blocked:
             try:
@@ -479,9 +477,7 @@ class TransparencyView(ConsoleView):
         if request.GET.get("format") == "csv":
             response = HttpResponse(content_type="text/csv")
             response["Content-Disposition"] = f'attachment; filename="transparency-{platform.slug}.csv"'
-            writer = csv.writer(response)
-            writer.writerow(["metric", "value"])
-            writer.writerows(report_rows(report))
+            report_write_csv(report, response)
             return response
         restrictions, appeals = report["restrictions"], report["appeals"]
         query = urlencode({"platform": platform.slug, "from": start.date().isoformat(), "to": end.date().isoformat()})
@@ -528,10 +524,7 @@ class StatementsExportView(ConsoleView):
         if request.GET.get("format") == "csv":
             response = HttpResponse(content_type="text/csv")
             response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-            writer = csv.DictWriter(response, fieldnames=EXPORT_COLUMNS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({**row, "fields": json.dumps(row["fields"], ensure_ascii=False)})
+            statements_write_csv(rows, response)
             return response
         response = JsonResponse(rows, safe=False)
         response["Content-Disposition"] = f'attachment; filename="{name}.json"'

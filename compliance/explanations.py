@@ -31,8 +31,6 @@ class DecisionFacts:
     score: float | None
     threshold: float | None
     model_version: str
-    reviewed_by_person: bool
-    appeal_note: str = ""
 
 
 def evidence_sentences(evidence: list[dict[str, Any]]) -> list[str]:
@@ -92,8 +90,6 @@ def explanation_text(facts: DecisionFacts) -> str:
         parts.append("After your appeal, a moderator who had not taken the first decision reviewed it and upheld it.")
     elif facts.kind == "appeal_reversed":
         parts.append("After your appeal, a moderator who had not taken the first decision reviewed it and reversed it.")
-    if facts.appeal_note:
-        parts.append(facts.appeal_note)
     if facts.restricts and not facts.kind.startswith("appeal_"):
         parts.append(f"If you disagree, you can appeal this decision through {facts.platform_name}.")
     elif facts.kind.startswith("appeal_"):

@@ -8,6 +8,8 @@ from django.db.models import Q
 
 from moderation.models import Platform, Upload
 
+from .schema import territories
+
 
 class PlatformAction(models.TextChoices):
     """What the platform does to an upload we decide is AI-generated."""
@@ -16,12 +18,6 @@ class PlatformAction(models.TextChoices):
     DEMOTE = "demote", "Demote it"
     REMOVE = "remove", "Remove it"
     NOTHING = "nothing", "Nothing (no restriction, no statement)"
-
-
-# Where the Transparency Database accepts a territorial scope: the EU and EEA country codes it lists.
-TERRITORIES = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IS IT LI LT LU LV MT NL NO PL PT RO SE SI SK".split()
-)
 
 
 def default_reason_codes() -> list[dict[str, str]]:
@@ -84,7 +80,7 @@ class DecisionPolicy(models.Model):
             if reason["code"] in seen:
                 raise ValidationError({"reason_codes": f"Listed twice: {reason['code']!r}"})
             seen.add(reason["code"])
-        unknown = set(self.territorial_scope or []) - TERRITORIES
+        unknown = set(self.territorial_scope or []) - territories()
         if not isinstance(self.territorial_scope, list) or unknown:
             raise ValidationError({"territorial_scope": f"EU/EEA country codes only; not {sorted(unknown)}"})
 

@@ -3,10 +3,11 @@ appeals: decisions by type and ground, automated vs human, time to decision, app
 
 from __future__ import annotations
 
+import csv
 import statistics
 from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from moderation.models import Platform
 
@@ -85,3 +86,9 @@ def report_rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
     for section in ("restrictions", "restrictions_lifted", "appeals"):
         walk(section, report[section])
     return rows
+
+
+def report_write_csv(report: dict[str, Any], out: IO[str]) -> None:
+    writer = csv.writer(out)
+    writer.writerow(["metric", "value"])
+    writer.writerows(report_rows(report))

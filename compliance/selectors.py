@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from django.db.models import QuerySet
 
@@ -84,3 +86,11 @@ def statements_export_rows(
             }
         )
     return rows
+
+
+def statements_write_csv(rows: list[dict[str, Any]], out: IO[str]) -> None:
+    """Export rows as CSV, `fields` as JSON in its column."""
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "fields": json.dumps(row["fields"], ensure_ascii=False)})

@@ -3,11 +3,9 @@ the restricting ones to the DSA Transparency Database where a platform has turne
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -31,10 +29,9 @@ from .models import (
     SubmissionRequest,
     SubmissionStatus,
 )
+from .schema import statement_schema
 
 logger = logging.getLogger(__name__)
-
-SCHEMA_PATH = Path(__file__).with_name("schemas") / "tdb_statement.schema.json"
 
 # Transparency Database vocabulary (2025 schema) for what this service decides.
 VISIBILITY = {
@@ -47,11 +44,6 @@ NOT_AUTOMATED = "AUTOMATED_DECISION_NOT_AUTOMATED"
 RETRY_BACKOFF_SECONDS = (60, 300, 900, 3600, 6 * 3600)
 # An appealed upload's place in the review queue: ahead of everything else (platform-flagged uploads are 1000+).
 APPEAL_PRIORITY = 5000
-
-
-@functools.cache
-def statement_schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
 
 
 def statement_errors(fields: dict[str, Any]) -> list[str]:
@@ -83,12 +75,10 @@ def statement_latest(upload: Upload) -> StatementOfReasons | None:
     return StatementOfReasons.objects.filter(upload=upload).order_by("-version").first()
 
 
-def _restriction_start(upload: Upload, latest: StatementOfReasons | None) -> datetime | None:
+def _restriction_start(newest_first: list[StatementOfReasons]) -> datetime | None:
     """When the restriction in force began (the first restricting version since the last lift), if one is."""
-    if latest is None or not latest.restricts:
-        return None
-    start = latest.decided_at
-    for statement in StatementOfReasons.objects.filter(upload=upload).order_by("-version"):
+    start = None
+    for statement in newest_first:
         if not statement.restricts:
             break
         start = statement.decided_at
@@ -103,9 +93,7 @@ def statement_issue(
     restricts: bool,
     decided_by: str = "",
     reason_code: str = "",
-    score: float | None = None,
     threshold: float | None = None,
-    appeal_note: str = "",
     decided_at: datetime | None = None,
 ) -> StatementOfReasons | None:
     """Record the next version of `upload`'s statement of reasons, or nothing if the platform attaches no restriction
@@ -115,12 +103,12 @@ def statement_issue(
     policy = policy_for(upload.platform)
     if policy.ai_generated_action == PlatformAction.NOTHING:
         return None
-    latest = statement_latest(upload)
-    started = _restriction_start(upload, latest)
+    versions = list(StatementOfReasons.objects.filter(upload=upload).order_by("-version"))
+    started = _restriction_start(versions)
     if not restricts and started is None:
         return None
     decided_at = decided_at or timezone.now()
-    version = (latest.version + 1) if latest else 1
+    version = (versions[0].version + 1) if versions else 1
     reason = reason_for(policy, reason_code)
     automated = kind == StatementKind.AUTOMATIC
     detected = automated or upload.scan_verdict in (VerdictLabel.AI_GENERATED, VerdictLabel.NEEDS_REVIEW)
@@ -132,11 +120,9 @@ def statement_issue(
             kind=kind,
             reason_label=reason["label"],
             evidence=upload.evidence,
-            score=score if score is not None else upload.scan_score,
+            score=upload.scan_score,
             threshold=threshold,
             model_version=upload.scan_model_version,
-            reviewed_by_person=not automated,
-            appeal_note=appeal_note,
         )
     )
     puid = f"{upload.pk.hex}-v{version}"
@@ -376,9 +362,15 @@ def appeal_decide(*, appeal: Appeal, reviewer: Any, upheld: bool, reason_code: s
     return statement
 
 
-def appeal_check_four_eyes(*, appeal: Appeal, reviewer: Any) -> None:
+def appeal_four_eyes_bars(*, appeal: Appeal, reviewer: Any) -> bool:
+    """Whether `reviewer` took the decision under appeal, and so may not decide the appeal (an automatic decision
+    bars nobody)."""
     original = appeal.appealed_statement.decided_by
-    if original and original == reviewer.get_username():
+    return bool(original) and original == reviewer.get_username()
+
+
+def appeal_check_four_eyes(*, appeal: Appeal, reviewer: Any) -> None:
+    if appeal_four_eyes_bars(appeal=appeal, reviewer=reviewer):
         raise AppealRefused(
             "you took the decision under appeal: another moderator must decide the appeal (four eyes)",
             code="four_eyes",

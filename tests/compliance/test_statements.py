@@ -195,7 +195,6 @@ def test_the_explanation_is_written_from_the_evidence():
             score=0.97,
             threshold=0.6,
             model_version="cascade@0.3.0",
-            reviewed_by_person=True,
         )
     )
     assert "C2PA content credential written by OpenAI DALL-E (signature: Trusted)" in text

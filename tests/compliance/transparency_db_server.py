@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 
-from compliance.services import statement_schema
+from compliance.schema import statement_schema
 
 
 class TransparencyDbServer:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.selectors import EXPORT_COLUMNS, statements_export_rows
+from compliance.selectors import statements_export_rows, statements_write_csv
 from moderation.models import Platform
 
 from ..dates import day_start
@@ -35,10 +34,7 @@ class Command(BaseCommand):
             if options["format"] == "json":
                 out.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
             else:
-                writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS)
-                writer.writeheader()
-                for row in rows:
-                    writer.writerow({**row, "fields": json.dumps(row["fields"], ensure_ascii=False)})
+                statements_write_csv(rows, out)
         finally:
             if out is not self.stdout:
                 out.close()

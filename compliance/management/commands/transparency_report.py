@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.reports import report_rows, transparency_report
+from compliance.reports import report_write_csv, transparency_report
 from moderation.models import Platform
 
 from ..dates import day_start
@@ -33,6 +32,4 @@ class Command(BaseCommand):
         if options["format"] == "json":
             self.stdout.write(json.dumps(report, indent=2))
             return
-        writer = csv.writer(self.stdout)
-        writer.writerow(["metric", "value"])
-        writer.writerows(report_rows(report))
+        report_write_csv(report, self.stdout)
