@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     # How long each web process keeps a platform's row for its webhooks (0: read it on every request). A retired
     # webhook secret is refused at most this long after `--retire-old`; a newly added one is accepted at once.
     "WEBHOOK_PLATFORM_CACHE_SECONDS": 5.0,
+    # How long each web process's publisher gathers webhooks' uploads into one message for the fetch queue after the
+    # first (0: send each at once). Longer means fewer publishes under load and later starts for the fetch stage.
+    "WEBHOOK_PUBLISH_LINGER_SECONDS": 0.02,
     # How long opening an upload in the console holds it for that moderator.
     "CONSOLE_CLAIM_SECONDS": 300,
 }

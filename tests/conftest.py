@@ -20,6 +20,7 @@ from django.conf import settings as django_settings
 from hypothesis import settings as hypothesis_settings
 
 from config.celery import app as celery_app
+from fetching.publisher import fetch_publisher
 from moderation.services import PlatformCredentials, SystemActor, platform_create
 from tests import settings as test_settings
 from tests.images import jpeg_bytes
@@ -96,6 +97,7 @@ def _celery_mode(request: pytest.FixtureRequest) -> Iterator[None]:
     celery_app.conf.task_always_eager = eager
     celery_app.conf.task_eager_propagates = eager
     yield
+    fetch_publisher.close()  # what the test's webhooks handed to the publisher goes out under the test's settings
     celery_app.conf.task_always_eager = False
 
 

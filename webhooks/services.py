@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import functools
 import hashlib
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Q
 
 from fetching.models import PendingImage
-from fetching.tasks import upload_publish
+from fetching.publisher import upload_publish_in_background
 from moderation.conf import app_setting
 from moderation.errors import ApplicationError
 from moderation.models import Platform, Upload, UploadStatus
@@ -63,18 +65,14 @@ def upload_create(
         sha256=digest,
     )
     upload_transition(upload=upload, to=UploadStatus.RECEIVED, reason="webhook accepted", acting_user=INTAKE)
-    # Written as `queued` and published once committed: one statement fewer than marking it after the commit. If the
-    # broker refuses, `upload_publish` puts it back to `received` for the sweeper; if this process dies between the
-    # commit and the publish, the sweeper resends it as a stalled `queued` upload.
+    # Written as `queued` and published once committed (by `fetching.publisher`, off the request thread): one
+    # statement fewer than marking it after the commit. If the broker refuses, the publisher puts it back to `received`
+    # for the sweeper; if this process dies before publishing, the sweeper resends it as a stalled `queued` upload.
     upload_transition(upload=upload, to=UploadStatus.QUEUED, reason="queued for the fetch stage", acting_user=INTAKE)
     try:
-        # Inserted first and looked up only on a conflict: a new upload (the usual case) costs no read. One
-        # transaction, two rows, no file: the fetch stage moves the bytes to storage (object storage is a network
-        # round trip the request does not wait for).
-        with transaction.atomic():
-            upload.save(force_insert=True)
-            if raw:
-                PendingImage.objects.create(upload=upload, data=raw)
+        # Inserted first and looked up only on a conflict: a new upload (the usual case) costs no read. No file: the
+        # fetch stage moves the bytes to storage (object storage is a network round trip the request does not wait for).
+        _upload_insert(upload, raw)
     except IntegrityError:
         # A retry of this event, another event for the same external id, or a concurrent delivery that won the race:
         # answer with the upload already recorded.
@@ -82,8 +80,50 @@ def upload_create(
         if winner is None:
             raise
         return winner, False
-    transaction.on_commit(lambda: upload_publish(upload=upload, acting_user=INTAKE), robust=True)
+    transaction.on_commit(lambda: upload_publish_in_background(upload=upload), robust=True)
     return upload, True
+
+
+def _upload_insert(upload: Upload, raw: bytes) -> None:
+    """Write the upload and its held bytes (if any) as one transaction.
+
+    On PostgreSQL that is one statement, a data-modifying CTE, sent in autocommit: the ORM's two inserts, BEGIN and
+    COMMIT took 3.3 times its client CPU, about a third of the webhook's. Elsewhere (SQLite), the ORM in a transaction.
+    """
+    alias = router.db_for_write(Upload)
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        with transaction.atomic(using=alias):
+            upload.save(force_insert=True, using=alias)
+            if raw:
+                PendingImage.objects.using(alias).create(upload=upload, data=raw)
+        return
+    fields = Upload._meta.local_concrete_fields
+    params = [field.get_db_prep_save(field.pre_save(upload, True), connection) for field in fields]
+    if raw:
+        params.append(PendingImage._meta.get_field("data").get_db_prep_save(raw, connection))
+    # Inside a caller's transaction (a host with ATOMIC_REQUESTS, tests) a savepoint keeps a conflict from aborting it.
+    in_transaction = transaction.atomic(using=alias) if connection.in_atomic_block else contextlib.nullcontext()
+    with in_transaction, connection.cursor() as cursor:
+        cursor.execute(_upload_insert_sql(alias, with_image=bool(raw)), params)
+    upload._state.adding, upload._state.db = False, alias
+
+
+@functools.cache
+def _upload_insert_sql(alias: str, *, with_image: bool) -> str:
+    """The statement `_upload_insert` sends, built from the models so that it follows their columns. Only quoted
+    identifiers from the models' metadata are spliced in; every value is a parameter."""
+    quote = connections[alias].ops.quote_name
+    columns = ", ".join(quote(field.column) for field in Upload._meta.local_concrete_fields)
+    values = ", ".join(["%s"] * len(Upload._meta.local_concrete_fields))
+    insert_upload = f"INSERT INTO {quote(Upload._meta.db_table)} ({columns}) VALUES ({values})"  # noqa: S608
+    if not with_image:
+        return insert_upload
+    upload_id, created_at = quote(Upload._meta.pk.column), quote(Upload._meta.get_field("created_at").column)
+    pending = PendingImage._meta
+    pending_columns = ", ".join(quote(pending.get_field(name).column) for name in ("upload", "data", "created_at"))
+    insert_pending = f"INSERT INTO {quote(pending.db_table)} ({pending_columns}) SELECT {upload_id}, %s, {created_at}"
+    return f"WITH inserted AS ({insert_upload} RETURNING {upload_id}, {created_at}) {insert_pending} FROM inserted"
 
 
 def _existing(*, platform: Platform, webhook_id: str, external_id: str) -> Upload | None:

@@ -119,8 +119,7 @@ def _upload_created(platform: Platform, webhook_id: str, payload: dict[str, Any]
         data_base64=upload_data.get("data_base64", ""),
         metadata=upload_data.get("metadata"),
     )
-    # `upload.status` is current: `queued` once published, still `received` if the host runs requests in a
-    # transaction (publishing waits for its commit) or the broker is down (the sweeper publishes it later).
+    # `queued` as written; `received` only where tasks run eagerly (in the request) and the broker refused the publish.
     return Response(
         {"upload_id": str(upload.id), "status": upload.status, "status_url": upload_lookup_url(upload.external_id)},
         status=status.HTTP_202_ACCEPTED,
