@@ -309,9 +309,13 @@ def s3_bucket(s3_endpoint: str, settings: Any) -> Iterator[Any]:
 
 @pytest.fixture(autouse=True)
 def _fresh_platform_cache() -> Iterator[None]:
-    """Each test starts with no platform kept by the webhook (the test database's rows are new each time)."""
+    """Each test starts with no platform kept by the webhook (the test database's rows are new each time) and no rate
+    limit window held by this process."""
+    from webhooks.ratelimit import rate_limit_forget
     from webhooks.selectors import platform_for_webhook_forget
 
     platform_for_webhook_forget()
+    rate_limit_forget()
     yield
     platform_for_webhook_forget()
+    rate_limit_forget()

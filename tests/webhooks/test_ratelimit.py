@@ -129,11 +129,10 @@ def test_an_unreachable_redis_lets_requests_through(settings, caplog):
     assert "rate limit not enforced" in caplog.text and "ConnectionError" in caplog.text
 
 
-@pytest.mark.services
-def test_on_redis_a_request_is_counted_in_one_round_trip(settings):
+@pytest.fixture
+def redis_round_trips(settings):
+    """This process's rate limit on the test Redis, under a fresh key prefix; yields the list of commands it sends."""
     import uuid
-
-    from django.core.cache import caches
 
     settings.CACHES = {
         "default": {
@@ -144,7 +143,7 @@ def test_on_redis_a_request_is_counted_in_one_round_trip(settings):
     }
     ratelimit._redis_client.cache_clear()
     client = ratelimit._redis_client()
-    sent = []
+    sent: list[bytes] = []
     original = client.connection_pool.get_connection
 
     def counting(*args, **kwargs):
@@ -160,13 +159,45 @@ def test_on_redis_a_request_is_counted_in_one_round_trip(settings):
         return connection
 
     client.connection_pool.get_connection = counting
-    try:
-        answers = [ratelimit.retry_after_if_limited(platform_id=42, limit=3) for _ in range(5)]
-        round_trips = len(sent)
-        key = caches["default"].make_and_validate_key(f"ai-moderation:webhook-rate:42:{int(time.time() // 60)}")
-        ttl = client.ttl(key)
-    finally:
-        ratelimit._redis_client.cache_clear()
+    yield sent
+    ratelimit._redis_client.cache_clear()
+
+
+def _shared_count(platform_id: int) -> int:
+    from django.core.cache import caches
+
+    key = f"ai-moderation:webhook-rate:{platform_id}:{int(time.time() // ratelimit.WINDOW_SECONDS)}"
+    return int(ratelimit._redis_client().get(caches["default"].make_and_validate_key(key)) or 0)
+
+
+@pytest.mark.services
+def test_near_the_limit_every_request_is_counted_in_one_round_trip(redis_round_trips):
+    from django.core.cache import caches
+
+    answers = [ratelimit.retry_after_if_limited(platform_id=42, limit=3) for _ in range(5)]
     assert answers[:3] == [None] * 3 and all(isinstance(a, int) for a in answers[3:]), answers
-    assert round_trips == 5, "one packed pipeline per request"
-    assert 0 < ttl <= ratelimit.KEY_TIMEOUT_SECONDS, "the window's key expires"
+    assert len(redis_round_trips) == 5, "one packed pipeline per request"
+    key = caches["default"].make_and_validate_key(f"ai-moderation:webhook-rate:42:{int(time.time() // 60)}")
+    assert 0 < ratelimit._redis_client().ttl(key) <= ratelimit.KEY_TIMEOUT_SECONDS, "the window's key expires"
+
+
+@pytest.mark.services
+def test_far_from_the_limit_requests_are_added_in_batches(redis_round_trips, monkeypatch):
+    monkeypatch.setattr(ratelimit, "SYNC_SECONDS", 60)  # only the batch size decides here, not the clock
+    answers = [ratelimit.retry_after_if_limited(platform_id=43, limit=10**6) for _ in range(64)]
+    assert answers == [None] * 64
+    # The first request reads the shared count; then one round trip per SYNC_EVERY + 1 requests.
+    assert len(redis_round_trips) == 1 + (64 - 1) // (ratelimit.SYNC_EVERY + 1)
+    assert 64 - ratelimit.SYNC_EVERY <= _shared_count(43) <= 64, "at most one batch not yet added"
+
+
+@pytest.mark.services
+def test_a_process_holds_back_at_most_an_eighth_of_what_is_left(redis_round_trips, monkeypatch):
+    """Two processes, each holding requests back, together still stop at the limit within their held share."""
+    monkeypatch.setattr(ratelimit, "SYNC_SECONDS", 60)
+    limit, admitted, views = 200, 0, ({}, {})  # each process's own view of the window: its shared and held counts
+    for _ in range(400):
+        for view in views:
+            monkeypatch.setattr(ratelimit, "_windows", view)
+            admitted += ratelimit.retry_after_if_limited(platform_id=44, limit=limit) is None
+    assert limit <= admitted <= limit + 2 * ratelimit.SYNC_EVERY, admitted
