@@ -225,7 +225,7 @@ class Command(BaseCommand):
             sink_latencies: list[float] = []
             statuses: Counter[str] = Counter()
             sink_statuses: Counter[str] = Counter()
-            elapsed = sink_elapsed = web_cpu = 0.0
+            elapsed = sink_elapsed = web_cpu = sink_web_cpu = 0.0
             round_ratios: list[float] = []
             rounds = max(1, options["rounds"])
             for round_index in range(rounds):
@@ -236,11 +236,12 @@ class Command(BaseCommand):
                 )
                 round_elapsed = time.perf_counter() - started
                 web_cpu += _cpu_seconds(web.pid) - web_cpu_before
-                started = time.perf_counter()
+                web_cpu_before, started = _cpu_seconds(web.pid), time.perf_counter()
                 round_sink_latencies, round_sink_statuses = self._load(
                     sink, f"sink{round_index}", count, options["concurrency"], options["processes"]
                 )
                 round_sink_elapsed = time.perf_counter() - started
+                sink_web_cpu += _cpu_seconds(web.pid) - web_cpu_before
                 round_ratios.append(round(round_sink_elapsed / round_elapsed, 3))
                 elapsed, sink_elapsed = elapsed + round_elapsed, sink_elapsed + round_sink_elapsed
                 latencies += round_latencies
@@ -279,6 +280,7 @@ class Command(BaseCommand):
                         for name, fraction in (("p50", 0.50), ("p99", 0.99))
                     },
                     "errors": {status: n for status, n in sink_statuses.items() if status != "202"},
+                    "web_cpu_ms_per_request": round(1000 * sink_web_cpu / options["requests"], 2),
                 },
                 "ratio_to_ceiling": round(ours / ceiling, 3),
                 "ratio_by_round": round_ratios,
