@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from detector.views import VIEW_KINDS
+
 from .datasets import LabelledImage, folder_images, stratified_split
 from .probe import ProbeConfig, train_probe
 
@@ -241,12 +243,14 @@ def _finetune(args: argparse.Namespace) -> int:
 
 
 def _cross_source(args: argparse.Namespace) -> int:
-    from .photo_path import RECIPE_COPIES, PolicyTargets, cross_source_report, risk_coverage
+    from .photo_path import RECIPE_COPIES, PolicyTargets, branches_with_vit_views, cross_source_report, risk_coverage
     from .plots import write_cross_source_plots
 
     targets = PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate, cnn_alone_fpr=args.cnn_alone_fpr)
     copies = tuple(args.copy or RECIPE_COPIES)
-    report = cross_source_report(args.shared, cache_dir=args.cache, targets=targets, copies=copies)
+    branches = branches_with_vit_views(args.vit_views)
+    report = cross_source_report(args.shared, cache_dir=args.cache, targets=targets, copies=copies, branches=branches)
+    report["branch_views"] = {name: [b.views, b.max_crops, b.canonical_side] for name, b in branches.items()}
     report["risk_coverage"] = risk_coverage(report["held_out_scores"])
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -447,6 +451,12 @@ def main(argv: list[str] | None = None) -> int:
     cross.add_argument("--shared", type=Path, default=REPO_ROOT.parent / "shared")
     cross.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "cache" / "photo")
     cross.add_argument("--out", type=Path, default=None, help="write report.json and plots here")
+    cross.add_argument(
+        "--vit-views",
+        choices=VIEW_KINDS,
+        default="resize",
+        help="what the ViT looks at: the resized image (as shipped) or the CNN's native-resolution crops",
+    )
     policy_targets(cross)
     cross.set_defaults(handler=_cross_source)
 

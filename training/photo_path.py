@@ -18,7 +18,7 @@ import hashlib
 import io
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,16 @@ BRANCHES = {
         views="resize",
     ),
 }
+
+
+def branches_with_vit_views(views: str) -> dict[str, BranchSpec]:
+    """The recipe's branches with the ViT looking at `views`: "resize" (as shipped) or "native_crops", the CNN's
+    crops (same canonical side, same number), for comparing the two with `cross-source --vit-views`."""
+    if views == BRANCHES["vit"].views:
+        return BRANCHES
+    cnn = BRANCHES["cnn"]
+    crops = replace(BRANCHES["vit"], views=views, max_crops=cnn.max_crops, canonical_side=cnn.canonical_side)
+    return {**BRANCHES, "vit": crops}
 
 
 def photo_sets(shared: Path, *, seed: int = 0) -> tuple[list[LabelledImage], dict[str, list[LabelledImage]]]:

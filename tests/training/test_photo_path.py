@@ -82,3 +82,12 @@ def test_a_trained_photo_path_is_served_exactly_as_the_trainer_scored_it(shared,
             assert verdict.model_name == "photo-fusion" and verdict.model_version == "9.9.9"
         else:
             assert verdict.model_name == "tiny-crops"
+
+
+def test_the_vit_can_be_compared_on_the_cnns_crops():
+    from training.photo_path import BRANCHES, branches_with_vit_views
+
+    assert branches_with_vit_views("resize") == BRANCHES
+    crops = branches_with_vit_views("native_crops")
+    assert crops["cnn"] == BRANCHES["cnn"] and crops["vit"].weights == BRANCHES["vit"].weights
+    assert (crops["vit"].views, crops["vit"].max_crops, crops["vit"].canonical_side) == ("native_crops", 5, 512)
