@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 
 from celery import current_app
-from django.db import close_old_connections
+from django.db import connections
 
 from fetching.tasks import upload_publish, uploads_fetch_each
 from moderation.conf import app_setting
@@ -114,7 +114,7 @@ def _uploads_back_to_received(upload_ids: list[str], *, reason: str) -> None:
         # The database is out too: the uploads stay `queued` and the sweeper resends them once stalled.
         logger.exception("could not mark %d unpublished uploads for the sweeper", len(upload_ids))
     finally:
-        close_old_connections()
+        connections.close_all()  # this thread's own: it seldom needs one, so it keeps none open
 
 
 def _send_to_fetch_queue(upload_ids: list[str]) -> None:
