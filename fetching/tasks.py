@@ -1,5 +1,6 @@
-"""The fetch queue: publish an upload to it (`upload_enqueue`, or `upload_publish` for one already written `queued`),
-fetch, and the sweeper that resends what stalled. A fetched upload goes on to the detect queue."""
+"""The fetch queue: publish an upload to it (`upload_enqueue`, or `upload_publish` for one already written `queued`;
+the webhook's batches arrive as `uploads_fetch_each`), fetch, and the sweeper that resends what stalled. A fetched
+upload goes on to the detect queue."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Intake's reads: the platform a webhook names, kept briefly in each web process.
 
-Reading the platform is one of the webhook's three statements; most requests come from a few platforms, so each
-process keeps the row for WEBHOOK_PLATFORM_CACHE_SECONDS. A secret added by a rotation is honoured at once (a
-signature that fails against the kept row is checked again against a fresh read); what waits up to that long is a
-retired secret being refused, a changed rate limit, or a deleted platform disappearing.
+Reading the platform is one of the webhook's two statements (the other writes the upload); most requests come from a
+few platforms, so each process keeps the row for WEBHOOK_PLATFORM_CACHE_SECONDS. A secret added by a rotation is
+honoured at once (a signature that fails against the kept row is checked again against a fresh read); what waits up to
+that long is a retired secret being refused, a changed rate limit, or a deleted platform disappearing.
 """
 
 from __future__ import annotations
