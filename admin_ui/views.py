@@ -3,6 +3,7 @@ publishers in its `tasks`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -452,6 +453,17 @@ def _report_period(request: HttpRequest) -> tuple[datetime, datetime]:
     return aware[0], aware[1]
 
 
+def _download(data: Any, write_csv: Callable[[Any, Any], None], *, fmt: str, name: str) -> HttpResponse:
+    """`data` as an attachment: JSON, or CSV through `write_csv(data, response)`."""
+    if fmt == "csv":
+        response = HttpResponse(content_type="text/csv")
+        write_csv(data, response)
+    else:
+        response = JsonResponse(data, safe=False)
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
+
+
 def _report_platform(request: HttpRequest) -> Any:
     platforms = platforms_visible_to(request.user).order_by("slug")
     slug = request.GET.get("platform") or ""
@@ -470,15 +482,8 @@ class TransparencyView(ConsoleView):
         platform = _report_platform(request)
         start, end = _report_period(request)
         report = transparency_report(platform=platform, start=start, end=end)
-        if request.GET.get("format") == "json":
-            response = JsonResponse(report)
-            response["Content-Disposition"] = f'attachment; filename="transparency-{platform.slug}.json"'
-            return response
-        if request.GET.get("format") == "csv":
-            response = HttpResponse(content_type="text/csv")
-            response["Content-Disposition"] = f'attachment; filename="transparency-{platform.slug}.csv"'
-            report_write_csv(report, response)
-            return response
+        if request.GET.get("format") in ("json", "csv"):
+            return _download(report, report_write_csv, fmt=request.GET["format"], name=f"transparency-{platform.slug}")
         restrictions, appeals = report["restrictions"], report["appeals"]
         query = urlencode({"platform": platform.slug, "from": start.date().isoformat(), "to": end.date().isoformat()})
         return render(
@@ -520,12 +525,6 @@ class StatementsExportView(ConsoleView):
         platform = _report_platform(request)
         start, end = _report_period(request)
         rows = statements_export_rows(platform=platform, since=start, until=end)
+        fmt = "csv" if request.GET.get("format") == "csv" else "json"
         name = f"statements-{platform.slug}-{start.date()}-{end.date()}"
-        if request.GET.get("format") == "csv":
-            response = HttpResponse(content_type="text/csv")
-            response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-            statements_write_csv(rows, response)
-            return response
-        response = JsonResponse(rows, safe=False)
-        response["Content-Disposition"] = f'attachment; filename="{name}.json"'
-        return response
+        return _download(rows, statements_write_csv, fmt=fmt, name=name)

@@ -221,36 +221,30 @@ class Command(BaseCommand):
             # The framework's ceiling, in the same run: the same load (bodies, signatures, connections) to a view of
             # the same server that reads the body and answers 202 with no work (config.urls' bench sink). Ours and
             # the ceiling take turns in rounds, so a neighbour's burst on a shared machine skews both alike.
-            latencies: list[float] = []
-            sink_latencies: list[float] = []
-            statuses: Counter[str] = Counter()
-            sink_statuses: Counter[str] = Counter()
-            elapsed = sink_elapsed = web_cpu = sink_web_cpu = 0.0
+            endpoints = {"ours": job, "ceiling": sink}
+            latencies: dict[str, list[float]] = {name: [] for name in endpoints}
+            statuses: dict[str, Counter[str]] = {name: Counter() for name in endpoints}
+            seconds = dict.fromkeys(endpoints, 0.0)
+            web_cpu = dict.fromkeys(endpoints, 0.0)
             round_ratios: list[float] = []
             rounds = max(1, options["rounds"])
             for round_index in range(rounds):
                 count = options["requests"] * (round_index + 1) // rounds - options["requests"] * round_index // rounds
-                web_cpu_before, started = _cpu_seconds(web.pid), time.perf_counter()
-                round_latencies, round_statuses = self._load(
-                    job, f"bench{round_index}", count, options["concurrency"], options["processes"]
-                )
-                round_elapsed = time.perf_counter() - started
-                web_cpu += _cpu_seconds(web.pid) - web_cpu_before
-                web_cpu_before, started = _cpu_seconds(web.pid), time.perf_counter()
-                round_sink_latencies, round_sink_statuses = self._load(
-                    sink, f"sink{round_index}", count, options["concurrency"], options["processes"]
-                )
-                round_sink_elapsed = time.perf_counter() - started
-                sink_web_cpu += _cpu_seconds(web.pid) - web_cpu_before
-                round_ratios.append(round(round_sink_elapsed / round_elapsed, 3))
-                elapsed, sink_elapsed = elapsed + round_elapsed, sink_elapsed + round_sink_elapsed
-                latencies += round_latencies
-                sink_latencies += round_sink_latencies
-                statuses.update(round_statuses)
-                sink_statuses.update(round_sink_statuses)
-            latencies.sort()
-            sink_latencies.sort()
-            ours, ceiling = options["requests"] / elapsed, options["requests"] / sink_elapsed
+                round_seconds = {}
+                for name, target in endpoints.items():
+                    web_cpu_before, started = _cpu_seconds(web.pid), time.perf_counter()
+                    part_latencies, part_statuses = self._load(
+                        target, f"{name}{round_index}", count, options["concurrency"], options["processes"]
+                    )
+                    round_seconds[name] = time.perf_counter() - started
+                    web_cpu[name] += _cpu_seconds(web.pid) - web_cpu_before
+                    seconds[name] += round_seconds[name]
+                    latencies[name] += part_latencies
+                    statuses[name].update(part_statuses)
+                round_ratios.append(round(round_seconds["ceiling"] / round_seconds["ours"], 3))
+            for values in latencies.values():
+                values.sort()
+            ours, ceiling = options["requests"] / seconds["ours"], options["requests"] / seconds["ceiling"]
             result: dict[str, Any] = {
                 "requests": options["requests"],
                 "concurrency": options["concurrency"],
@@ -264,23 +258,23 @@ class Command(BaseCommand):
                 "broker": "redis" if options["broker_url"] else "filesystem",
                 "image_bytes": len(_jpeg(width, height, 0)),
                 "cpu_count": os.cpu_count(),
-                "seconds": round(elapsed, 3),
-                "req_per_s": round(options["requests"] / elapsed, 1),
+                "seconds": round(seconds["ours"], 3),
+                "req_per_s": round(ours, 1),
                 "latency_ms": {
-                    name: round(_percentile(latencies, fraction), 2)
+                    name: round(_percentile(latencies["ours"], fraction), 2)
                     for name, fraction in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0))
                 },
-                "statuses": dict(statuses),
-                "errors": {status: n for status, n in statuses.items() if status != "202"},
+                "statuses": dict(statuses["ours"]),
+                "errors": {status: n for status, n in statuses["ours"].items() if status != "202"},
                 "ceiling": {
                     "what": "the same load to a view of the same server that reads the body and does nothing",
                     "req_per_s": round(ceiling, 1),
                     "latency_ms": {
-                        name: round(_percentile(sink_latencies, fraction), 2)
+                        name: round(_percentile(latencies["ceiling"], fraction), 2)
                         for name, fraction in (("p50", 0.50), ("p99", 0.99))
                     },
-                    "errors": {status: n for status, n in sink_statuses.items() if status != "202"},
-                    "web_cpu_ms_per_request": round(1000 * sink_web_cpu / options["requests"], 2),
+                    "errors": {status: n for status, n in statuses["ceiling"].items() if status != "202"},
+                    "web_cpu_ms_per_request": round(1000 * web_cpu["ceiling"] / options["requests"], 2),
                 },
                 "ratio_to_ceiling": round(ours / ceiling, 3),
                 "ratio_by_round": round_ratios,
@@ -290,7 +284,7 @@ class Command(BaseCommand):
                 # measured apart (counted from the moment the worker is ready, so start-up is not included).
                 expected, timeout = options["warmup"] + options["requests"], options["drain_timeout"]
                 result["drain"] = {}
-                cpu_ms: dict[str, float] = {"web": round(1000 * web_cpu / options["requests"], 2)}
+                cpu_ms: dict[str, float] = {"web": round(1000 * web_cpu["ours"] / options["requests"], 2)}
                 for stage, queues, waiting_in in (
                     ("fetch", "fetch,callbacks", "received,queued"),
                     ("detect", "detect,callbacks", "received,queued,fetched"),
