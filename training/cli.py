@@ -9,6 +9,7 @@ import argparse
 import json
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from detector.views import VIEW_KINDS
 
 from .datasets import LabelledImage, folder_images, stratified_split
 from .probe import ProbeConfig, train_probe
+
+if TYPE_CHECKING:  # the commands import photo_path (ONNX Runtime, timm) when they run
+    from .photo_path import Invariance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = REPO_ROOT / "detector" / "models" / "default"
@@ -249,7 +253,10 @@ def _cross_source(args: argparse.Namespace) -> int:
     targets = PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate, cnn_alone_fpr=args.cnn_alone_fpr)
     copies = tuple(args.copy or RECIPE_COPIES)
     branches = branches_with_vit_views(args.vit_views)
-    report = cross_source_report(args.shared, cache_dir=args.cache, targets=targets, copies=copies, branches=branches)
+    report = cross_source_report(
+        args.shared, cache_dir=args.cache, targets=targets, copies=copies, branches=branches,
+        invariance=_invariance(args),
+    )  # fmt: skip
     report["branch_views"] = {name: [b.views, b.max_crops, b.canonical_side] for name, b in branches.items()}
     report["risk_coverage"] = risk_coverage(report["held_out_scores"])
     if args.out:
@@ -273,6 +280,12 @@ def _pool_matched(args: argparse.Namespace) -> int:
     return 0
 
 
+def _invariance(args: argparse.Namespace) -> Invariance:
+    from .photo_path import Invariance
+
+    return Invariance(copies=tuple(args.invariant_to or ("upload-like", "resized")), strength=args.invariance)
+
+
 def _train_photo_path(args: argparse.Namespace) -> int:
     from .photo_path import RECIPE_COPIES, PolicyTargets, train_photo_path
     from .thumbnail import THUMBNAIL_MAX_SIDE
@@ -288,6 +301,7 @@ def _train_photo_path(args: argparse.Namespace) -> int:
         targets=PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate, cnn_alone_fpr=args.cnn_alone_fpr),
         exclude=frozenset(args.exclude_source),
         copies=tuple(args.copy or RECIPE_COPIES),
+        invariance=_invariance(args),
     )
     print(json.dumps({"checkpoint": str(args.out), **training}, indent=2))
     return 0
@@ -410,6 +424,20 @@ def main(argv: list[str] | None = None) -> int:
             choices=["upload-like", "resized"],
             default=None,
             help="copies of each training image to learn from (repeatable; default: upload-like)",
+        )
+        command.add_argument(
+            "--invariance",
+            type=float,
+            default=0.0,
+            help="penalise the heads' weights along what re-encoding and shrinking change, this many times the ridge "
+            "per (image, copy) pair (default 0: off)",
+        )
+        command.add_argument(
+            "--invariant-to",
+            action="append",
+            choices=["upload-like", "resized"],
+            default=None,
+            help="copies whose changes the heads should ignore (repeatable; default: both)",
         )
 
     photo = commands.add_parser(

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -284,26 +285,103 @@ class LinearHead:
         return data.features.astype(np.float64) @ self.weight + self.bias
 
 
-def fit_head(data: ImageFeatures, *, c: float) -> LinearHead:
+def copy_differences(features: ImageFeatures, copies: tuple[str, ...]) -> ImageFeatures:
+    """For every image that has a copy of these kinds among `features`, the copy's features minus the image's own:
+    what a re-encode or a downscale changes and the label must not depend on. Rows keep the image's label and
+    source, so a fold that holds out a source drops its pairs too."""
+    paths = features.paths.astype(str)
+    row_of = {path: row for row, path in enumerate(paths) if AUGMENTED_SUFFIX not in path}
+    copy_rows, clean_rows = [], []
+    for kind in copies:
+        suffix = f"{AUGMENTED_SUFFIX}-{kind}"
+        for row in np.flatnonzero(np.char.endswith(paths, suffix)):
+            clean = row_of.get(paths[row][: -len(suffix)])
+            if clean is not None:
+                copy_rows.append(row)
+                clean_rows.append(clean)
+    copy_rows, clean_rows = np.asarray(copy_rows, dtype=np.int64), np.asarray(clean_rows, dtype=np.int64)
+    return ImageFeatures(
+        features.features[copy_rows] - features.features[clean_rows],
+        features.labels[clean_rows],
+        features.sources[clean_rows],
+        features.paths[copy_rows],
+    )
+
+
+@dataclass(frozen=True)
+class Invariance:
+    """A head that should not move when an upload is re-encoded or shrunk: its weights are penalised along the
+    directions such copies change, `strength` times the ridge that every weight pays, per pair of (image, copy).
+
+    Why: downscaling makes a photograph's pixels crisper and a linear head on texture statistics reads that as a
+    generator's polish; the upload-like copies teach the labels, these pairs teach what the label must ignore.
+    """
+
+    copies: tuple[str, ...] = ()
+    strength: float = 0.0
+    rank: int = 128  # directions of the copies' changes kept (the rest carry little of their variance)
+
+    def __bool__(self) -> bool:
+        return bool(self.copies) and self.strength > 0
+
+
+def _invariance_whitening(
+    changes: np.ndarray, *, c: float, invariance: Invariance
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Right-multiplication by A^-1/2 = I - V diag(1 - (1 + g s^2)^-1/2) V', V and s the top singular directions and
+    values of the standardised changes, g = strength * c (a pair weighs like an image does in the loss)."""
+    from sklearn.utils.extmath import randomized_svd
+
+    rank = min(invariance.rank, *changes.shape)
+    _, singular, directions = randomized_svd(changes, rank, random_state=0)
+    shrink = 1.0 - 1.0 / np.sqrt(1.0 + invariance.strength * c * singular**2)
+    return lambda matrix: matrix - ((matrix @ directions.T) * shrink) @ directions
+
+
+def fit_head(
+    data: ImageFeatures, *, c: float, nuisance: ImageFeatures | None = None, invariance: Invariance = Invariance()
+) -> LinearHead:
     """Class-balanced logistic regression. Standardisation is folded into the weights, so serving needs only the
-    linear layer."""
+    linear layer.
+
+    With `nuisance` (copy-minus-image differences, `copy_differences`) and an `invariance`, the L2 penalty becomes
+    w'(I + strength * c * D'D)w on standardised features: fitting plain logistic regression on X A^-1/2 and mapping
+    the weights back by A^-1/2 (A from the top `rank` singular directions of D) is exactly that penalty.
+    """
     from sklearn.linear_model import LogisticRegression
 
     mean = data.features.mean(0, dtype=np.float64)
     scale = np.maximum(data.features.std(0, dtype=np.float64), 1e-3)
+    standardised = (data.features - mean) / scale
+
+    whiten = (
+        _invariance_whitening(nuisance.features / scale, c=c, invariance=invariance)
+        if invariance and nuisance is not None and len(nuisance)
+        else lambda matrix: matrix
+    )
     model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
-    model.fit((data.features - mean) / scale, data.labels)
-    return LinearHead(model.coef_[0] / scale, float(model.intercept_[0] - (model.coef_[0] * mean / scale).sum()))
+    model.fit(whiten(standardised), data.labels)
+    weight = whiten(model.coef_[0][None, :])[0] / scale
+    return LinearHead(weight, float(model.intercept_[0] - (weight * mean).sum()))
 
 
-def out_of_fold_logits(data: ImageFeatures, *, c: float, folds: int = 4) -> np.ndarray:
-    """Each image's logit from a head fitted without any image of its source."""
+def out_of_fold_logits(
+    data: ImageFeatures,
+    *,
+    c: float,
+    folds: int = 4,
+    nuisance: ImageFeatures | None = None,
+    invariance: Invariance = Invariance(),
+) -> np.ndarray:
+    """Each image's logit from a head fitted without any image of its source (nor its source's copy pairs)."""
     from sklearn.model_selection import GroupKFold
 
     logits = np.zeros(len(data))
     splits = GroupKFold(n_splits=min(folds, len(np.unique(data.sources))))
     for train, held in splits.split(np.arange(len(data)), groups=data.sources):
-        logits[held] = fit_head(data.subset(train), c=c).logits(data.subset(held))
+        pairs = None if nuisance is None else nuisance.subset(np.isin(nuisance.sources, data.sources[train]))
+        head = fit_head(data.subset(train), c=c, nuisance=pairs, invariance=invariance)
+        logits[held] = head.logits(data.subset(held))
     return logits
 
 
@@ -415,18 +493,28 @@ def fit_photo_path(
     targets: PolicyTargets = PolicyTargets(),
     *,
     branches: dict[str, BranchSpec] = BRANCHES,
+    nuisance: dict[str, ImageFeatures] | None = None,
+    invariance: Invariance = Invariance(),
 ) -> PhotoPath:
-    """Heads on all of these images; fusion and operating points on their source-held-out logits."""
+    """Heads on all of these images; fusion and operating points on their source-held-out logits. `nuisance`: each
+    branch's copy pairs (`copy_differences`) for an `invariance`; only the pairs of these images' sources are used."""
     if not np.array_equal(cnn.paths, vit.paths):
         raise ValueError("CNN and ViT features must describe the same images in the same order")
     labels = cnn.labels
-    oof_cnn = out_of_fold_logits(cnn, c=branches["cnn"].c)
-    oof_vit = out_of_fold_logits(vit, c=branches["vit"].c)
+    pairs = {
+        name: None if nuisance is None else nuisance[name].subset(np.isin(nuisance[name].sources, cnn.sources))
+        for name in ("cnn", "vit")
+    }
+    heads = {
+        name: {"c": branches[name].c, "nuisance": pairs[name], "invariance": invariance} for name in ("cnn", "vit")
+    }
+    oof_cnn = out_of_fold_logits(cnn, **heads["cnn"])
+    oof_vit = out_of_fold_logits(vit, **heads["vit"])
     fusion = fit_fusion(oof_cnn, oof_vit, labels)
     real = labels == 0
     return PhotoPath(
-        cnn_head=fit_head(cnn, c=branches["cnn"].c),
-        vit_head=fit_head(vit, c=branches["vit"].c),
+        cnn_head=fit_head(cnn, **heads["cnn"]),
+        vit_head=fit_head(vit, **heads["vit"]),
         fusion=fusion,
         band=escalation_band(labels, oof_cnn, targets),
         cnn_point=operating_point(labels, oof_cnn, targets),
@@ -468,6 +556,15 @@ def branch_features(
     return result
 
 
+def _learning_rows(features: ImageFeatures, copies: tuple[str, ...]) -> np.ndarray:
+    """The clean images and their `copies`: the rows a head learns labels from."""
+    paths = features.paths.astype(str)
+    learn = np.char.find(paths, AUGMENTED_SUFFIX) < 0
+    for copy in copies:
+        learn |= np.char.endswith(paths, f"{AUGMENTED_SUFFIX}-{copy}")
+    return learn
+
+
 def evaluate_scores(labels: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, Any]:
     """Per-branch and system AUROC, TPR at 1 % FPR on this set's own real photos, and the outcome rates."""
     from .metrics import auroc, outcome_rates
@@ -495,6 +592,7 @@ def cross_source_report(
     targets: PolicyTargets = PolicyTargets(),
     branches: dict[str, BranchSpec] = BRANCHES,
     copies: tuple[str, ...] = RECIPE_COPIES,
+    invariance: Invariance = Invariance(),
 ) -> dict:
     """Leave one source out, for every training source with AI images or real photos of its own: the whole recipe
     (heads, fusion, operating points, learning from `copies` of each image) refitted without it, then its clean
@@ -502,25 +600,27 @@ def cross_source_report(
     realorai_dev, never trained on, is scored by the recipe fitted on everything, as are the real-photo sets kept
     for evaluation."""
     train_items, evaluation = photo_sets(shared)
-    kinds = tuple(dict.fromkeys((*copies, "resized")))
+    kinds = tuple(dict.fromkeys((*copies, "resized", *invariance.copies)))
     everything = branch_features(shared, train_items, cache_dir=cache_dir, augment=True, branches=branches,
                                  augmentations=kinds)  # fmt: skip
     paths = everything["cnn"].paths.astype(str)
     clean = np.char.find(paths, AUGMENTED_SUFFIX) < 0
     resized = np.char.endswith(paths, f"{AUGMENTED_SUFFIX}-resized")
-    learn = clean | np.any([np.char.endswith(paths, f"{AUGMENTED_SUFFIX}-{copy}") for copy in copies], axis=0)
-    pool = {name: features.subset(learn) for name, features in everything.items()}
+    pool = {name: features.subset(_learning_rows(features, copies)) for name, features in everything.items()}
+    nuisance = {name: copy_differences(features, invariance.copies) for name, features in everything.items()}
+    fit = {"branches": branches, "nuisance": nuisance, "invariance": invariance}
     sources = sorted(set(pool["cnn"].sources) - {"real_photos"})
     report: dict[str, Any] = {
         "targets": targets.__dict__,
         "copies": list(copies),
+        "invariance": invariance.__dict__,
         "sources": {},
         "resized": {},
         "held_out_scores": {},
     }
     for held in tqdm(sources, desc="leave one source out", unit="source"):
         keep = pool["cnn"].sources != held
-        path = fit_photo_path(pool["cnn"].subset(keep), pool["vit"].subset(keep), targets, branches=branches)
+        path = fit_photo_path(pool["cnn"].subset(keep), pool["vit"].subset(keep), targets, **fit)
         for kind, mask, rows in (("sources", clean, report["sources"]), ("resized", resized, report["resized"])):
             test = mask & (everything["cnn"].sources == held)
             scores = path.scores(everything["cnn"].subset(test), everything["vit"].subset(test))
@@ -530,7 +630,7 @@ def cross_source_report(
                     "labels": everything["cnn"].labels[test].tolist(),
                     "score": scores["score"].tolist(),
                 }
-    full = fit_photo_path(pool["cnn"], pool["vit"], targets, branches=branches)
+    full = fit_photo_path(pool["cnn"], pool["vit"], targets, **fit)
     for name, items in evaluation.items():
         features = branch_features(shared, items, cache_dir=cache_dir, augment=False, branches=branches)
         scores = full.scores(features["cnn"], features["vit"])
@@ -654,6 +754,7 @@ def train_photo_path(
     branches: dict[str, BranchSpec] = BRANCHES,
     exclude: frozenset[str] = frozenset(),
     copies: tuple[str, ...] = RECIPE_COPIES,
+    invariance: Invariance = Invariance(),
 ) -> dict[str, Any]:
     """Fit the photo path on every training source but `exclude` (with `copies` of each image); write the
     checkpoint."""
@@ -661,13 +762,19 @@ def train_photo_path(
 
     train_items, _ = photo_sets(shared)
     # Features of the whole pool (cached once), then the excluded sources dropped.
-    pool = branch_features(
-        shared, train_items, cache_dir=cache_dir, augment=True, branches=branches, augmentations=copies
+    kinds = tuple(dict.fromkeys((*copies, *invariance.copies)))
+    everything = branch_features(
+        shared, train_items, cache_dir=cache_dir, augment=True, branches=branches, augmentations=kinds
     )
-    keep = ~np.isin(pool["cnn"].sources, sorted(exclude))
-    pool = {name: features.subset(keep) for name, features in pool.items()}
+    everything = {
+        name: features.subset(~np.isin(features.sources, sorted(exclude))) for name, features in everything.items()
+    }
+    pool = {name: features.subset(_learning_rows(features, copies)) for name, features in everything.items()}
+    nuisance = {name: copy_differences(features, invariance.copies) for name, features in everything.items()}
     train_items = [item for item in train_items if item.source not in exclude]
-    path = fit_photo_path(pool["cnn"], pool["vit"], targets, branches=branches)
+    path = fit_photo_path(
+        pool["cnn"], pool["vit"], targets, branches=branches, nuisance=nuisance, invariance=invariance
+    )
     oof = path.oof
     fused = path.fusion.logits(oof["cnn"], oof["vit"])
     escalated = (sigmoid(oof["cnn"]) >= path.band[0]) & (sigmoid(oof["cnn"]) <= path.band[1])
@@ -676,6 +783,7 @@ def train_photo_path(
         "method": "frozen backbones, linear heads on mean view features, stacking fitted on source-held-out logits",
         "targets": targets.__dict__,
         "copies": list(copies),
+        "invariance": invariance.__dict__,
         "images": len(pool["cnn"]),
         "sources": sorted(set(pool["cnn"].sources.tolist())),
         "fingerprint": fingerprint(train_items),

@@ -12,8 +12,13 @@ from detector import DetectorConfig, create_detector
 from detector.cascade import LABEL_AI, LABEL_REAL, LABEL_REVIEW
 from tests.training.conftest import TARGETS, TINY
 from training.photo_path import (
+    AUGMENTED_SUFFIX,
+    ImageFeatures,
+    Invariance,
     branch_features,
+    copy_differences,
     cross_source_report,
+    fit_head,
     fit_photo_path,
     photo_sets,
     risk_coverage,
@@ -22,7 +27,9 @@ from training.photo_path import (
 
 
 def test_every_source_is_held_out_once_and_reported_as_the_issue_asks(shared, cache):
-    report = cross_source_report(shared, cache_dir=cache, targets=TARGETS, branches=TINY)
+    # With heads invariant to the resized copies (the same copies the robustness check scores: no extra features).
+    invariance = Invariance(copies=("resized",), strength=1.0)
+    report = cross_source_report(shared, cache_dir=cache, targets=TARGETS, branches=TINY, invariance=invariance)
 
     expected = {f"modern_mix:{t}" for t in ("aaa", "bbb", "ccc")} | {f"modern_train:{t}" for t in ("ddd", "eee", "fff")}
     assert set(report["sources"]) == expected | {"realorai_dev", "camera_photos_real", "real_photos_test"}
@@ -37,6 +44,7 @@ def test_every_source_is_held_out_once_and_reported_as_the_issue_asks(shared, ca
     assert report["sources"]["modern_train:ddd"]["real"] == 0  # a fake-only source reports its catch rate
     assert report["sources"]["modern_train:fff"]["fake"] == 0  # a real-only one its false positives
     assert report["summary"]["two_class_sources"] == 5
+    assert report["invariance"]["copies"] == ("resized",) and report["invariance"]["strength"] == 1.0
     # The miniature is easy: held-out sources are still told apart.
     assert report["summary"]["mean_auroc"] > 0.8
     curve = risk_coverage(report["held_out_scores"])
@@ -91,3 +99,47 @@ def test_the_vit_can_be_compared_on_the_cnns_crops():
     crops = branches_with_vit_views("native_crops")
     assert crops["cnn"] == BRANCHES["cnn"] and crops["vit"].weights == BRANCHES["vit"].weights
     assert (crops["vit"].views, crops["vit"].max_crops, crops["vit"].canonical_side) == ("native_crops", 5, 512)
+
+
+def _images_and_copies(seed: int = 0) -> ImageFeatures:
+    """Two features: `signal` tells the label and survives a copy; `crispness` tells it too in these images, but a
+    copy (a downscale, say) moves it a lot."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1], 200)
+    signal = labels + rng.normal(0, 0.8, labels.size)
+    crispness = labels + rng.normal(0, 0.5, labels.size)
+    clean = np.c_[signal, crispness]
+    copy = np.c_[signal, crispness + rng.normal(0, 2.0, labels.size)]
+    paths = np.array([f"img{i}.jpg" for i in range(labels.size)])
+    return ImageFeatures(
+        np.r_[clean, copy].astype(np.float32),
+        np.r_[labels, labels],
+        np.array(["a" if i % 2 else "b" for i in range(labels.size)] * 2),
+        np.r_[paths, np.char.add(paths, f"{AUGMENTED_SUFFIX}-resized")],
+    )
+
+
+def test_copy_differences_pair_each_copy_with_its_own_image():
+    data = _images_and_copies()
+    pairs = copy_differences(data, ("resized",))
+    assert len(pairs) == 400 and copy_differences(data, ("upload-like",)).features.shape == (0, 2)
+    np.testing.assert_allclose(pairs.features, data.features[400:] - data.features[:400])
+    assert (pairs.labels == data.labels[:400]).all() and (pairs.sources == data.sources[:400]).all()
+
+
+def test_an_invariant_head_leans_on_what_a_copy_keeps_not_on_what_it_changes():
+    data = _images_and_copies()
+    clean = data.subset(np.char.find(data.paths.astype(str), AUGMENTED_SUFFIX) < 0)
+    pairs = copy_differences(data, ("resized",))
+    plain = fit_head(clean, c=1.0)
+    invariant = fit_head(clean, c=1.0, nuisance=pairs, invariance=Invariance(copies=("resized",), strength=10.0))
+
+    # Without the pairs the head trusts crispness most (it is the cleaner cue in these images); with them, signal.
+    assert abs(plain.weight[1]) > abs(plain.weight[0])
+    assert abs(invariant.weight[0]) > 3 * abs(invariant.weight[1])
+    moved = {
+        name: np.abs(head.logits(pairs) - head.bias).mean() for name, head in (("plain", plain), ("inv", invariant))
+    }
+    assert moved["inv"] < moved["plain"] / 3
+    # Off by default: no strength, or no copies named, is the plain head.
+    np.testing.assert_allclose(fit_head(clean, c=1.0, nuisance=pairs).weight, plain.weight)
