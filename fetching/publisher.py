@@ -20,7 +20,6 @@ import logging
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable
 
 from celery import current_app
@@ -47,6 +46,7 @@ class FetchPublisher:
         self._send = send
         self._lock = threading.Lock()
         self._pending: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._closing = threading.Event()  # cuts the linger short
         self._thread: threading.Thread | None = None
         self._pid = 0
 
@@ -63,6 +63,7 @@ class FetchPublisher:
             if thread is None or self._pid != os.getpid():
                 return
             self._pending.put(_STOP)
+            self._closing.set()
         thread.join(timeout)
         if thread.is_alive():
             logger.warning("fetch publisher still sending after %s s; the sweeper resends what it held", timeout)
@@ -74,21 +75,24 @@ class FetchPublisher:
             if self._pid != os.getpid():
                 # A fork (a pre-forked server's worker) inherits the parent's queue but not its thread: start afresh.
                 self._pending = queue.SimpleQueue()
+            self._closing = threading.Event()
             self._pid = os.getpid()
             self._thread = threading.Thread(
-                target=self._run, args=(self._pending,), name="fetch-publisher", daemon=True
+                target=self._run, args=(self._pending, self._closing), name="fetch-publisher", daemon=True
             )
             self._thread.start()
 
-    def _run(self, pending: queue.SimpleQueue[object]) -> None:
+    def _run(self, pending: queue.SimpleQueue[object], closing: threading.Event) -> None:
         while True:
             batch = [pending.get()]
             # Gather for a moment after the first: each process sees only its share of the webhooks, so without it
-            # most messages would carry one upload.
-            deadline = time.monotonic() + app_setting("WEBHOOK_PUBLISH_LINGER_SECONDS")
+            # most messages would carry one upload. Asleep, not waiting on the queue: a wake-up per id would take
+            # the GIL from the request threads each time. `close` ends the wait.
+            if batch[0] is not _STOP:
+                closing.wait(app_setting("WEBHOOK_PUBLISH_LINGER_SECONDS"))
             while len(batch) < MAX_IDS_PER_MESSAGE and batch[-1] is not _STOP:
                 try:
-                    batch.append(pending.get(timeout=max(0.0, deadline - time.monotonic())))
+                    batch.append(pending.get_nowait())
                 except queue.Empty:
                     break
             ids = [item for item in batch if item is not _STOP]
