@@ -283,7 +283,9 @@ def _pool_matched(args: argparse.Namespace) -> int:
 def _invariance(args: argparse.Namespace) -> Invariance:
     from .photo_path import Invariance
 
-    return Invariance(copies=tuple(args.invariant_to or ("upload-like", "resized")), strength=args.invariance)
+    kinds = args.invariant_to or ["upload-like", "resized"]
+    copies = tuple(kind for kind in kinds if kind != "real-pools")
+    return Invariance(copies=copies, strength=args.invariance, real_pools="real-pools" in kinds)
 
 
 def _train_photo_path(args: argparse.Namespace) -> int:
@@ -435,9 +437,10 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument(
             "--invariant-to",
             action="append",
-            choices=["upload-like", "resized"],
+            choices=["upload-like", "resized", "real-pools"],
             default=None,
-            help="copies whose changes the heads should ignore (repeatable; default: both)",
+            help="what the heads should ignore: what these copies change, or which source a real photo came from "
+            "(repeatable; default: both copies)",
         )
 
     photo = commands.add_parser(

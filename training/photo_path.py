@@ -312,17 +312,36 @@ def copy_differences(features: ImageFeatures, copies: tuple[str, ...]) -> ImageF
 class Invariance:
     """A head that should not move when an upload is re-encoded or shrunk: its weights are penalised along the
     directions such copies change, `strength` times the ridge that every weight pays, per pair of (image, copy).
+    With `real_pools`, also along what sets one source's real photographs apart from the others' (each source's mean
+    offset, weighted by its number of real images): which photo pool a real image came from is not evidence.
 
     Why: downscaling makes a photograph's pixels crisper and a linear head on texture statistics reads that as a
-    generator's polish; the upload-like copies teach the labels, these pairs teach what the label must ignore.
+    generator's polish; the upload-like copies teach the labels, these pairs teach what the label must ignore. Old
+    Flickr photos against 2025 polish is the same shortcut between pools.
     """
 
     copies: tuple[str, ...] = ()
     strength: float = 0.0
+    real_pools: bool = False
     rank: int = 128  # directions of the copies' changes kept (the rest carry little of their variance)
 
     def __bool__(self) -> bool:
-        return bool(self.copies) and self.strength > 0
+        return (bool(self.copies) or self.real_pools) and self.strength > 0
+
+
+MIN_POOL_REALS = 5
+
+
+def _real_pool_offsets(data: ImageFeatures) -> np.ndarray:
+    """sqrt(n) * (the source's mean - the mean of every real image), for each source with real images."""
+    real = data.labels == 0
+    overall = data.features[real].mean(0, dtype=np.float64)
+    rows = [
+        np.sqrt(count) * (data.features[real & (data.sources == source)].mean(0, dtype=np.float64) - overall)
+        for source, count in zip(*np.unique(data.sources[real], return_counts=True), strict=True)
+        if count >= MIN_POOL_REALS
+    ]
+    return np.asarray(rows).reshape(len(rows), data.features.shape[1])
 
 
 def _invariance_whitening(
@@ -354,9 +373,14 @@ def fit_head(
     scale = np.maximum(data.features.std(0, dtype=np.float64), 1e-3)
     standardised = (data.features - mean) / scale
 
+    changes = []
+    if invariance and nuisance is not None and len(nuisance):
+        changes.append(nuisance.features)
+    if invariance and invariance.real_pools:
+        changes.append(_real_pool_offsets(data))
     whiten = (
-        _invariance_whitening(nuisance.features / scale, c=c, invariance=invariance)
-        if invariance and nuisance is not None and len(nuisance)
+        _invariance_whitening(np.concatenate(changes) / scale, c=c, invariance=invariance)
+        if changes
         else lambda matrix: matrix
     )
     model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
