@@ -363,9 +363,10 @@ def fit_head(
     """Class-balanced logistic regression. Standardisation is folded into the weights, so serving needs only the
     linear layer.
 
-    With `nuisance` (copy-minus-image differences, `copy_differences`) and an `invariance`, the L2 penalty becomes
-    w'(I + strength * c * D'D)w on standardised features: fitting plain logistic regression on X A^-1/2 and mapping
-    the weights back by A^-1/2 (A from the top `rank` singular directions of D) is exactly that penalty.
+    With an `invariance`, the L2 penalty becomes w'(I + strength * c * D'D)w on standardised features, D's rows the
+    `nuisance` pairs (copy minus image, `copy_differences`) and, with `real_pools`, the real-pool offsets: fitting
+    plain logistic regression on X A^-1/2 and mapping the weights back by A^-1/2 (A from the top `rank` singular
+    directions of D) is exactly that penalty.
     """
     from sklearn.linear_model import LogisticRegression
 
