@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import connections
 
 from moderation.models import UploadStatus
 from reviews.models import ReviewDecision
@@ -72,6 +73,9 @@ def page():
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 860})
         yield context.new_page()
+        # While that loop runs, Django keeps this thread's connections per context, not per thread: the ones the test
+        # opened are not the thread's usual ones, and left open they kept PostgreSQL from dropping the test database.
+        connections.close_all()
         browser.close()
     del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
