@@ -590,6 +590,16 @@ def _learning_rows(features: ImageFeatures, copies: tuple[str, ...]) -> np.ndarr
     return learn
 
 
+def _heads_inputs(
+    everything: dict[str, ImageFeatures], copies: tuple[str, ...], invariance: Invariance
+) -> tuple[dict[str, ImageFeatures], dict[str, ImageFeatures] | None]:
+    """Each branch's rows to learn labels from, and its copy pairs for `invariance` (None when it names no copies)."""
+    pool = {name: features.subset(_learning_rows(features, copies)) for name, features in everything.items()}
+    if not invariance.copies:
+        return pool, None
+    return pool, {name: copy_differences(features, invariance.copies) for name, features in everything.items()}
+
+
 def evaluate_scores(labels: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, Any]:
     """Per-branch and system AUROC, TPR at 1 % FPR on this set's own real photos, and the outcome rates."""
     from .metrics import auroc, outcome_rates
@@ -631,8 +641,7 @@ def cross_source_report(
     paths = everything["cnn"].paths.astype(str)
     clean = np.char.find(paths, AUGMENTED_SUFFIX) < 0
     resized = np.char.endswith(paths, f"{AUGMENTED_SUFFIX}-resized")
-    pool = {name: features.subset(_learning_rows(features, copies)) for name, features in everything.items()}
-    nuisance = {name: copy_differences(features, invariance.copies) for name, features in everything.items()}
+    pool, nuisance = _heads_inputs(everything, copies, invariance)
     fit = {"branches": branches, "nuisance": nuisance, "invariance": invariance}
     sources = sorted(set(pool["cnn"].sources) - {"real_photos"})
     report: dict[str, Any] = {
@@ -794,8 +803,7 @@ def train_photo_path(
     everything = {
         name: features.subset(~np.isin(features.sources, sorted(exclude))) for name, features in everything.items()
     }
-    pool = {name: features.subset(_learning_rows(features, copies)) for name, features in everything.items()}
-    nuisance = {name: copy_differences(features, invariance.copies) for name, features in everything.items()}
+    pool, nuisance = _heads_inputs(everything, copies, invariance)
     train_items = [item for item in train_items if item.source not in exclude]
     path = fit_photo_path(
         pool["cnn"], pool["vit"], targets, branches=branches, nuisance=nuisance, invariance=invariance
