@@ -119,11 +119,11 @@ def _server_binding_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     of PostgreSQL's. Only this statement binds on the server (every value is a plain parameter of a column); the
     rest of the app keeps Django's default. Wrapped as Django wraps its own, so query logging and errors are the same.
     """
-    import psycopg
+    from django.db.backends.postgresql.base import ServerBindingCursor  # what OPTIONS server_side_binding selects
 
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    cursor = psycopg.Cursor(connection.connection)
+    cursor = ServerBindingCursor(connection.connection)
     return connection.make_debug_cursor(cursor) if connection.queries_logged else connection.make_cursor(cursor)
 
 
