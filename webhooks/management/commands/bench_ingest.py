@@ -30,6 +30,8 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from PIL import Image
 
+from moderation.conf import app_setting
+from scanning.tasks import DETECTOR_READY_LOG
 from transport.signatures import sign
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -37,16 +39,27 @@ SLUG = "bench-ingest"
 
 # Run in the service's environment (not this process's settings): a platform whose rate limit will not cap the bench
 # (the limiter still counts every request, as in production).
-SETUP = f"""
-import json, django
+SETUP = """
+import json, secrets, sys, django
 django.setup()
 from moderation.models import Platform
 from moderation.services import COMMAND_LINE, platform_create
 credentials = platform_create(
-    slug="{SLUG}-" + __import__("secrets").token_hex(4), name="bench_ingest", acting_user=COMMAND_LINE
+    slug=sys.argv[1] + "-" + secrets.token_hex(4), name="bench_ingest", acting_user=COMMAND_LINE
 )
 Platform.objects.filter(pk=credentials.platform.pk).update(webhook_rate_limit_per_minute=10**9)
-print(json.dumps({{"slug": credentials.platform.slug, "secret": credentials.webhook_secret}}))
+# A PostgreSQL server on this machine: its postmaster, whose process tree's CPU the bench reads per stage.
+from django.db import connection
+postmaster = None
+if connection.vendor == "postgresql":
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        try:
+            stat = open(f"/proc/{cursor.fetchone()[0]}/stat").read()
+            postmaster = int(stat.rsplit(")", 1)[1].split()[1])
+        except OSError:
+            pass  # not on this machine (or not visible from here)
+print(json.dumps({"slug": credentials.platform.slug, "secret": credentials.webhook_secret, "postmaster": postmaster}))
 """
 
 # Also run in the service's environment: waits until this bench's uploads have all left the pipeline (or time runs
@@ -74,14 +87,15 @@ print(json.dumps({"seconds": round(elapsed, 1), "uploads": sum(counts.values()),
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its live descendants (gunicorn's or a Celery pool's workers), from /proc."""
+    """User + system CPU of a process and its descendants (gunicorn's or a Celery pool's workers, PostgreSQL's
+    backends), from /proc: the live ones' own, plus what exited children used (PostgreSQL forks one per connection)."""
     total, stack = 0.0, [pid]
     ticks = os.sysconf("SC_CLK_TCK")
     while stack:
         current = stack.pop()
         try:
             fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
+            total += sum(int(field) for field in fields[11:15]) / ticks  # utime, stime, cutime, cstime
             for task in Path(f"/proc/{current}/task").iterdir():
                 stack += [int(child) for child in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError):
@@ -191,6 +205,9 @@ class Command(BaseCommand):
         data_dir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT")}
         env.update(DJANGO_SETTINGS_MODULE="config.settings", MODERATION_DATA_DIR=str(data_dir))
+        # The installation's model exports (one per model version), so a detect worker does not export afresh.
+        if onnx_cache := app_setting("DETECTOR_ONNX_CACHE_DIR"):
+            env["DETECTOR_ONNX_CACHE_DIR"] = str(onnx_cache)
         env.update(DJANGO_DEBUG="false", DJANGO_SECRET_KEY=secrets.token_urlsafe(50), LOG_LEVEL="WARNING")
         # Plain HTTP on loopback, and the trivial view the ceiling is measured on.
         env.update(DJANGO_SECURE_SSL_REDIRECT="false", BENCH_SINK="true", DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost")
@@ -201,7 +218,7 @@ class Command(BaseCommand):
         manage = [sys.executable, str(REPO_ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True)  # noqa: S603
         setup = subprocess.run(  # noqa: S603
-            [sys.executable, "-c", SETUP], env=env, cwd=REPO_ROOT, check=True, capture_output=True, text=True
+            [sys.executable, "-c", SETUP, SLUG], env=env, cwd=REPO_ROOT, check=True, capture_output=True, text=True
         )
         platform = json.loads(setup.stdout.splitlines()[-1])
         port = _free_port()
@@ -226,18 +243,23 @@ class Command(BaseCommand):
             statuses: dict[str, Counter[str]] = {name: Counter() for name in endpoints}
             seconds = dict.fromkeys(endpoints, 0.0)
             web_cpu = dict.fromkeys(endpoints, 0.0)
+            database_cpu = dict.fromkeys(endpoints, 0.0)
+            postmaster = platform["postmaster"]
             round_ratios: list[float] = []
             rounds = max(1, options["rounds"])
             for round_index in range(rounds):
                 count = options["requests"] * (round_index + 1) // rounds - options["requests"] * round_index // rounds
                 round_seconds = {}
                 for name, target in endpoints.items():
+                    database_cpu_before = _cpu_seconds(postmaster) if postmaster else 0.0
                     web_cpu_before, started = _cpu_seconds(web.pid), time.perf_counter()
                     part_latencies, part_statuses = self._load(
                         target, f"{name}{round_index}", count, options["concurrency"], options["processes"]
                     )
                     round_seconds[name] = time.perf_counter() - started
                     web_cpu[name] += _cpu_seconds(web.pid) - web_cpu_before
+                    if postmaster:
+                        database_cpu[name] += _cpu_seconds(postmaster) - database_cpu_before
                     seconds[name] += round_seconds[name]
                     latencies[name] += part_latencies
                     statuses[name].update(part_statuses)
@@ -285,35 +307,45 @@ class Command(BaseCommand):
                 expected, timeout = options["warmup"] + options["requests"], options["drain_timeout"]
                 result["drain"] = {}
                 cpu_ms: dict[str, float] = {"web": round(1000 * web_cpu["ours"] / options["requests"], 2)}
-                for stage, queues, waiting_in in (
-                    ("fetch", "fetch,callbacks", "received,queued"),
-                    ("detect", "detect,callbacks", "received,queued,fetched"),
+                database_ms: dict[str, float] = {"web": round(1000 * database_cpu["ours"] / options["requests"], 2)}
+                # Each worker as production runs it: only detect workers load the model, and a detect worker's
+                # clock starts once its model is warm (the ONNX export of a fresh cache is start-up, not per-upload).
+                for stage, queues, waiting_in, warm_up, ready_line in (
+                    ("fetch", "fetch,callbacks", "received,queued", "false", b" ready."),
+                    ("detect", "detect,callbacks", "received,queued,fetched", "true", DETECTOR_READY_LOG.encode()),
                 ):
                     stage_log = data_dir / f"{stage}-worker.log"
                     with open(stage_log, "wb") as stage_out:
                         worker = subprocess.Popen(  # noqa: S603 (our own worker, fixed arguments)
                             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues,
                              "-n", f"{stage}@%h", "--concurrency", "1", "--loglevel", "INFO"],
-                            env={**env, "DETECTOR_WARM_UP": "true"}, cwd=REPO_ROOT, stdout=stage_out,
+                            env={**env, "DETECTOR_WARM_UP": warm_up}, cwd=REPO_ROOT, stdout=stage_out,
                             stderr=subprocess.STDOUT,
                         )  # fmt: skip
                     deadline = time.monotonic() + 300
-                    while b" ready." not in stage_log.read_bytes() and time.monotonic() < deadline:
+                    while ready_line not in stage_log.read_bytes() and time.monotonic() < deadline:
                         if worker.poll() is not None:
                             raise CommandError(f"{stage} worker exited:\n{stage_log.read_text()[-3000:]}")
                         time.sleep(0.2)
+                    if ready_line not in stage_log.read_bytes():
+                        raise CommandError(f"{stage} worker not ready in 300 s:\n{stage_log.read_text()[-3000:]}")
                     cpu_before = _cpu_seconds(worker.pid)
+                    database_before = _cpu_seconds(postmaster) if postmaster else 0.0
                     drain = subprocess.run(  # noqa: S603
                         [sys.executable, "-c", DRAIN, platform["slug"], str(expected), str(timeout), waiting_in],
                         env=env, cwd=REPO_ROOT, check=True, capture_output=True, text=True,
                     )  # fmt: skip
                     stage_cpu = _cpu_seconds(worker.pid) - cpu_before
+                    if postmaster:
+                        database_ms[stage] = round(1000 * (_cpu_seconds(postmaster) - database_before) / expected, 2)
                     result["drain"][stage] = json.loads(drain.stdout.splitlines()[-1])
                     cpu_ms[stage] = round(1000 * stage_cpu / expected, 2)
                     worker.terminate()
                     worker.wait(timeout=60)
                     worker = None
                 result["cpu_ms_per_upload"] = cpu_ms
+                # PostgreSQL's own CPU for each stage's queries (its process tree, read from /proc), where it runs here.
+                result["database_cpu_ms_per_upload"] = database_ms if postmaster else None
                 result["cpu_ms_note"] = (
                     "CPU time of each stage's processes (the web server's over the timed load; each worker's from "
                     "ready to drained) divided by the uploads; the load generator's own CPU is not in `web`"
