@@ -235,7 +235,7 @@ def review_decide(
             appeal_decide(
                 appeal=appeal, reviewer=reviewer, upheld=label == ReviewLabel.AI_GENERATED, reason_code=reason_code
             )
-            callback_enqueue(upload=upload, event_type="upload.appeal_decided", data=upload_payload(upload))
+            callback_enqueue(upload=upload, event_type="upload.appeal_decided", payload=upload_payload)
             return decision
         # The statement of reasons: a restriction a moderator decided, or the lifting of one in force.
         machine_said_ai = upload.scan_verdict == VerdictLabel.AI_GENERATED
@@ -248,7 +248,7 @@ def review_decide(
             reason_code=reason_code,
             decided_at=decision.created_at,
         )
-        callback_enqueue(upload=upload, event_type="upload.reviewed", data=upload_payload(upload))
+        callback_enqueue(upload=upload, event_type="upload.reviewed", payload=upload_payload)
     return decision
 
 

@@ -104,7 +104,7 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
             upload=upload, model_name=model_name, model_version=model_version, error=outcome.error
         )
         upload_fail(upload=upload, reason=f"image rejected: {outcome.error}", acting_user=SCANNING)
-        callback_enqueue(upload=upload, event_type="upload.failed", data=upload_payload(upload))
+        callback_enqueue(upload=upload, event_type="upload.failed", payload=upload_payload)
         return scan
     verdict = outcome.verdict
     decision, threshold, provenance = tag_decision(upload=upload, verdict=verdict)
@@ -167,7 +167,7 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
             statement_issue(upload=upload, kind=StatementKind.AUTOMATIC, restricts=True, threshold=threshold)
         except Exception:  # a misconfigured policy must not hold up the verdict (nor send it round the sweeper)
             logger.exception("no statement of reasons for upload %s", upload.pk)
-    callback_enqueue(upload=upload, event_type="upload.tagged", data=upload_payload(upload))
+    callback_enqueue(upload=upload, event_type="upload.tagged", payload=upload_payload)
     return scan
 
 

@@ -112,3 +112,19 @@ def test_callback_to_an_internal_address_is_dead_at_once_without_retries(
 def test_no_callback_url_means_no_delivery(client, platform, django_capture_on_commit_callbacks):
     _send(client, platform, django_capture_on_commit_callbacks)
     assert not CallbackDelivery.objects.exists()
+
+
+def test_without_a_callback_url_the_payload_is_not_built(platform):
+    from callbacks.tasks import callback_enqueue
+    from tests.conftest import scanned_upload
+
+    upload = scanned_upload(platform, "no-url")
+    built = []
+    assert callback_enqueue(upload=upload, event_type="upload.tagged", payload=built.append) is None
+    assert built == [], "reading the upload back for a payload nobody receives is a quarter of a detection batch"
+    Platform.objects.filter(pk=upload.platform_id).update(callback_url="https://platform.example/hooks")
+    upload.platform.refresh_from_db()
+    delivery = callback_enqueue(
+        upload=upload, event_type="upload.tagged", payload=lambda u: {"external_id": u.external_id}
+    )
+    assert delivery.payload["data"] == {"external_id": "no-url"} and delivery.payload["type"] == "upload.tagged"
