@@ -1,0 +1,59 @@
+"""Recording a detection batch: one locked read and one transaction for the whole batch, every verdict written."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from fetching.services import upload_fetch
+from moderation.models import Upload, UploadStatus
+from scanning.models import Scan
+from scanning.services import uploads_scan
+from tests.conftest import photo_bytes
+from webhooks.services import upload_create
+
+pytestmark = pytest.mark.django_db
+
+
+def _fetched(platform, count: int) -> list[Upload]:
+    uploads = []
+    for index in range(count):
+        upload, _ = upload_create(
+            platform=platform.platform,
+            webhook_id=f"msg_{uuid.uuid4().hex}",
+            external_id=f"batch-{index}",
+            data_base64=base64.b64encode(photo_bytes(index)).decode(),
+        )
+        assert upload_fetch(upload_id=upload.pk)
+        uploads.append(upload)
+    return uploads
+
+
+def test_a_batch_is_recorded_under_one_locked_read(platform, coin_model):
+    uploads = _fetched(platform, 4)
+    with CaptureQueriesContext(connection) as queries:
+        scans = uploads_scan(upload_ids=[upload.pk for upload in uploads])
+    locking = [sql for query in queries if "FOR UPDATE" in (sql := query["sql"]) and 'FROM "moderation_upload"' in sql]
+    assert len(locking) == 1, "the batch's uploads are locked in one read, not one each"
+    assert 'FOR UPDATE OF "moderation_upload"' in locking[0], "the platform row is read, not locked"
+    assert len(scans) == 4 and Scan.objects.count() == 4
+    for upload in Upload.objects.filter(pk__in=[upload.pk for upload in uploads]):
+        # The coin model scores 0.5, in its review zone: every verdict, with its columns, is written.
+        assert upload.status == UploadStatus.NEEDS_REVIEW
+        assert upload.scan_verdict == "needs-review" and upload.scan_score == pytest.approx(0.5)
+        assert upload.scan_model_version and upload.review_priority > 0
+        assert [entry["status"] for entry in upload.status_history][-3:] == ["fetched", "scanned", "needs_review"]
+
+
+def test_an_upload_that_moved_on_is_left_alone_and_the_rest_recorded(platform, coin_model):
+    first, *rest = _fetched(platform, 3)
+    scanned_first = uploads_scan(upload_ids=[first.pk])
+    assert len(scanned_first) == 1
+    # A duplicate delivery of the same batch: the upload already scored keeps its one scan.
+    scans = uploads_scan(upload_ids=[first.pk, *(upload.pk for upload in rest)])
+    assert {scan.upload_id for scan in scans} == {upload.pk for upload in rest}
+    assert Scan.objects.filter(upload=first).count() == 1
