@@ -96,7 +96,7 @@ def console_roles_ensure(**_: Any) -> None:
 
 
 def _active_claim(upload: Upload) -> ReviewClaim | None:
-    claim = ReviewClaim.objects.select_for_update().select_related("reviewer").filter(upload=upload).first()
+    claim = ReviewClaim.objects.select_for_update(of=("self",)).select_related("reviewer").filter(upload=upload).first()
     if claim is not None and claim.expires_at <= timezone.now():
         claim.delete()
         return None
@@ -177,7 +177,7 @@ def review_decide(
     """
     if label not in ReviewLabel.values:
         raise ApplicationError(f"unknown label {label!r}", code="invalid_label")
-    upload = Upload.objects.select_for_update().select_related("platform").get(pk=upload.pk)
+    upload = Upload.objects.select_for_update(of=("self",)).select_related("platform").get(pk=upload.pk)
     claim = _active_claim(upload)
     if claim is not None and claim.reviewer_id != reviewer.pk:
         raise ClaimConflict(claim)

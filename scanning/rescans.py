@@ -122,7 +122,7 @@ def _send_back_to_review(upload: Upload, *changed_fields: str, reason: str) -> N
 
 @transaction.atomic
 def _flag_known_fake(*, upload_id: Any, entry: HashBankEntry, distance: int) -> dict[str, Any] | None:
-    upload = Upload.objects.select_for_update().select_related("platform").get(pk=upload_id)
+    upload = Upload.objects.select_for_update(of=("self",)).select_related("platform").get(pk=upload_id)
     if any(f.get("detail", {}).get("entry_id") == entry.pk for f in upload.evidence):
         return None  # already flagged by this hash: a retro scan is safe to run twice
     upload.evidence = [*upload.evidence, _match_finding(entry, distance, platform_id=upload.platform_id)]

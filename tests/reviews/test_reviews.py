@@ -159,3 +159,17 @@ def test_stats_count_overturns_per_model_and_false_positives(coin_model, platfor
     assert stats.overturns_by_model == {"tiny-test_efficientnet@1": (2, 1)}
     assert (stats.real_reviewed, stats.real_flagged_ai) == (1, 1)
     assert stats.per_day[-1][1:] == (3, 3, 3, 0)
+
+
+def test_claiming_and_deciding_lock_no_platform_or_user_row(coin_model, platform, moderator):
+    """Only the upload and its claim are locked: a lock on the joined platform or user rows would make every
+    moderator of a platform wait on the others' decisions."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    upload = scanned_upload(platform, "locks-1")
+    with CaptureQueriesContext(connection) as queries:
+        review_claim(upload=upload, reviewer=moderator)
+        review_decide(upload=upload, reviewer=moderator, label="real")
+    locks = [query["sql"] for query in queries if "FOR UPDATE" in query["sql"]]
+    assert locks and all('FOR UPDATE OF "' in sql or " JOIN " not in sql for sql in locks), locks
