@@ -43,6 +43,11 @@ def upload_get(*, platform: Platform, external_id: str) -> Upload | None:
     return _with_results(Upload.objects.filter(platform=platform, external_id=external_id)).first()
 
 
+def uploads_with_results(*, ids: list[Any]) -> QuerySet[Upload]:
+    """Uploads by id, with their platform and everything the lookup API shows: one query per relation for all."""
+    return _with_results(Upload.objects.filter(pk__in=ids).select_related("platform"))
+
+
 def upload_list(*, platform: Platform, tag: str | None = None, status: str | None = None) -> QuerySet[Upload]:
     queryset = Upload.objects.filter(platform=platform)
     if tag:

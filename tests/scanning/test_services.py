@@ -57,3 +57,25 @@ def test_an_upload_that_moved_on_is_left_alone_and_the_rest_recorded(platform, c
     scans = uploads_scan(upload_ids=[first.pk, *(upload.pk for upload in rest)])
     assert {scan.upload_id for scan in scans} == {upload.pk for upload in rest}
     assert Scan.objects.filter(upload=first).count() == 1
+
+
+def test_a_batch_calls_back_each_upload_with_its_own_payload_read_once(platform, coin_model):
+    from callbacks.models import CallbackDelivery
+    from moderation.models import Platform
+
+    Platform.objects.filter(pk=platform.platform.pk).update(callback_url="https://platform.example/hooks")
+    uploads = _fetched(platform, 3)
+    with CaptureQueriesContext(connection) as queries:
+        uploads_scan(upload_ids=[upload.pk for upload in uploads])
+    deliveries = list(CallbackDelivery.objects.filter(event_type="upload.tagged"))
+    assert sorted(delivery.payload["data"]["external_id"] for delivery in deliveries) == [
+        "batch-0",
+        "batch-1",
+        "batch-2",
+    ]
+    for delivery in deliveries:
+        data = delivery.payload["data"]
+        assert data["upload_id"] == str(delivery.upload_id) and data["status"] == "needs_review"
+        assert data["verdict"]["label"] == "needs-review" and data["tags"][0]["name"] == "needs-review"
+    # The payloads are read for the batch together: one read of each relation, not one per upload.
+    assert sum('FROM "compliance_appeal"' in query["sql"] for query in queries) == 1
