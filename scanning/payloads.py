@@ -12,7 +12,7 @@ from compliance.selectors import statement_public
 from moderation.links import upload_lookup_url
 from moderation.models import Upload
 
-from .selectors import latest_scored_scan, scan_verdict_basis, upload_get, uploads_with_results
+from .selectors import latest_scored_scan, scan_verdict_basis, uploads_with_results
 
 
 class TagOutput(serializers.Serializer):
@@ -147,9 +147,7 @@ class UploadOutput(serializers.Serializer):
 
 def upload_payload(upload: Upload) -> dict[str, Any]:
     """The upload as the lookup API shows it, as plain JSON data (for a callback's `data`)."""
-    return json.loads(
-        json.dumps(UploadOutput(upload_get(platform=upload.platform, external_id=upload.external_id)).data)
-    )
+    return upload_payloads([upload])[upload.pk]
 
 
 def upload_payloads(uploads: list[Upload]) -> dict[Any, dict[str, Any]]:
