@@ -45,12 +45,13 @@ bench: install
 
 ## Load-test the signed upload webhook under gunicorn on loopback: one JSON (req/s, p50/p99, errors, scans after draining).
 ## On PostgreSQL + Redis: make bench-ingest INGEST_DATABASE_URL=postgres://… INGEST_BROKER_URL=redis://… (a database
-## of its own: the bench migrates it and adds its platform).
+## of its own: the bench migrates it and adds its platform). INGEST_ARGS=--callbacks calls every verdict back.
 INGEST_DATABASE_URL ?=
 INGEST_BROKER_URL ?=
+INGEST_ARGS ?=
 bench-ingest: install
 	$(PY) manage.py bench_ingest $(if $(INGEST_DATABASE_URL),--database-url $(INGEST_DATABASE_URL)) \
-		$(if $(INGEST_BROKER_URL),--broker-url $(INGEST_BROKER_URL))
+		$(if $(INGEST_BROKER_URL),--broker-url $(INGEST_BROKER_URL)) $(INGEST_ARGS)
 
 ## Near-duplicate lookups against a bank of 1,000,000 PDQ hashes: lookups/s, p99 latency, memory (JSON).
 bench-hashes: install

@@ -1,5 +1,5 @@
-"""`manage.py bench_ingest` on PostgreSQL + Redis: ours and the ceiling from one run, every upload scanned after
-draining, and each stage's CPU (its own and PostgreSQL's) measured."""
+"""`manage.py bench_ingest` on PostgreSQL + Redis: ours and the ceiling from one run, every upload scanned (and, with
+--callbacks, called back) after draining, and each stage's CPU (its own and PostgreSQL's) measured."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_bench_ingest_reports_the_ceiling_and_each_stage(bench_database_url, set
         "bench_ingest",
         "--database-url", bench_database_url,
         "--broker-url", settings.CELERY_BROKER_URL,
-        "--requests", "40", "--warmup", "10", "--rounds", "2", "--concurrency", "4",
+        "--requests", "40", "--warmup", "10", "--rounds", "2", "--concurrency", "4", "--callbacks",
         stdout=out,
     )  # fmt: skip
     result = json.loads(out.getvalue())
@@ -43,6 +43,7 @@ def test_bench_ingest_reports_the_ceiling_and_each_stage(bench_database_url, set
     assert result["ratio_to_ceiling"] == pytest.approx(result["req_per_s"] / result["ceiling"]["req_per_s"], abs=1e-3)
     assert len(result["ratio_by_round"]) == 2
     assert result["drain"]["detect"]["with_scan"] == 50, "every upload, warm-up included, scanned"
+    assert result["callbacks"] and result["drain"]["detect"]["callbacks"] == {"delivered": 50}, "and called back"
     assert set(result["cpu_ms_per_upload"]) == {"web", "fetch", "detect"}
     assert all(ms > 0 for ms in result["cpu_ms_per_upload"].values())
     # PostgreSQL runs on this machine, so its own CPU is read per stage (in clock ticks: a short stage may read 0).

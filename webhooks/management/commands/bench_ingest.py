@@ -38,7 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 SLUG = "bench-ingest"
 
 # Run in the service's environment (not this process's settings): a platform whose rate limit will not cap the bench
-# (the limiter still counts every request, as in production).
+# (the limiter still counts every request, as in production), and with --callbacks a callback URL.
 SETUP = """
 import json, secrets, sys, django
 django.setup()
@@ -47,7 +47,9 @@ from moderation.services import COMMAND_LINE, platform_create
 credentials = platform_create(
     slug=sys.argv[1] + "-" + secrets.token_hex(4), name="bench_ingest", acting_user=COMMAND_LINE
 )
-Platform.objects.filter(pk=credentials.platform.pk).update(webhook_rate_limit_per_minute=10**9)
+Platform.objects.filter(pk=credentials.platform.pk).update(
+    webhook_rate_limit_per_minute=10**9, callback_url=sys.argv[2]
+)
 # A PostgreSQL server on this machine: its postmaster, whose process tree's CPU the bench reads per stage.
 from django.db import connection
 postmaster = None
@@ -68,6 +70,7 @@ DRAIN = """
 import json, sys, time, django
 django.setup()
 from django.db.models import Count
+from callbacks.models import CallbackDelivery
 from scanning.models import Scan
 from moderation.models import Upload
 slug, expected, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
@@ -75,14 +78,18 @@ waiting_in = sys.argv[4].split(",")  # the states this stage takes uploads out o
 started = time.monotonic()
 while True:
     counts = dict(Upload.objects.filter(platform__slug=slug).values_list("status").annotate(n=Count("id")))
-    pending = sum(counts.get(status, 0) for status in waiting_in)
+    callbacks = dict(
+        CallbackDelivery.objects.filter(platform__slug=slug).values_list("status").annotate(n=Count("id"))
+    )
+    pending = sum(counts.get(status, 0) for status in waiting_in) + callbacks.get("pending", 0)
     if (pending == 0 and sum(counts.values()) >= expected) or time.monotonic() - started > timeout:
         break
     time.sleep(1)
 elapsed = time.monotonic() - started
 scanned = Scan.objects.filter(upload__platform__slug=slug, error="").values("upload").distinct().count()
 print(json.dumps({"seconds": round(elapsed, 1), "uploads": sum(counts.values()), "with_scan": scanned,
-                  "by_status": counts, "pending": pending, "scans_per_s": round(scanned / elapsed, 1)}))
+                  "by_status": counts, "pending": pending, "scans_per_s": round(scanned / elapsed, 1),
+                  "callbacks": callbacks}))
 """
 
 
@@ -199,6 +206,11 @@ class Command(BaseCommand):
         parser.add_argument("--database-url", default="", help="PostgreSQL URL; default: SQLite in a temp dir")
         parser.add_argument("--broker-url", default="", help="Redis URL; default: the filesystem broker")
         parser.add_argument("--drain-timeout", type=float, default=600, help="seconds to wait for scans; 0 skips")
+        parser.add_argument(
+            "--callbacks",
+            action="store_true",
+            help="give the platform a callback URL (the server's do-nothing view), so every verdict is called back",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         width, height = (int(part) for part in options["image_size"].split("x"))
@@ -217,11 +229,15 @@ class Command(BaseCommand):
             env["CELERY_BROKER_URL"] = options["broker_url"]
         manage = [sys.executable, str(REPO_ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput"], env=env, check=True, capture_output=True)  # noqa: S603
-        setup = subprocess.run(  # noqa: S603
-            [sys.executable, "-c", SETUP, SLUG], env=env, cwd=REPO_ROOT, check=True, capture_output=True, text=True
-        )
-        platform = json.loads(setup.stdout.splitlines()[-1])
         port = _free_port()
+        callback_url = f"http://127.0.0.1:{port}/bench-sink" if options["callbacks"] else ""
+        if callback_url:
+            env["FETCH_ALLOW_LOOPBACK"] = "true"  # the platform's endpoint is this server, on loopback
+        setup = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", SETUP, SLUG, callback_url],
+            env=env, cwd=REPO_ROOT, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        platform = json.loads(setup.stdout.splitlines()[-1])
         web_command = [sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn_conf", "config.wsgi",
                        "--bind", f"127.0.0.1:{port}", "--workers", str(options["web_workers"]),
                        "--threads", str(options["threads"])]  # fmt: skip
@@ -278,6 +294,7 @@ class Command(BaseCommand):
                     env.get("DATABASE_CONN_MAX_AGE") or ("60" if options["database_url"] else "0")
                 ),
                 "broker": "redis" if options["broker_url"] else "filesystem",
+                "callbacks": bool(callback_url),
                 "image_bytes": len(_jpeg(width, height, 0)),
                 "cpu_count": os.cpu_count(),
                 "seconds": round(seconds["ours"], 3),
