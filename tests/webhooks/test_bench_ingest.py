@@ -50,3 +50,6 @@ def test_bench_ingest_reports_the_ceiling_and_each_stage(bench_database_url, set
     database_ms = result["database_cpu_ms_per_upload"]
     assert set(database_ms) == {"web", "fetch", "detect"}
     assert all(ms >= 0 for ms in database_ms.values()) and sum(database_ms.values()) > 0
+    # The timed load's own figures, reported with or without draining.
+    assert result["web_cpu_ms_per_request"] == result["cpu_ms_per_upload"]["web"] > 0
+    assert result["database_cpu_ms_per_request"] == database_ms["web"]

@@ -305,6 +305,12 @@ class Command(BaseCommand):
                 },
                 "statuses": dict(statuses["ours"]),
                 "errors": {status: n for status, n in statuses["ours"].items() if status != "202"},
+                # CPU per request of the web server's processes (HTTP, Django, ours) and of PostgreSQL's, where it runs
+                # here; the load generator's own is in neither.
+                "web_cpu_ms_per_request": round(1000 * web_cpu["ours"] / options["requests"], 2),
+                "database_cpu_ms_per_request": (
+                    round(1000 * database_cpu / options["requests"], 2) if postmaster else None
+                ),
                 "ceiling": {
                     "what": "the same load to a view of the same server that reads the body and does nothing",
                     "req_per_s": round(ceiling, 1),
