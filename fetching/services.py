@@ -26,19 +26,26 @@ from .models import PendingImage
 
 logger = logging.getLogger(__name__)
 
+# The upload's columns the fetch stage writes (besides its status and image).
+FETCH_RESULT_FIELDS = ("attempts", "sha256", "pdq_hash", "pdq_quality", "evidence")
+
 
 def upload_fetch(*, upload_id: Any) -> bool:
     """The I/O stage: store the image bytes (the webhook's, held in the database, or fetched from the URL) in the
     media storage and collect evidence. Returns True when the upload is ready to scan."""
-    upload = Upload.objects.select_related("platform").get(id=upload_id)
+    # One read: the upload, its platform (the hash bank's scope) and the bytes the webhook held, if any.
+    upload = Upload.objects.select_related("platform", "pending_image").get(id=upload_id)
     if upload.status in TERMINAL_STATUSES or upload.status == UploadStatus.SCANNED:
         return False
     upload.attempts += 1
-    pending = None
+    try:
+        pending: PendingImage | None = upload.pending_image
+    except PendingImage.DoesNotExist:
+        pending = None
     if upload.image:  # a redelivered task after the bytes were stored
         with upload.image.open("rb") as handle:
             raw = handle.read()
-    elif (pending := PendingImage.objects.filter(upload=upload).first()) is not None:
+    elif pending is not None:
         raw = bytes(pending.data)  # carried by the webhook, held in the database until now
         upload.image.save(f"{upload.sha256[:32]}.bin", ContentFile(raw), save=False)
     else:
@@ -55,14 +62,20 @@ def upload_fetch(*, upload_id: Any) -> bool:
         upload.sha256 = hashlib.sha256(raw).hexdigest()
         upload.image.save(f"{upload.sha256[:32]}.bin", ContentFile(raw), save=False)
     _evidence_collect(upload=upload, data=raw)
+    # What this stage found goes in the status change's own UPDATE, which only succeeds from the state read above.
+    found = {name: getattr(upload, name) for name in FETCH_RESULT_FIELDS}
     try:
         with transaction.atomic():
             upload_transition(
-                upload=upload, to=UploadStatus.FETCHED, reason="image stored, evidence collected", acting_user=FETCHING
+                upload=upload,
+                to=UploadStatus.FETCHED,
+                reason="image stored, evidence collected",
+                acting_user=FETCHING,
+                fields={**found, "image": upload.image.name},
             )
-            upload.save()
             if pending is not None:
-                pending.delete()  # stored now; the database keeps no second copy
+                # Stored now; the database keeps no second copy.
+                PendingImage.objects.filter(pk=pending.pk).delete()
     except IllegalTransition as exc:  # a redelivered copy of this task got there first: its result stands
         logger.info("upload %s not stored again: %s", upload.pk, exc.message)
         return False
