@@ -3,8 +3,8 @@
 A publish through Celery costs about as much CPU as the webhook's insert (0.4 ms: building the message, the
 producer pool, the broker round trip), and the request would wait for it. Instead the request thread appends the
 upload's id to this process's queue and answers; the thread sends whatever has gathered since its last message as one
-`uploads_fetch_each` message, gathering for WEBHOOK_PUBLISH_LINGER_SECONDS (20 ms) after the first, and a fetch worker
-turns that into one `upload_fetch` per upload (each keeps its own retries and time limits).
+`uploads_fetch_each` message, gathering for WEBHOOK_PUBLISH_LINGER_SECONDS (20 ms) after the first. A fetch worker
+stores the batch's held bytes in that task and gives each URL upload an `upload_fetch` of its own (with its retries).
 
 Nothing is lost if the broker refuses or the process dies first: every id is of an upload already committed
 `queued`. A refused batch goes back to `received` for the sweeper to publish when the broker is back; a process

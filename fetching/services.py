@@ -30,9 +30,16 @@ logger = logging.getLogger(__name__)
 FETCH_RESULT_FIELDS = ("attempts", "sha256", "pdq_hash", "pdq_quality", "evidence")
 
 
-def upload_fetch(*, upload_id: Any) -> bool:
+class RemoteImage(Exception):
+    """The upload's image is only at its URL, and the caller asked not to fetch it (`fetch_url=False`)."""
+
+
+def upload_fetch(*, upload_id: Any, fetch_url: bool = True) -> bool:
     """The I/O stage: store the image bytes (the webhook's, held in the database, or fetched from the URL) in the
-    media storage and collect evidence. Returns True when the upload is ready to scan."""
+    media storage and collect evidence. Returns True when the upload is ready to scan.
+
+    With `fetch_url=False` an upload whose image is only at its URL raises RemoteImage instead, before any change.
+    """
     # One read: the upload, its platform (the hash bank's scope) and the bytes the webhook held, if any.
     upload = Upload.objects.select_related("platform", "pending_image").get(id=upload_id)
     if upload.status in TERMINAL_STATUSES or upload.status == UploadStatus.SCANNED:
@@ -48,6 +55,8 @@ def upload_fetch(*, upload_id: Any) -> bool:
     elif pending is not None:
         raw = bytes(pending.data)  # carried by the webhook, held in the database until now
         upload.image.save(f"{upload.sha256[:32]}.bin", ContentFile(raw), save=False)
+    elif not fetch_url:
+        raise RemoteImage(upload.source_url)
     else:
         try:
             raw = fetch_image(

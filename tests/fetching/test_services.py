@@ -18,6 +18,12 @@ from webhooks.services import upload_create
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Stored images in this test's own folder, not the session's (another test's identical image stays its own)."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
 def _held(platform, external_id: str = "held-1") -> Upload:
     upload, _ = upload_create(
         platform=platform.platform,

@@ -1,0 +1,95 @@
+"""A web process's batch on the fetch queue: held bytes stored in the batch task itself, everything else (a URL, a
+failure, what is left when time runs out) handed to a task of its own."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded
+
+from fetching.tasks import upload_fetch, uploads_fetch_each
+from moderation.models import Upload, UploadStatus
+from scanning.tasks import uploads_scan
+from tests.conftest import photo_bytes
+from webhooks.services import upload_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Stored images in this test's own folder, not the session's (another test's identical image stays its own)."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+@pytest.fixture
+def published(monkeypatch) -> dict[str, list[str]]:
+    """What the batch publishes, by task: nothing is sent to a broker or run."""
+    sent: dict[str, list[str]] = {"upload_fetch": [], "uploads_scan": []}
+    monkeypatch.setattr(upload_fetch, "delay", lambda upload_id: sent["upload_fetch"].append(str(upload_id)))
+    monkeypatch.setattr(uploads_scan, "delay", lambda upload_id: sent["uploads_scan"].append(str(upload_id)))
+    return sent
+
+
+def _upload(platform, external_id: str, **source: str) -> str:
+    upload, _ = upload_create(
+        platform=platform.platform, webhook_id=f"msg_{uuid.uuid4().hex}", external_id=external_id, **source
+    )
+    return str(upload.pk)
+
+
+def _held(platform, external_id: str, seed: int) -> str:
+    return _upload(platform, external_id, data_base64=base64.b64encode(photo_bytes(seed)).decode())
+
+
+def test_held_bytes_are_stored_in_the_batch_and_go_straight_to_detection(platform, published):
+    ids = [_held(platform, f"held-{n}", n) for n in range(3)]
+    uploads_fetch_each(ids)
+    assert published == {"upload_fetch": [], "uploads_scan": ids}, "no task of their own"
+    assert set(Upload.objects.filter(pk__in=ids).values_list("status", flat=True)) == {UploadStatus.FETCHED}
+
+
+def test_a_url_upload_and_a_vanished_one_leave_the_rest_of_the_batch_alone(platform, published):
+    held = _held(platform, "held", 1)
+    remote = _upload(platform, "remote", url="https://images.example.com/a.jpg")
+    uploads_fetch_each([str(uuid.uuid4()), remote, held])
+    assert published == {"upload_fetch": [remote], "uploads_scan": [held]}, "the URL is fetched by its own task"
+    assert Upload.objects.get(pk=remote).status == UploadStatus.QUEUED, "untouched until then"
+    assert Upload.objects.get(pk=held).status == UploadStatus.FETCHED
+
+
+def test_an_upload_that_fails_to_store_is_retried_by_a_task_of_its_own(platform, published, monkeypatch):
+    ids = [_held(platform, f"held-{n}", n) for n in range(3)]
+    storage = Upload._meta.get_field("image").storage
+    save = storage.save
+    calls = []
+
+    def save_failing_once(name, content, *args, **kwargs):
+        calls.append(name)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return save(name, content, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "save", save_failing_once)
+    uploads_fetch_each(ids)
+    assert published == {"upload_fetch": [ids[1]], "uploads_scan": [ids[0], ids[2]]}
+    assert Upload.objects.get(pk=ids[1]).status == UploadStatus.QUEUED, "nothing lost: still queued for its task"
+
+
+def test_a_batch_out_of_time_hands_the_rest_to_tasks_of_their_own(platform, published, monkeypatch):
+    ids = [_held(platform, f"held-{n}", n) for n in range(4)]
+    storage = Upload._meta.get_field("image").storage
+    save = storage.save
+    calls = []
+
+    def save_until_the_soft_limit(name, content, *args, **kwargs):
+        calls.append(name)
+        if len(calls) == 2:
+            raise SoftTimeLimitExceeded()
+        return save(name, content, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "save", save_until_the_soft_limit)
+    uploads_fetch_each(ids)
+    assert published == {"upload_fetch": ids[1:], "uploads_scan": ids[:1]}
