@@ -23,6 +23,7 @@ from moderation.services import (
 from transport.fetch import FetchRefused, fetch_image
 
 from .models import PendingImage
+from .selectors import uploads_for_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,16 @@ def upload_fetch(*, upload_id: Any, fetch_url: bool = True) -> bool:
 
     With `fetch_url=False` an upload whose image is only at its URL raises RemoteImage instead, before any change.
     """
-    # One read: the upload, its platform (the hash bank's scope) and the bytes the webhook held, if any.
-    upload = Upload.objects.select_related("platform", "pending_image").get(id=upload_id)
+    [(_, upload)] = uploads_for_fetch([upload_id])
+    if upload is None:
+        raise Upload.DoesNotExist(f"no upload {upload_id}")
+    return upload_fetch_read(upload=upload, fetch_url=fetch_url)
+
+
+def upload_fetch_read(*, upload: Upload, fetch_url: bool = True) -> bool:
+    """`upload_fetch` of an upload already read with `fetching.selectors.uploads_for_fetch` (a batch reads all of its
+    uploads at once). A change made meanwhile by another process wins: this one's status change then finds the row
+    moved on, and returns False."""
     if upload.status in TERMINAL_STATUSES or upload.status == UploadStatus.SCANNED:
         return False
     upload.attempts += 1

@@ -27,6 +27,7 @@ from scanning import tasks as scanning_tasks
 from transport.fetch import FetchTransient
 
 from . import services
+from .selectors import uploads_for_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -77,26 +78,35 @@ def uploads_fetch_each(upload_ids: list[str]) -> None:
     no network, and a task of their own per upload (its publish, delivery and acknowledgement) cost the fetch stage
     more CPU than storing them. An upload whose image is at its URL, or whose storing fails, gets its own
     `upload_fetch`, with that task's retries and time limits; so does the rest of a batch that runs out of time. A
-    batch delivered twice (a worker lost) fetches again what it already stored, which every stage allows."""
-    for index, upload_id in enumerate(upload_ids):
-        try:
-            ready = services.upload_fetch(upload_id=upload_id, fetch_url=False)
-        except Upload.DoesNotExist:
-            logger.warning("upload %s no longer exists; dropping its fetch", upload_id)
-            continue
-        except services.RemoteImage:
-            upload_fetch.delay(upload_id)
-            continue
-        except SoftTimeLimitExceeded:
-            for rest in upload_ids[index:]:
-                upload_fetch.delay(rest)
-            return
-        except Exception:
-            logger.exception("storing upload %s in its batch failed; retrying it in a task of its own", upload_id)
-            upload_fetch.delay(upload_id)
-            continue
-        if ready:
-            scanning_tasks.uploads_scan.delay(upload_id)
+    batch delivered twice (a worker lost) fetches again what it already stored, which every stage allows. The batch's
+    uploads are read together (`uploads_for_fetch`)."""
+    handled = 0
+    try:
+        for upload_id, upload in uploads_for_fetch(upload_ids):
+            _batch_member_fetch(upload_id, upload)
+            handled += 1
+    except SoftTimeLimitExceeded:
+        for rest in upload_ids[handled:]:
+            upload_fetch.delay(rest)
+
+
+def _batch_member_fetch(upload_id: str, upload: Upload | None) -> None:
+    if upload is None:
+        logger.warning("upload %s no longer exists; dropping its fetch", upload_id)
+        return
+    try:
+        ready = services.upload_fetch_read(upload=upload, fetch_url=False)
+    except services.RemoteImage:
+        upload_fetch.delay(upload_id)
+        return
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception:
+        logger.exception("storing upload %s in its batch failed; retrying it in a task of its own", upload_id)
+        upload_fetch.delay(upload_id)
+        return
+    if ready:
+        scanning_tasks.uploads_scan.delay(upload_id)
 
 
 def upload_enqueue(*, upload_id: Any, acting_user: Actor) -> None:
