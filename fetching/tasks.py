@@ -13,6 +13,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
+from hashbank.services import hash_banks_read_once
 from moderation.conf import app_setting
 from moderation.models import Upload, UploadStatus
 from moderation.services import (
@@ -79,12 +80,13 @@ def uploads_fetch_each(upload_ids: list[str]) -> None:
     more CPU than storing them. An upload whose image is at its URL, or whose storing fails, gets its own
     `upload_fetch`, with that task's retries and time limits; so does the rest of a batch that runs out of time. A
     batch delivered twice (a worker lost) fetches again what it already stored, which every stage allows. The batch's
-    uploads are read together (`uploads_for_fetch`)."""
+    uploads are read together (`uploads_for_fetch`), and each hash bank once."""
     handled = 0
     try:
-        for upload_id, upload in uploads_for_fetch(upload_ids):
-            _batch_member_fetch(upload_id, upload)
-            handled += 1
+        with hash_banks_read_once():
+            for upload_id, upload in uploads_for_fetch(upload_ids):
+                _batch_member_fetch(upload_id, upload)
+                handled += 1
     except SoftTimeLimitExceeded:
         for rest in upload_ids[handled:]:
             upload_fetch.delay(rest)

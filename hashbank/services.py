@@ -11,7 +11,9 @@ import csv
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import transaction
@@ -42,10 +44,27 @@ def known_fake_priority(priority: int) -> int:
 # --- the in-process index -----------------------------------------------------------------------------------------
 
 
+# Banks brought up to date in the current `hash_banks_read_once` block (None outside one).
+_read_once: ContextVar[set[int | None] | None] = ContextVar("hash_banks_read_once", default=None)
+
+
+@contextmanager
+def hash_banks_read_once() -> Iterator[None]:
+    """Within this block each bank is brought up to date at its first lookup only, as if every lookup ran at the
+    block's start (a fetch batch: one query per bank instead of one per upload; fakes banked meanwhile are caught by
+    their retro scan, as for uploads that came before them)."""
+    token = _read_once.set(set())
+    try:
+        yield
+    finally:
+        _read_once.reset(token)
+
+
 class _BankIndexes:
     """One HashIndex per bank (a platform's, and the shared one), kept in each worker process and topped up with the
-    rows added since it last looked, so a lookup costs an indexed `id > n` query plus the faiss search. Deletions
-    (an overturned fake) are noticed by a row count at most once a minute, and the index is then rebuilt."""
+    rows added since it last looked, so a lookup costs an indexed `id > n` query plus the faiss search (none for a
+    bank already read in a `hash_banks_read_once` block). Deletions (an overturned fake) are noticed by a row count at
+    most once a minute, and the index is then rebuilt."""
 
     RECOUNT_SECONDS = 60.0
 
@@ -58,8 +77,11 @@ class _BankIndexes:
         from detector.hashing import HashIndex
 
         rows = HashBankEntry.objects.filter(platform_id=platform_id)
+        read_once = _read_once.get()
         with self._lock:  # faiss indexes are added to in place: never search one while it grows
             index, last_id, count, counted_at = self._banks.get(platform_id, (None, 0, 0, 0.0))
+            if index is not None and read_once is not None and platform_id in read_once:
+                return index.search([pdq_hash])[0]
             now = time.monotonic()
             if index is None or (
                 now - counted_at > self.RECOUNT_SECONDS and rows.filter(id__lte=last_id).count() != count
@@ -72,6 +94,8 @@ class _BankIndexes:
                 index.add([row_id for row_id, _ in new], [pdq for _, pdq in new])
                 last_id, count = new[-1][0], count + len(new)
             self._banks[platform_id] = (index, last_id, count, counted_at)
+            if read_once is not None:
+                read_once.add(platform_id)
             return index.search([pdq_hash])[0]
 
 

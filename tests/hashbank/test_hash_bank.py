@@ -256,3 +256,24 @@ def test_backfill_hashes_uploads_stored_before_pdq(coin_model, platform):
     assert "hashed 1 uploads" in out.getvalue()
     upload.refresh_from_db()
     assert len(upload.pdq_hash) == 64 and upload.pdq_quality >= 50
+
+
+def test_a_read_once_block_reads_each_bank_once_and_sees_it_as_at_its_start(platform):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from hashbank.services import hash_bank_matches, hash_banks_read_once
+
+    first, second = "f" * 64, "0" * 64
+    HashBankEntry.objects.create(platform=platform.platform, pdq_hash=first, note="imported")
+    with hash_banks_read_once():
+        with CaptureQueriesContext(connection) as queries:
+            assert [match["kind"] for match in hash_bank_matches(platform=platform.platform, pdq_hash=first)] == [
+                "known_fake_match"
+            ]
+            assert hash_bank_matches(platform=platform.platform, pdq_hash=second) == []
+        bank_reads = [query for query in queries if "moderation_hashbankentry" in query["sql"]]
+        assert len([query for query in bank_reads if '"id" >' in query["sql"]]) == 1, "topped up once, not per lookup"
+        HashBankEntry.objects.create(platform=platform.platform, pdq_hash=second, note="imported")
+        assert hash_bank_matches(platform=platform.platform, pdq_hash=second) == [], "as at the block's start"
+    assert len(hash_bank_matches(platform=platform.platform, pdq_hash=second)) == 1, "seen at the next lookup after it"
