@@ -257,6 +257,19 @@ def scanned_upload(
     return Upload.objects.get(pk=upload.pk)
 
 
+def held_upload(credentials: PlatformCredentials, external_id: str, image: bytes) -> Any:
+    """An upload as the webhook records it, `queued` with its bytes held in the database; nothing is published."""
+    from webhooks.services import upload_create
+
+    upload, _ = upload_create(
+        platform=credentials.platform,
+        webhook_id=f"msg_{uuid.uuid4().hex}",
+        external_id=external_id,
+        data_base64=base64.b64encode(image).decode(),
+    )
+    return upload
+
+
 # --- an S3 API server for the object-storage and multi-node tests ------------------------------------------------
 
 S3_CREDENTIALS = {"MEDIA_S3_ACCESS_KEY_ID": "test-key", "MEDIA_S3_SECRET_ACCESS_KEY": "test-secret"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 
 import pytest
@@ -11,23 +10,13 @@ from django.test.utils import CaptureQueriesContext
 
 from fetching import selectors
 from fetching.selectors import uploads_for_fetch
-from tests.conftest import photo_bytes
-from webhooks.services import upload_create
+from tests.conftest import held_upload, photo_bytes
 
 pytestmark = pytest.mark.django_db
 
 
 def _held(platform, count: int) -> list[str]:
-    ids = []
-    for n in range(count):
-        upload, _ = upload_create(
-            platform=platform.platform,
-            webhook_id=f"msg_{uuid.uuid4().hex}",
-            external_id=f"held-{n}",
-            data_base64=base64.b64encode(photo_bytes(n, size=(64, 48))).decode(),
-        )
-        ids.append(str(upload.pk))
-    return ids
+    return [str(held_upload(platform, f"held-{n}", photo_bytes(n, size=(64, 48))).pk) for n in range(count)]
 
 
 def test_a_batch_is_read_in_two_queries_in_the_order_given(platform):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import uuid
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -12,8 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from fetching.models import PendingImage
 from fetching.services import upload_fetch
 from moderation.models import Upload, UploadStatus
-from tests.conftest import photo_bytes
-from webhooks.services import upload_create
+from tests.conftest import held_upload, photo_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -25,13 +21,7 @@ def media_root(settings, tmp_path):
 
 
 def _held(platform, external_id: str = "held-1") -> Upload:
-    upload, _ = upload_create(
-        platform=platform.platform,
-        webhook_id=f"msg_{uuid.uuid4().hex}",
-        external_id=external_id,
-        data_base64=base64.b64encode(photo_bytes(7)).decode(),
-    )
-    return upload
+    return held_upload(platform, external_id, photo_bytes(7))
 
 
 def test_held_bytes_are_stored_with_one_read_and_one_write(platform):

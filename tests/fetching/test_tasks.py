@@ -3,7 +3,6 @@ failure, what is left when time runs out) handed to a task of its own."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 
 import pytest
@@ -12,7 +11,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from fetching.tasks import upload_fetch, uploads_fetch_each
 from moderation.models import Upload, UploadStatus
 from scanning.tasks import uploads_scan
-from tests.conftest import photo_bytes
+from tests.conftest import held_upload, photo_bytes
 from webhooks.services import upload_create
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +40,21 @@ def _upload(platform, external_id: str, **source: str) -> str:
 
 
 def _held(platform, external_id: str, seed: int) -> str:
-    return _upload(platform, external_id, data_base64=base64.b64encode(photo_bytes(seed)).decode())
+    return str(held_upload(platform, external_id, photo_bytes(seed)).pk)
+
+
+def _second_store_raises(monkeypatch, error: BaseException) -> None:
+    """The media storage raises `error` when the batch stores its second image (a full disk, the soft time limit)."""
+    storage = Upload._meta.get_field("image").storage
+    save, calls = storage.save, []
+
+    def save_raising_the_second_time(name, content, *args, **kwargs):
+        calls.append(name)
+        if len(calls) == 2:
+            raise error
+        return save(name, content, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "save", save_raising_the_second_time)
 
 
 def test_held_bytes_are_stored_in_the_batch_and_go_straight_to_detection(platform, published):
@@ -62,17 +75,7 @@ def test_a_url_upload_and_a_vanished_one_leave_the_rest_of_the_batch_alone(platf
 
 def test_an_upload_that_fails_to_store_is_retried_by_a_task_of_its_own(platform, published, monkeypatch):
     ids = [_held(platform, f"held-{n}", n) for n in range(3)]
-    storage = Upload._meta.get_field("image").storage
-    save = storage.save
-    calls = []
-
-    def save_failing_once(name, content, *args, **kwargs):
-        calls.append(name)
-        if len(calls) == 2:
-            raise OSError(28, "No space left on device")
-        return save(name, content, *args, **kwargs)
-
-    monkeypatch.setattr(storage, "save", save_failing_once)
+    _second_store_raises(monkeypatch, OSError(28, "No space left on device"))
     uploads_fetch_each(ids)
     assert published == {"upload_fetch": [ids[1]], "uploads_scan": [ids[0], ids[2]]}
     assert Upload.objects.get(pk=ids[1]).status == UploadStatus.QUEUED, "nothing lost: still queued for its task"
@@ -80,16 +83,6 @@ def test_an_upload_that_fails_to_store_is_retried_by_a_task_of_its_own(platform,
 
 def test_a_batch_out_of_time_hands_the_rest_to_tasks_of_their_own(platform, published, monkeypatch):
     ids = [_held(platform, f"held-{n}", n) for n in range(4)]
-    storage = Upload._meta.get_field("image").storage
-    save = storage.save
-    calls = []
-
-    def save_until_the_soft_limit(name, content, *args, **kwargs):
-        calls.append(name)
-        if len(calls) == 2:
-            raise SoftTimeLimitExceeded()
-        return save(name, content, *args, **kwargs)
-
-    monkeypatch.setattr(storage, "save", save_until_the_soft_limit)
+    _second_store_raises(monkeypatch, SoftTimeLimitExceeded())
     uploads_fetch_each(ids)
     assert published == {"upload_fetch": ids[1:], "uploads_scan": ids[:1]}

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import uuid
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -13,23 +10,14 @@ from fetching.services import upload_fetch
 from moderation.models import Upload, UploadStatus
 from scanning.models import Scan
 from scanning.services import uploads_scan
-from tests.conftest import photo_bytes
-from webhooks.services import upload_create
+from tests.conftest import held_upload, photo_bytes
 
 pytestmark = pytest.mark.django_db
 
 
 def _fetched(platform, count: int) -> list[Upload]:
-    uploads = []
-    for index in range(count):
-        upload, _ = upload_create(
-            platform=platform.platform,
-            webhook_id=f"msg_{uuid.uuid4().hex}",
-            external_id=f"batch-{index}",
-            data_base64=base64.b64encode(photo_bytes(index)).decode(),
-        )
-        assert upload_fetch(upload_id=upload.pk)
-        uploads.append(upload)
+    uploads = [held_upload(platform, f"batch-{index}", photo_bytes(index)) for index in range(count)]
+    assert all(upload_fetch(upload_id=upload.pk) for upload in uploads)
     return uploads
 
 
