@@ -109,15 +109,25 @@ def _scans_record(
         .filter(pk__in=[upload.pk for upload in uploads])
         .order_by("pk")
     }
-    recorded = []
-    for upload, outcome, image in zip(uploads, outcomes, images, strict=True):
-        fresh = locked.get(upload.pk)
-        if fresh is not None and fresh.status == UploadStatus.FETCHED:
-            recorded.append(
-                (_scan_record(upload=fresh, outcome=outcome, model_name=model_name, model_version=model_version), image)
-            )
-    _verdict_callbacks_enqueue([scan for scan, _ in recorded])
-    return recorded
+    to_record = [
+        (fresh, outcome, image)
+        for upload, outcome, image in zip(uploads, outcomes, images, strict=True)
+        if (fresh := locked.get(upload.pk)) is not None and fresh.status == UploadStatus.FETCHED
+    ]
+    decisions = [
+        tag_decision(upload=upload, verdict=outcome.verdict) if outcome.verdict is not None else None
+        for upload, outcome, _ in to_record
+    ]
+    # The batch's scans in one INSERT (a statement each cost the worker about 0.6 ms of CPU per upload).
+    unsaved = [
+        _scan_unsaved(upload=upload, outcome=outcome, decided=decided, model=(model_name, model_version))
+        for (upload, outcome, _), decided in zip(to_record, decisions, strict=True)
+    ]
+    scans = Scan.objects.bulk_create(unsaved)
+    for (upload, outcome, _), decided, scan in zip(to_record, decisions, scans, strict=True):
+        _verdict_record(upload=upload, outcome=outcome, decided=decided, scan=scan)
+    _verdict_callbacks_enqueue(scans)
+    return [(scan, image) for scan, (_, _, image) in zip(scans, to_record, strict=True)]
 
 
 def _verdict_callbacks_enqueue(scans: list[Scan]) -> None:
@@ -135,17 +145,13 @@ def _verdict_callbacks_enqueue(scans: list[Scan]) -> None:
         )
 
 
-def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version: str) -> Scan:
-    """Record one outcome for an upload read under its row lock, in the caller's transaction."""
-    if outcome.verdict is None:
-        scan = Scan.objects.create(
-            upload=upload, model_name=model_name, model_version=model_version, error=outcome.error
-        )
-        upload_fail(upload=upload, reason=f"image rejected: {outcome.error}", acting_user=SCANNING)
-        return scan
+def _scan_unsaved(*, upload: Upload, outcome: Any, decided: TagDecisionFor | None, model: tuple[str, str]) -> Scan:
+    """The scan an outcome makes, not yet saved (the batch's are inserted together); `model` (name, version) is the
+    detector's, for an image it could not score."""
+    if outcome.verdict is None or decided is None:
+        return Scan(upload=upload, model_name=model[0], model_version=model[1], error=outcome.error)
     verdict = outcome.verdict
-    decision, threshold, provenance = tag_decision(upload=upload, verdict=verdict)
-    scan = Scan.objects.create(
+    return Scan(
         upload=upload,
         model_name=verdict.model_name,
         model_version=verdict.model_version,
@@ -154,13 +160,23 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
         vit_score=verdict.vit_score,
         escalated=verdict.vit_score is not None,
         score=verdict.score,
-        threshold=threshold,
+        threshold=decided.threshold,
         path=verdict.path,
-        verdict=decision.verdict,
+        verdict=decided.decision.verdict,
         review_reason=verdict.review_reason or "",
         latency_ms=verdict.latency_ms,
         batch_size=verdict.batch_size,
     )
+
+
+def _verdict_record(*, upload: Upload, outcome: Any, decided: TagDecisionFor | None, scan: Scan) -> None:
+    """The rest of one outcome for an upload read under its row lock, its scan saved, in the caller's transaction: the
+    status, the tags, and a statement of reasons for an automatic restriction."""
+    if outcome.verdict is None or decided is None:
+        upload_fail(upload=upload, reason=f"image rejected: {outcome.error}", acting_user=SCANNING)
+        return
+    verdict = outcome.verdict
+    decision, threshold, provenance = decided
     scan_model_version = f"{verdict.model_name}@{verdict.model_version}"
     upload_transition(
         upload=upload, to=UploadStatus.SCANNED, reason=f"scored by {scan_model_version}", acting_user=SCANNING
@@ -198,7 +214,6 @@ def _scan_record(*, upload: Upload, outcome: Any, model_name: str, model_version
             statement_issue(upload=upload, kind=StatementKind.AUTOMATIC, restricts=True, threshold=threshold)
         except Exception:  # a misconfigured policy must not hold up the verdict (nor send it round the sweeper)
             logger.exception("no statement of reasons for upload %s", upload.pk)
-    return scan
 
 
 def _heatmap_store(*, scan: Scan, image: bytes, detector: Any) -> None:

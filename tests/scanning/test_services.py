@@ -28,6 +28,8 @@ def test_a_batch_is_recorded_under_one_locked_read(platform, coin_model):
     locking = [sql for query in queries if "FOR UPDATE" in (sql := query["sql"]) and 'FROM "moderation_upload"' in sql]
     assert len(locking) == 1, "the batch's uploads are locked in one read, not one each"
     assert 'FOR UPDATE OF "moderation_upload"' in locking[0], "the platform row is read, not locked"
+    scan_inserts = [query for query in queries if query["sql"].startswith('INSERT INTO "moderation_scan"')]
+    assert len(scan_inserts) == 1, "the batch's scans in one statement"
     assert len(scans) == 4 and Scan.objects.count() == 4
     for upload in Upload.objects.filter(pk__in=[upload.pk for upload in uploads]):
         # The coin model scores 0.5, in its review zone: every verdict, with its columns, is written.
