@@ -19,7 +19,7 @@ from moderation.models import Upload, UploadStatus, VerdictLabel
 from moderation.services import (
     SCANNING,
     upload_fail,
-    upload_transition,
+    upload_transitions,
 )
 from registry.models import ModelStatus, ModelVersion
 from scanning.models import Scan, ShadowScore, Tag, TagSource
@@ -124,6 +124,19 @@ def _scans_record(
         for (upload, outcome, _), decided in zip(to_record, decisions, strict=True)
     ]
     scans = Scan.objects.bulk_create(unsaved)
+    # Each scored upload's automatic tag replaced, the batch's in two statements rather than two per upload.
+    scored = [
+        (upload, decided, scan)
+        for (upload, _, _), decided, scan in zip(to_record, decisions, scans, strict=True)
+        if decided is not None
+    ]
+    Tag.objects.filter(
+        upload__in=[upload for upload, _, _ in scored], source__in=[TagSource.AUTO, TagSource.PROVENANCE]
+    ).delete()
+    Tag.objects.bulk_create(
+        Tag(upload=upload, name=tag.verdict, source=tag.source, confidence=tag.confidence, scan=scan)
+        for upload, (tag, _, _), scan in scored
+    )
     for (upload, outcome, _), decided, scan in zip(to_record, decisions, scans, strict=True):
         _verdict_record(upload=upload, outcome=outcome, decided=decided, scan=scan)
     _verdict_callbacks_enqueue(scans)
@@ -170,17 +183,14 @@ def _scan_unsaved(*, upload: Upload, outcome: Any, decided: TagDecisionFor | Non
 
 
 def _verdict_record(*, upload: Upload, outcome: Any, decided: TagDecisionFor | None, scan: Scan) -> None:
-    """The rest of one outcome for an upload read under its row lock, its scan saved, in the caller's transaction: the
-    status, the tags, and a statement of reasons for an automatic restriction."""
+    """The rest of one outcome for an upload read under its row lock, its scan saved and its automatic tag replaced,
+    in the caller's transaction: its evidence tags, the status, and a statement of reasons for an automatic
+    restriction."""
     if outcome.verdict is None or decided is None:
         upload_fail(upload=upload, reason=f"image rejected: {outcome.error}", acting_user=SCANNING)
         return
     verdict = outcome.verdict
     decision, threshold, provenance = decided
-    scan_model_version = f"{verdict.model_name}@{verdict.model_version}"
-    upload_transition(
-        upload=upload, to=UploadStatus.SCANNED, reason=f"scored by {scan_model_version}", acting_user=SCANNING
-    )
     priority = review_priority(
         score=verdict.score,
         threshold=threshold,
@@ -189,18 +199,20 @@ def _verdict_record(*, upload: Upload, outcome: Any, decided: TagDecisionFor | N
     )
     if any(finding["kind"] == KNOWN_FAKE_EVIDENCE for finding in upload.evidence):
         priority = known_fake_priority(priority)
-    Tag.objects.filter(upload=upload, source__in=[TagSource.AUTO, TagSource.PROVENANCE]).delete()
-    Tag.objects.create(
-        upload=upload, name=decision.verdict, source=decision.source, confidence=decision.confidence, scan=scan
-    )
     for name in evidence_tags(upload.evidence, provenance):
         Tag.objects.get_or_create(upload=upload, name=name, defaults={"source": TagSource.PROVENANCE, "scan": scan})
-    upload_transition(
+    scan_model_version = f"{verdict.model_name}@{verdict.model_version}"
+    # Scored, then tagged: both in the history, one statement, with the verdict's columns.
+    upload_transitions(
         upload=upload,
-        to=UploadStatus.NEEDS_REVIEW if decision.verdict == VerdictLabel.NEEDS_REVIEW else UploadStatus.TAGGED,
-        reason=f"auto-tag {decision.verdict}",
+        steps=[
+            (UploadStatus.SCANNED, f"scored by {scan_model_version}"),
+            (
+                UploadStatus.NEEDS_REVIEW if decision.verdict == VerdictLabel.NEEDS_REVIEW else UploadStatus.TAGGED,
+                f"auto-tag {decision.verdict}",
+            ),
+        ],
         acting_user=SCANNING,
-        # The verdict's columns in the same statement as the status.
         fields={
             "scan_verdict": decision.verdict,
             "scan_score": verdict.score,

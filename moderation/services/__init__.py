@@ -17,6 +17,7 @@ from .transitions import (
     upload_can_move,
     upload_fail,
     upload_transition,
+    upload_transitions,
 )
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "upload_can_move",
     "upload_fail",
     "upload_transition",
+    "upload_transitions",
 ]

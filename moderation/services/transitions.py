@@ -10,7 +10,7 @@ sends a decided upload back to review.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.utils import timezone
@@ -41,15 +41,16 @@ class IllegalTransition(ApplicationError):
     """A move the table refuses, or one from a state the upload has already left (`now`: where another process took
     it meanwhile)."""
 
-    def __init__(self, upload: Upload, to: str, *, now: str | None = None) -> None:
-        detail = f"upload {upload.pk} cannot move from {upload.status or 'new'} to {to}"
+    def __init__(self, upload: Upload, to: str, *, now: str | None = None, start: str | None = None) -> None:
+        start = start or upload.status  # `start`: a later step's own, in `upload_transitions`
+        detail = f"upload {upload.pk} cannot move from {start or 'new'} to {to}"
         if now is not None:
             detail += f": another process moved it to {now} meanwhile"
         super().__init__(
             detail,
             code="illegal_transition",
             status=409,
-            extra={"from": upload.status or None, "to": to, **({"now": now} if now is not None else {})},
+            extra={"from": start or None, "to": to, **({"now": now} if now is not None else {})},
         )
 
 
@@ -70,19 +71,36 @@ def upload_transition(
     loser gets IllegalTransition, as does a move the table does not allow. `fields` are written in the same statement
     (those the new state's constraints require, e.g. a failure's reason); the caller saves any others itself.
     """
-    if not upload_can_move(upload, to):
-        raise IllegalTransition(upload, to)
-    entry = {"status": to, "at": timezone.now().isoformat(), "reason": reason, "actor": actor_name(acting_user)}
-    history = [*upload.status_history, entry]
+    upload_transitions(upload=upload, steps=[(to, reason)], acting_user=acting_user, fields=fields)
+
+
+def upload_transitions(
+    *,
+    upload: Upload,
+    steps: Sequence[tuple[str, str]],
+    acting_user: Actor,
+    fields: Mapping[str, Any] | None = None,
+) -> None:
+    """`upload_transition` through several states, each (status, reason) checked against the table and recorded in
+    the history, written as one statement (the detect stage's scored-then-tagged: an UPDATE fewer per upload)."""
+    history = list(upload.status_history)
+    status = upload.status if history else None
+    for to, reason in steps:
+        if to not in ALLOWED_TRANSITIONS[status]:
+            raise IllegalTransition(upload, to, start=status)
+        history.append(
+            {"status": to, "at": timezone.now().isoformat(), "reason": reason, "actor": actor_name(acting_user)}
+        )
+        status = to
     fields = dict(fields or {})
     if not upload._state.adding:
         moved = Upload.objects.filter(pk=upload.pk, status=upload.status).update(
-            status=to, status_history=history, updated_at=timezone.now(), **fields
+            status=status, status_history=history, updated_at=timezone.now(), **fields
         )
         if not moved:
             current = Upload.objects.filter(pk=upload.pk).values_list("status", flat=True).first()
-            raise IllegalTransition(upload, to, now=current)
-    upload.status, upload.status_history = to, history
+            raise IllegalTransition(upload, steps[0][0], now=current)
+    upload.status, upload.status_history = status, history
     for name, value in fields.items():
         setattr(upload, name, value)
 

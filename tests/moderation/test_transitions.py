@@ -125,3 +125,39 @@ def test_every_other_move_is_refused_and_the_row_stays(platform, start, to):
         upload_transition(upload=upload, to=to, reason="not allowed", acting_user=TEST_ACTOR)
     stored = Upload.objects.get(pk=upload.pk)
     assert stored.status == start and len(stored.status_history) == 1
+
+
+def test_several_steps_are_checked_each_recorded_and_written_in_one_statement(platform):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from moderation.services import upload_transitions
+
+    upload = _stored_upload(platform, S.FETCHED)
+    with CaptureQueriesContext(connection) as queries:
+        upload_transitions(
+            upload=upload,
+            steps=[(S.SCANNED, "scored"), (S.TAGGED, "auto-tag real")],
+            acting_user=TEST_ACTOR,
+            fields={"review_priority": 7},
+        )
+    assert [query["sql"].split()[0] for query in queries] == ["UPDATE"]
+    stored = Upload.objects.get(pk=upload.pk)
+    assert (stored.status, stored.review_priority) == (S.TAGGED, 7)
+    assert [(e["status"], e["reason"]) for e in stored.status_history[1:]] == [
+        (S.SCANNED, "scored"),
+        (S.TAGGED, "auto-tag real"),
+    ]
+
+
+def test_a_refused_later_step_refuses_them_all_and_names_its_own_start(platform):
+    from moderation.services import upload_transitions
+
+    upload = _stored_upload(platform, S.FETCHED)
+    with pytest.raises(IllegalTransition, match="cannot move from scanned to reviewed") as refused:
+        upload_transitions(
+            upload=upload, steps=[(S.SCANNED, "scored"), (S.REVIEWED, "skipped review")], acting_user=TEST_ACTOR
+        )
+    assert refused.value.extra == {"from": S.SCANNED, "to": S.REVIEWED}
+    stored = Upload.objects.get(pk=upload.pk)
+    assert stored.status == S.FETCHED and len(stored.status_history) == 1 and upload.status == S.FETCHED

@@ -28,8 +28,13 @@ def test_a_batch_is_recorded_under_one_locked_read(platform, coin_model):
     locking = [sql for query in queries if "FOR UPDATE" in (sql := query["sql"]) and 'FROM "moderation_upload"' in sql]
     assert len(locking) == 1, "the batch's uploads are locked in one read, not one each"
     assert 'FOR UPDATE OF "moderation_upload"' in locking[0], "the platform row is read, not locked"
-    scan_inserts = [query for query in queries if query["sql"].startswith('INSERT INTO "moderation_scan"')]
-    assert len(scan_inserts) == 1, "the batch's scans in one statement"
+    statements = [query["sql"] for query in queries]
+    assert len([sql for sql in statements if sql.startswith('INSERT INTO "moderation_scan"')]) == 1, "scans: one"
+    tag_statements = ('DELETE FROM "moderation_tag"', 'INSERT INTO "moderation_tag"')
+    tag_writes = [sql for sql in statements if sql.startswith(tag_statements)]
+    assert len(tag_writes) == 2, "the batch's automatic tags replaced in one DELETE and one INSERT"
+    status_writes = [sql for sql in statements if sql.startswith('UPDATE "moderation_upload"')]
+    assert len(status_writes) == 4, "scored and tagged in one statement per upload"
     assert len(scans) == 4 and Scan.objects.count() == 4
     for upload in Upload.objects.filter(pk__in=[upload.pk for upload in uploads]):
         # The coin model scores 0.5, in its review zone: every verdict, with its columns, is written.
