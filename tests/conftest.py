@@ -257,6 +257,13 @@ def scanned_upload(
     return Upload.objects.get(pk=upload.pk)
 
 
+@pytest.fixture
+def own_media_root(settings: Any, tmp_path: Path) -> None:
+    """Stored images in this test's own folder, not the session's (where another test's identical image would be
+    found). Only for tests whose uploads no worker process stores."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
 def held_upload(credentials: PlatformCredentials, external_id: str, image: bytes) -> Any:
     """An upload as the webhook records it, `queued` with its bytes held in the database; nothing is published."""
     from webhooks.services import upload_create

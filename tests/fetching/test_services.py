@@ -11,13 +11,7 @@ from fetching.services import upload_fetch
 from moderation.models import Upload, UploadStatus
 from tests.conftest import held_upload, photo_bytes
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    """Stored images in this test's own folder, not the session's (another test's identical image stays its own)."""
-    settings.MEDIA_ROOT = str(tmp_path / "media")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_media_root")]
 
 
 def _held(platform, external_id: str = "held-1") -> Upload:

@@ -14,13 +14,7 @@ from scanning.tasks import uploads_scan
 from tests.conftest import held_upload, photo_bytes
 from webhooks.services import upload_create
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    """Stored images in this test's own folder, not the session's (another test's identical image stays its own)."""
-    settings.MEDIA_ROOT = str(tmp_path / "media")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_media_root")]
 
 
 @pytest.fixture
