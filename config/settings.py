@@ -129,6 +129,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 _sqlite = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0 if _sqlite else 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if not _sqlite:
+    # Prepared statements for what binds on the server: only the webhook's insert does (Django's own cursors bind on
+    # the client and are never prepared). Parsing and planning it afresh cost PostgreSQL 0.13-0.15 ms of its 0.6-0.8 ms
+    # per webhook. Off behind a pooler in transaction mode that does not track them (PgBouncer before 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "prepare_threshold", 5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`. Without a token the endpoint answers 403

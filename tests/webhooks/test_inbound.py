@@ -96,6 +96,29 @@ def test_unknown_platform_is_404(client, platform):
     assert response.status_code == 404
 
 
+@pytest.mark.services
+def test_the_webhook_insert_is_prepared_once_per_connection(client, platform):
+    from django.db import connection
+
+    def runs_of_the_prepared_insert() -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+                ['WITH inserted AS (INSERT INTO "moderation_upload"%'],
+            )
+            return [runs for (runs,) in cursor.fetchall()]
+
+    assert connection.vendor == "postgresql"
+    before = sum(runs_of_the_prepared_insert())  # the session's connection may have prepared it in an earlier test
+    for index in range(7):  # psycopg prepares a statement on its sixth run on a connection
+        body = upload_body(f"prepared-{index}", image=photo_bytes(index))
+        response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+        assert response.status_code == 202
+    after = runs_of_the_prepared_insert()
+    assert len(after) == 1 and after[0] - before >= 2, "one statement, prepared once and run from then on"
+    assert Upload.objects.filter(external_id__startswith="prepared-").count() == 7
+
+
 def test_malformed_json_is_400_naming_the_body(client, platform):
     body = b'{"type": "upload.created", "upload": '
     response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
