@@ -12,7 +12,9 @@ from django.core.validators import ProhibitNullCharactersValidator
 from django.db import InterfaceError, OperationalError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
@@ -169,9 +171,21 @@ def _error(code: str, detail: str, http_status: int, **extra: Any) -> Response:
     return Response({"error": code, "detail": detail, **extra}, status=http_status)
 
 
+class JsonOnly(BaseContentNegotiation):
+    """A webhook answers JSON whatever its sender accepts: no negotiation to pay for, and never a 406."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
 class UploadWebhookApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JsonOnly
 
     def get_exception_handler(self):  # type: ignore[no-untyped-def]
         return exception_handler

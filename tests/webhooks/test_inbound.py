@@ -119,6 +119,17 @@ def test_the_webhook_insert_is_prepared_once_per_connection(client, platform):
     assert Upload.objects.filter(external_id__startswith="prepared-").count() == 7
 
 
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "image/*"])
+def test_the_webhook_answers_json_whatever_the_sender_accepts(client, platform, accept):
+    body = upload_body("accepts-html", image=photo_bytes(5))
+    headers = {**signed_headers(body, platform.webhook_secret), "HTTP_ACCEPT": accept}
+    accepted = post_webhook(client, "acme", body, headers)
+    assert accepted.status_code == 202 and accepted["Content-Type"] == "application/json"
+    assert accepted.json()["status"] == "queued"
+    refused = post_webhook(client, "acme", body + b" ", headers)
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_signature"
+
+
 def test_malformed_json_is_400_naming_the_body(client, platform):
     body = b'{"type": "upload.created", "upload": '
     response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
