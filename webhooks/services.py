@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import contextlib
 import functools
 import hashlib
 from typing import Any
 
+import pybase64
 from django.db import IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
@@ -41,7 +41,7 @@ def upload_create(
     digest = ""
     if data_base64:
         try:
-            raw = base64.b64decode(data_base64, validate=True)
+            raw = pybase64.b64decode(data_base64, validate=True)  # strict: the alphabet and exact padding only
         except (binascii.Error, ValueError):
             raise ApplicationError(
                 "upload.data_base64 is not valid base64",

@@ -150,6 +150,7 @@ def test_malformed_json_is_400_naming_the_body(client, platform):
             {"type": "upload.created", "upload": {"external_id": "x", "data_base64": "%%%not-base64"}},
             "upload.data_base64",
         ),
+        ({"type": "upload.created", "upload": {"external_id": "x", "data_base64": "AAAA="}}, "upload.data_base64"),
         ({"type": "upload.created", "upload": {"external_id": "x" * 300, "data_base64": "AAAA"}}, "upload.external_id"),
         ([1, 2, 3], "body"),
     ],
