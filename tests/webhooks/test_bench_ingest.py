@@ -40,7 +40,11 @@ def test_bench_ingest_reports_the_ceiling_and_each_stage(bench_database_url, set
     result = json.loads(out.getvalue())
     assert result["statuses"] == {"202": 40} and result["errors"] == {}
     assert result["ceiling"]["errors"] == {} and result["ceiling"]["req_per_s"] > 0
-    assert result["ratio_to_ceiling"] == pytest.approx(result["req_per_s"] / result["ceiling"]["req_per_s"], abs=1e-3)
+    ours, ceiling = result["req_per_s"], result["ceiling"]["req_per_s"]
+    # The ratio comes from the unrounded rates, the printed rates are rounded to 0.1 req/s: allow for both roundings
+    # (a slow run's few dozen req/s put that beyond 1e-3).
+    rounding = ours / ceiling * (0.05 / ours + 0.05 / ceiling) + 5e-4
+    assert result["ratio_to_ceiling"] == pytest.approx(ours / ceiling, abs=rounding)
     assert len(result["ratio_by_round"]) == 2
     assert result["drain"]["detect"]["with_scan"] == 50, "every upload, warm-up included, scanned"
     assert result["callbacks"] and result["drain"]["detect"]["callbacks"] == {"delivered": 50}, "and called back"
