@@ -71,13 +71,24 @@ class Base64Field(serializers.CharField):
         ]
 
 
-def _validate_external_id(value: str) -> None:
-    # Any printable text is a valid id, kept exactly as sent: trimming would merge " a" into "a". "." and ".." are
-    # refused because every URL client rewrites them as dot segments, so their lookup could never be reached.
+def _external_id_problem(value: str) -> str | None:
+    """Why this text cannot be an external id, if it cannot.
+
+    Any printable text is a valid id, kept exactly as sent: trimming would merge " a" into "a". "." and ".." are
+    refused because every URL client rewrites them as dot segments, so their lookup could never be reached.
+    `isprintable` also refuses NUL and lone surrogates, as CharField's own validators do.
+    """
     if not value.isprintable():
-        raise serializers.ValidationError("Must be printable text (no control or line-break characters).")
+        return "Must be printable text (no control or line-break characters)."
     if value in {".", ".."}:
-        raise serializers.ValidationError('"." and ".." cannot be looked up by URL; choose another id.')
+        return '"." and ".." cannot be looked up by URL; choose another id.'
+    return None
+
+
+def _validate_external_id(value: str) -> None:
+    problem = _external_id_problem(value)
+    if problem is not None:
+        raise serializers.ValidationError(problem)
 
 
 class UploadInput(serializers.Serializer):
@@ -119,9 +130,7 @@ def _plain_upload(upload: Any) -> dict[str, Any] | None:
     if not isinstance(upload, dict) or "url" in upload:
         return None
     external_id, data_base64, metadata = upload.get("external_id"), upload.get("data_base64"), upload.get("metadata")
-    if not isinstance(external_id, str) or not 0 < len(external_id) <= 255 or external_id in {".", ".."}:
-        return None
-    if not external_id.isprintable():  # also refuses NUL and lone surrogates, as CharField's validators do
+    if not isinstance(external_id, str) or not 0 < len(external_id) <= 255 or _external_id_problem(external_id):
         return None
     if not isinstance(data_base64, str) or not (data_base64 := data_base64.strip()):
         return None
