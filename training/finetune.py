@@ -103,7 +103,8 @@ class LabelledImages(Dataset):
         return torch.from_numpy(np.array(array)).permute(2, 0, 1), float(item.label), 1.0
 
 
-def _normalise(batch: torch.Tensor, card: ModelCard, device: torch.device) -> torch.Tensor:
+def normalise_pixels(batch: torch.Tensor, card: ModelCard, device: torch.device | None = None) -> torch.Tensor:
+    """(N, 3, H, W) 0-255 pixels to the card's normalised float input, channels-last as the models run fastest."""
     mean = torch.tensor(card.mean, device=device).view(1, 3, 1, 1) * 255.0
     std = torch.tensor(card.std, device=device).view(1, 3, 1, 1) * 255.0
     return ((batch.to(device).float() - mean) / std).contiguous(memory_format=torch.channels_last)
@@ -127,7 +128,7 @@ def _scores(model: nn.Module, dataset: LabelledImages, config: FinetuneConfig, d
     scores = []
     for images, _, _ in _loader(dataset, config, shuffle=False, epoch=0):
         with torch.autocast(device.type, enabled=device.type == "cuda"):
-            logits = model(_normalise(images, dataset.card, device))
+            logits = model(normalise_pixels(images, dataset.card, device))
         scores.append(torch.sigmoid(logits.float().squeeze(1)).cpu().numpy())
     return np.concatenate(scores) if scores else np.zeros(0)
 
@@ -206,7 +207,7 @@ def finetune(
         for images, targets, weights in tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch"):
             targets, weights = targets.float().to(placement.device), weights.float().to(placement.device)
             with torch.autocast(placement.device.type, enabled=placement.device.type == "cuda"):
-                logits = model(_normalise(images, card, placement.device)).float().squeeze(1)
+                logits = model(normalise_pixels(images, card, placement.device)).float().squeeze(1)
             loss = nn.functional.binary_cross_entropy_with_logits(
                 logits, targets, pos_weight=pos_weight, reduction="none"
             )

@@ -24,7 +24,7 @@ from detector.card import ModelCard
 from detector.registry import MultiScaleClassifier
 
 from .datasets import LabelledImage, fingerprint
-from .finetune import CURVES_FILENAME, plot_training_curves
+from .finetune import CURVES_FILENAME, normalise_pixels, plot_training_curves
 from .metrics import balanced_threshold, classification_report, photo_threshold, report_by_source
 
 
@@ -71,8 +71,6 @@ def cache_activations(
     """(input to blocks[split_block] as fp16, pooled stats of the frozen stages, labels)."""
     backbone = model.backbone
     stage_ends = {int(info["module"].split(".")[1]) for info in backbone.feature_info}
-    mean = torch.tensor(card.mean).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(card.std).view(1, 3, 1, 1) * 255.0
     cached, pooled, labels = [], [], []
     for start in tqdm(range(0, len(items), 32), desc=desc, unit="batch"):
         arrays, batch_labels = [], []
@@ -84,9 +82,7 @@ def cache_activations(
                 continue
         if not arrays:
             continue
-        x = ((torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() - mean) / std).contiguous(
-            memory_format=torch.channels_last
-        )
+        x = normalise_pixels(torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2), card)
         x = backbone.bn1(backbone.conv_stem(x))
         stats = []
         for index, block in enumerate(backbone.blocks[:split_block]):

@@ -44,6 +44,7 @@ import training.photo_path as photo_path
 from detector import ImageRejected, decode_image
 from detector.views import canonical_scale, decode_side, model_views
 from training.datasets import LabelledImage
+from training.finetune import normalise_pixels
 from training.metrics import auroc
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,9 +53,7 @@ BATCH, WEIGHT_DECAY, FOLDS = 32, 0.01, 5
 
 def logits_of(model: torch.nn.Module, batch: torch.Tensor, card) -> torch.Tensor:
     """Backbone in bfloat16 autocast; texture statistics and head in float32 (their Gram products need the bits)."""
-    mean = torch.tensor(card.mean).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(card.std).view(1, 3, 1, 1) * 255.0
-    x = ((batch.permute(0, 3, 1, 2).float() - mean) / std).contiguous(memory_format=torch.channels_last)
+    x = normalise_pixels(batch.permute(0, 3, 1, 2), card)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         final, stages = model.forward_features(x)
     return model.forward_head((final.float(), [stage.float() for stage in stages])).squeeze(1)
