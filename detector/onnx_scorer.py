@@ -72,8 +72,8 @@ def export_onnx(module: nn.Module, card: ModelCard, path: Path, *, output: str =
     """Export fp32 with a dynamic batch dimension; written to a temporary name first, so readers never see half.
 
     The torch.export-based exporter is slow to run (the texture CNN: ~27 s on a slow 2-core VM), and the deprecated
-    TorchScript exporter took ~1.6 s for the same model. But its graphs ran the CNNs 16-23 % slower in ONNX Runtime
-    (timm's "same" padding stays shape arithmetic at run time), and an export is paid once per model version.
+    TorchScript exporter took ~1.6 s for the same model. But the TorchScript exporter's graphs ran both CNNs 16-23 %
+    slower in ONNX Runtime, and an export is paid once per model version, not per scan.
     """
     graph = _LogitGraph(module.float().to(memory_format=torch.contiguous_format), card, output).eval()
     example = torch.zeros(2, card.input_size, card.input_size, 3, dtype=torch.uint8)
