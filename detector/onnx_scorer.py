@@ -107,6 +107,17 @@ def export_onnx(module: nn.Module, card: ModelCard, path: Path, *, output: str =
         partial.unlink(missing_ok=True)
 
 
+def cpu_session(path: Path, *, threads: int) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime CPU session for one exported graph, with every graph optimisation on."""
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Idle ONNX Runtime threads would otherwise spin and take the cores that decode the next batch.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxScorer:
     """AI logits (or, with output="features", the head's input features) for uint8 batches, from an ONNX Runtime
     session on the CPU."""
@@ -124,14 +135,8 @@ class OnnxScorer:
         path = (cache_dir or default_cache_dir()) / f"{card.name}-{model_key(module, card)}{suffix}.onnx"
         if not path.is_file():
             export_onnx(module, card, path, output=output)
-        options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # Idle ONNX Runtime threads would otherwise spin and take the cores that decode the next batch.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = path
-        self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(path, threads=threads)
 
     def logits(self, images: np.ndarray) -> np.ndarray:
         """One output row per image: the logit, or the feature vector of a features graph."""

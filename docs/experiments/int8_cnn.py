@@ -44,7 +44,7 @@ from tqdm import tqdm
 from detector.card import ModelCard
 from detector.cascade import CascadeSpec
 from detector.checkpoint import load_checkpoint
-from detector.onnx_scorer import export_onnx
+from detector.onnx_scorer import cpu_session, export_onnx
 from detector.preprocess import decode_image
 from detector.views import decode_side, model_views
 from training.datasets import LabelledImage
@@ -70,15 +70,6 @@ class Crops(CalibrationDataReader):
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._batches, None)
-
-
-def session(path: Path, threads: int) -> onnxruntime.InferenceSession:
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def image_logits(sess: onnxruntime.InferenceSession, views: list[np.ndarray]) -> np.ndarray:
@@ -145,7 +136,7 @@ def main() -> None:
     )
     quantize_seconds = time.perf_counter() - started
 
-    fp32, int8 = session(fp32_path, 2), session(int8_path, 2)
+    fp32, int8 = cpu_session(fp32_path, threads=2), cpu_session(int8_path, threads=2)
     sets = {**evaluation, "training_not_calibrated": unseen_train}
     fidelity = {}
     for name, items in sets.items():
@@ -170,7 +161,7 @@ def main() -> None:
     batch = np.concatenate(crops_of(evaluation["realorai_dev"][:40], card))[:32]
     timing: dict[str, dict[str, float]] = {}
     for threads in (1, 2):
-        sessions = {"fp32": session(fp32_path, threads), "int8": session(int8_path, threads)}
+        sessions = {"fp32": cpu_session(fp32_path, threads=threads), "int8": cpu_session(int8_path, threads=threads)}
         for s in sessions.values():
             timed(s, batch)  # first run allocates
         rounds: dict[str, list[float]] = {"fp32": [], "int8": []}

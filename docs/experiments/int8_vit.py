@@ -27,22 +27,13 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from detector.cascade import CascadeSpec
 from detector.checkpoint import load_checkpoint
-from detector.onnx_scorer import export_onnx
+from detector.onnx_scorer import cpu_session, export_onnx
 from detector.preprocess import decode_image
 from detector.views import decode_side, model_views
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = REPO / "detector" / "models" / "default"
 BATCH = 8
-
-
-def session(path: Path) -> onnxruntime.InferenceSession:
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = 2
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def logits(sess: onnxruntime.InferenceSession, views: np.ndarray) -> np.ndarray:
@@ -71,7 +62,7 @@ def main() -> None:
         :30
     ]
     views = np.concatenate([model_views(decode_image(p.read_bytes(), min_side=decode_side(card)), card) for p in paths])
-    fp32, int8 = session(fp32_path), session(int8_path)
+    fp32, int8 = cpu_session(fp32_path, threads=2), cpu_session(int8_path, threads=2)
     a, b = logits(fp32, views), logits(int8, views)
     diff = np.abs(a - b)
 
