@@ -42,7 +42,7 @@ from onnxruntime.quantization import (
 from tqdm import tqdm
 
 from detector.card import ModelCard
-from detector.cascade import CascadeSpec
+from detector.cascade import CascadeSpec, escalate
 from detector.checkpoint import load_checkpoint
 from detector.onnx_scorer import cpu_session, export_onnx
 from detector.preprocess import decode_image
@@ -85,8 +85,9 @@ def timed(sess: onnxruntime.InferenceSession, batch: np.ndarray) -> float:
     return len(batch) / (time.perf_counter() - start)
 
 
-def zones(probability: np.ndarray, real_below: float, escalate_from: float) -> np.ndarray:
-    return np.where(probability <= real_below, 0, np.where(probability < escalate_from, 1, 2))
+def zones(probability: np.ndarray, real_below: float, band: tuple[float, float]) -> np.ndarray:
+    """0 likely-real, 1 review, 2 escalated to the ViT: where the CNN alone sends each image."""
+    return np.where(escalate(probability, band), 2, np.where(probability <= real_below, 0, 1))
 
 
 def main() -> None:
@@ -94,7 +95,6 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--calibration-images", type=int, default=64)
-    parser.add_argument("--calibration", choices=["minmax", "percentile", "entropy"], default="minmax")
     parser.add_argument("--fidelity-train-images", type=int, default=300)
     parser.add_argument("--timing-rounds", type=int, default=7)
     # Without VNNI, x86 runs u8 x s8 products through a 16-bit intermediate that can saturate; 7-bit weights avoid it.
@@ -105,7 +105,6 @@ def main() -> None:
     module, card = load_checkpoint(MODEL / "cnn")
     spec = CascadeSpec.load(MODEL)
     real_below = spec.fusion.cnn_point.real
-    escalate_from = spec.escalation_band[0]
 
     train, evaluation = photo_sets(args.shared)
     shuffled = random.Random(0).sample(train, len(train))
@@ -116,11 +115,6 @@ def main() -> None:
     fp32_path, prepared_path, int8_path = work / "fp32.onnx", work / "prepared.onnx", work / "int8.onnx"
     export_onnx(module, card, fp32_path)
     quant_pre_process(str(fp32_path), str(prepared_path), skip_symbolic_shape=True)
-    method = {
-        "minmax": CalibrationMethod.MinMax,
-        "percentile": CalibrationMethod.Percentile,
-        "entropy": CalibrationMethod.Entropy,
-    }[args.calibration]
     started = time.perf_counter()
     quantize_static(
         str(prepared_path),
@@ -131,7 +125,7 @@ def main() -> None:
         weight_type=QuantType.QInt8,
         per_channel=True,
         op_types_to_quantize=["Conv"],
-        calibrate_method=method,
+        calibrate_method=CalibrationMethod.MinMax,
         reduce_range=args.reduce_range,
     )
     quantize_seconds = time.perf_counter() - started
@@ -144,7 +138,7 @@ def main() -> None:
         a, b = image_logits(fp32, views), image_logits(int8, views)
         labels = np.array([item.label for item in items])
         pa, pb = 1 / (1 + np.exp(-a)), 1 / (1 + np.exp(-b))
-        za, zb = zones(pa, real_below, escalate_from), zones(pb, real_below, escalate_from)
+        za, zb = zones(pa, real_below, spec.escalation_band), zones(pb, real_below, spec.escalation_band)
         row = {
             "images": len(items),
             "logit_abs_diff_mean": float(np.abs(a - b).mean()),
@@ -181,7 +175,7 @@ def main() -> None:
         "model": f"{card.name}@{card.version}",
         "calibration": {
             "images": len(calibration),
-            "method": args.calibration,
+            "method": "minmax",
             "reduce_range": args.reduce_range,
             "seconds": quantize_seconds,
         },
