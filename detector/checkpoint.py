@@ -25,7 +25,9 @@ def save_checkpoint(model: nn.Module, card: ModelCard, directory: Path, *, dtype
         for key, value in model.state_dict().items()
     }
     state = {key: value.contiguous() for key, value in state.items()}
-    save_file(state, str(directory / WEIGHTS_FILENAME), metadata={"name": card.name, "version": card.version})
+    # One metadata entry: safetensors writes a map's entries in a random order, so two would make the same weights
+    # one of two files, with different weights_sha256 (and ONNX cache keys).
+    save_file(state, str(directory / WEIGHTS_FILENAME), metadata={"model": card.model_version})
     card = dataclasses.replace(card, weights_sha256=weights_sha256(directory / WEIGHTS_FILENAME))
     (directory / CARD_FILENAME).write_text(card.to_json() + "\n")
     return directory

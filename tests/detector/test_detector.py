@@ -33,6 +33,14 @@ def test_checkpoint_round_trip_is_exact_in_fp16_with_a_float32_head(tmp_path):
         assert torch.equal(loaded.state_dict()[key], expected), key
 
 
+def test_the_same_weights_always_make_the_same_file(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("test_efficientnet")
+    card = ModelCard(name="tiny", version="1", architecture="test_efficientnet", input_size=64)
+    files = {(save_checkpoint(model, card, tmp_path / str(n)) / "model.safetensors").read_bytes() for n in range(16)}
+    assert len(files) == 1
+
+
 def test_weights_that_do_not_match_their_card_are_refused(tmp_path, tiny_checkpoint):
     checkpoint = shutil.copytree(tiny_checkpoint, tmp_path / "copy")
     other = save_checkpoint(build_model("test_efficientnet"), ModelCard.load(checkpoint / "card.json"), tmp_path / "o")
