@@ -94,9 +94,8 @@ def test_cpu_scores_through_onnxruntime_exactly_as_pytorch_does(tmp_path):
         json.dumps({"cnn": "cnn", "vit": "vit", "escalation_band": [0.0, 1.0]})
     )
     images = [jpeg_bytes(seed=seed) for seed in range(6)] + [jpeg_bytes(seed=9, width=2000, height=100)]
-    config = DetectorConfig(
-        checkpoint=tmp_path / "cascade", device="cpu", cpu_runtime="onnxruntime", onnx_cache_dir=tmp_path / "onnx"
-    )
+    # The run's shared ONNX cache (tests/settings.py): the next test exports the same two models.
+    config = DetectorConfig(checkpoint=tmp_path / "cascade", device="cpu", cpu_runtime="onnxruntime")
     fast = create_detector(config)
     eager = create_detector(replace(config, cpu_runtime="torch"))
     assert fast.cnn.placement.runtime == fast.vit.placement.runtime == "onnxruntime"
@@ -117,7 +116,7 @@ def test_on_a_cpu_with_native_bf16_the_vit_runs_in_bf16_and_scores_as_fp32_does(
     (tmp_path / "cascade" / "cascade.json").write_text(
         json.dumps({"cnn": "cnn", "vit": "vit", "escalation_band": [0.0, 1.0]})
     )
-    config = DetectorConfig(checkpoint=tmp_path / "cascade", device="cpu", onnx_cache_dir=tmp_path / "onnx")
+    config = DetectorConfig(checkpoint=tmp_path / "cascade", device="cpu")
     auto = create_detector(config)
     assert auto.cnn.placement.runtime == "onnxruntime" and auto.cnn.placement.dtype == torch.float32
     if not cpu_has_native_bf16():
