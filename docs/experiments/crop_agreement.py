@@ -19,13 +19,13 @@ percentile), how many AI and real images the top tenth of spread would send to r
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
+from held_out import cnn_experiment, per_source_auroc
 from tqdm import tqdm
 
 import training.photo_path as photo_path
@@ -34,7 +34,6 @@ from detector.onnx_scorer import OnnxScorer, model_key
 from detector.views import decode_side, model_views
 from training.metrics import auroc
 
-REPO = Path(__file__).resolve().parents[2]
 POOLS = {"mean": np.mean, "median": np.median, "min": np.min, "max": np.max}
 
 
@@ -70,15 +69,9 @@ def pooled(crop_logits: np.ndarray, rows: np.ndarray, pool) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
-    parser.add_argument("--cache-dir", type=Path, default=REPO / "var" / "cache" / "photo")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-
-    items, evaluation_sets = photo_path.photo_sets(args.shared)
-    spec = photo_path.BRANCHES["cnn"]
-    module, card = photo_path.load_branch(spec, args.shared)
+    setup = cnn_experiment(__doc__)
+    args, items, evaluation_sets = setup.args, setup.items, setup.evaluation_sets
+    spec, module, card = setup.spec, setup.module, setup.card
     clean = photo_path.image_features(module, card, items, cache_dir=args.cache_dir, desc="clean")
     upload_like = photo_path.image_features(
         module, card, items, cache_dir=args.cache_dir, augmented="upload-like", desc="upload-like"
@@ -106,11 +99,7 @@ def main() -> None:
     report: dict = {"pools": {}}
     for name in POOLS:
         scores = np.concatenate(by_pool[name])
-        two_class = {
-            source: auroc(labels_all[sources_all == source], scores[sources_all == source])
-            for source in held_sources
-            if len(set(labels_all[sources_all == source].tolist())) == 2
-        }
+        two_class = per_source_auroc(labels_all, sources_all, scores)
         report["pools"][name] = {
             "two_class_auroc": two_class,
             "mean_two_class_auroc": float(np.mean(list(two_class.values()))),

@@ -24,19 +24,15 @@ enlarged 2x would be accused). One run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
-from pathlib import Path
 
 import numpy as np
+from held_out import cnn_experiment, held_out_summary, printable
 from PIL import Image
 
 import training.photo_path as photo_path
 from detector.views import canonical_scale
-from training.metrics import auroc
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def reupsampled(image: Image.Image, rng: random.Random | None = None) -> Image.Image:
@@ -57,15 +53,9 @@ def as_ai(features: photo_path.ImageFeatures) -> photo_path.ImageFeatures:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
-    parser.add_argument("--cache-dir", type=Path, default=REPO / "var" / "cache" / "photo")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-
-    items, evaluation_sets = photo_path.photo_sets(args.shared)
-    spec = photo_path.BRANCHES["cnn"]
-    module, card = photo_path.load_branch(spec, args.shared)
+    setup = cnn_experiment(__doc__)
+    args, items, evaluation_sets = setup.args, setup.items, setup.evaluation_sets
+    spec, module, card = setup.spec, setup.module, setup.card
 
     def features(images, augmented: str | None, desc: str) -> photo_path.ImageFeatures:
         return photo_path.image_features(module, card, images, cache_dir=args.cache_dir, augmented=augmented, desc=desc)
@@ -80,52 +70,26 @@ def main() -> None:
 
     report: dict = {"heads": {}}
     for name, pool in pools.items():
-        scored: dict[str, list[np.ndarray]] = {"clean": [], "resized": [], "reupsampled": [], "labels": []}
-        two_class, two_class_resized = {}, {}
+        scored: dict[str, list[np.ndarray]] = {"clean": [], "resized": [], "labels": [], "sources": []}
+        reupsampled_reals = []
         for held in sorted(set(clean.sources) - {"real_photos"}):
             head = photo_path.fit_head(pool.subset(pool.sources != held), c=spec.c)
             test = clean.sources == held
-            labels = clean.labels[test]
-            scored["labels"].append(labels)
+            scored["labels"].append(clean.labels[test])
+            scored["sources"].append(clean.sources[test])
             scored["clean"].append(head.logits(clean.subset(test)))
             scored["resized"].append(head.logits(resized.subset(resized.sources == held)))
-            scored["reupsampled"].append(head.logits(synthetic.subset(synthetic.sources == held)))
-            if len(set(labels.tolist())) == 2:
-                two_class[held] = auroc(labels, scored["clean"][-1])
-                two_class_resized[held] = auroc(labels, scored["resized"][-1])
-        labels = np.concatenate(scored["labels"])
-        clean_scores, resized_scores = np.concatenate(scored["clean"]), np.concatenate(scored["resized"])
-        reupsampled_reals = np.concatenate(scored["reupsampled"])
-        one_pct = float(np.quantile(clean_scores[labels == 0], 0.99, method="higher"))
-        five_pct = float(np.quantile(clean_scores[labels == 0], 0.95))
+            reupsampled_reals.append(head.logits(synthetic.subset(synthetic.sources == held)))
         full = photo_path.fit_head(pool, c=spec.c)
-        evaluated = {set_name: full.logits(data) for set_name, data in evaluation.items()}
-        realorai_labels = evaluation["realorai_dev"].labels
-        realorai = evaluated["realorai_dev"]
-        report["heads"][name] = {
-            "two_class_auroc": two_class,
-            "mean_two_class_auroc": float(np.mean(list(two_class.values()))),
-            "worst_two_class_auroc": min(two_class.items(), key=lambda kv: kv[1]),
-            "pooled_auroc": auroc(labels, clean_scores),
-            "pooled_tpr_at_5pct_fpr": float((clean_scores[labels == 1] > five_pct).mean()),
-            "resized_two_class_auroc": two_class_resized,
-            "resized_mean_two_class_auroc": float(np.mean(list(two_class_resized.values()))),
-            "resized_pooled_auroc": auroc(labels, resized_scores),
-            "held_out_reals_over_1pct_point": {
-                "clean": float((clean_scores[labels == 0] > one_pct).mean()),
-                "resized": float((resized_scores[labels == 0] > one_pct).mean()),
-                "reupsampled": float((reupsampled_reals > one_pct).mean()),
-                "real_photos_test": float((evaluated["real_photos_test"] > one_pct).mean()),
-                "camera_photos_real": float((evaluated["camera_photos_real"] > one_pct).mean()),
-                "realorai_dev_reals": float((realorai[realorai_labels == 0] > one_pct).mean()),
-            },
-            "realorai_dev_auroc": auroc(realorai_labels, realorai),
-            "realorai_dev_caught_at_5pct_point": float((realorai[realorai_labels == 1] > five_pct).mean()),
-        }
+        report["heads"][name] = held_out_summary(
+            **{key: np.concatenate(parts) for key, parts in scored.items()},
+            evaluated={set_name: full.logits(data) for set_name, data in evaluation.items()},
+            realorai_labels=evaluation["realorai_dev"].labels,
+            other_reals={"reupsampled": np.concatenate(reupsampled_reals)},
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    per_source = ("two_class_auroc", "resized_two_class_auroc")
-    print(json.dumps({n: {k: v for k, v in row.items() if k not in per_source} for n, row in report["heads"].items()}))
+    print(json.dumps({name: printable(row) for name, row in report["heads"].items()}))
 
 
 if __name__ == "__main__":

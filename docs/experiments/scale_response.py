@@ -27,19 +27,18 @@ the premise, the mean change of the look head's held-out logit under the shrink,
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 from pathlib import Path
 
 import numpy as np
+from held_out import cnn_experiment, held_out_summary, printable
 from PIL import Image
 
 import training.photo_path as photo_path
 from detector.views import canonical_scale
 from training.metrics import auroc
 
-REPO = Path(__file__).resolve().parents[2]
 SHRINK = 0.75
 
 
@@ -85,15 +84,9 @@ def head_input(name: str, look: photo_path.ImageFeatures, small: photo_path.Imag
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
-    parser.add_argument("--cache-dir", type=Path, default=REPO / "var" / "cache" / "photo")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-
-    items, evaluation_sets = photo_path.photo_sets(args.shared)
-    spec = photo_path.BRANCHES["cnn"]
-    module, card = photo_path.load_branch(spec, args.shared)
+    setup = cnn_experiment(__doc__)
+    args, items, evaluation_sets = setup.args, setup.items, setup.evaluation_sets
+    spec, module, card = setup.spec, setup.module, setup.card
     sets = {copy: two_views(module, card, items, args.cache_dir, copy, copy or "clean")
             for copy in (None, "upload-like", "resized")}  # fmt: skip
     if not all(np.array_equal(sets[None][0].paths, look.paths) for look, _ in sets.values()):
@@ -106,67 +99,37 @@ def main() -> None:
         return head_input(name, *sets[copy])
 
     report: dict = {"shrink": SHRINK, "heads": {}}
-    held_sources = sorted(set(clean.sources) - {"real_photos"})
-    look_shift: dict[str, list[np.ndarray]] = {"clean": [], "labels": []}
+    look_shift: list[np.ndarray] = []
     for name in HEADS:
         pool = photo_path.ImageFeatures.concat([rows(name, None), rows(name, "upload-like")])
-        scored: dict[str, list[np.ndarray]] = {"clean": [], "resized": [], "labels": []}
-        two_class, two_class_resized = {}, {}
-        for held in held_sources:
+        scored: dict[str, list[np.ndarray]] = {"clean": [], "resized": [], "labels": [], "sources": []}
+        for held in sorted(set(clean.sources) - {"real_photos"}):
             head = photo_path.fit_head(pool.subset(pool.sources != held), c=spec.c)
             test = clean.sources == held
-            labels = clean.labels[test]
-            scored["labels"].append(labels)
+            scored["labels"].append(clean.labels[test])
+            scored["sources"].append(clean.sources[test])
             for copy, key in ((None, "clean"), ("resized", "resized")):
                 scored[key].append(head.logits(rows(name, copy).subset(test)))
             if name == "look":
-                look_shift["clean"].append(scored["clean"][-1] - head.logits(photo_path.ImageFeatures(
-                    sets[None][1].features[test], labels, clean.sources[test], clean.paths[test])))  # fmt: skip
-                look_shift["labels"].append(labels)
-            if len(set(labels.tolist())) == 2:
-                two_class[held] = auroc(labels, scored["clean"][-1])
-                two_class_resized[held] = auroc(labels, scored["resized"][-1])
-        labels = np.concatenate(scored["labels"])
-        clean_scores, resized_scores = np.concatenate(scored["clean"]), np.concatenate(scored["resized"])
-        one_pct = float(np.quantile(clean_scores[labels == 0], 0.99, method="higher"))
-        five_pct = float(np.quantile(clean_scores[labels == 0], 0.95))
+                look_shift.append(scored["clean"][-1] - head.logits(sets[None][1].subset(test)))
         full = photo_path.fit_head(pool, c=spec.c)
-        evaluated = {set_name: full.logits(head_input(name, *views)) for set_name, views in evaluation.items()}
-        realorai_labels = evaluation["realorai_dev"][0].labels
-        report["heads"][name] = {
-            "two_class_auroc": two_class,
-            "mean_two_class_auroc": float(np.mean(list(two_class.values()))),
-            "worst_two_class_auroc": min(two_class.items(), key=lambda kv: kv[1]),
-            "pooled_auroc": auroc(labels, clean_scores),
-            "pooled_tpr_at_5pct_fpr": float((clean_scores[labels == 1] > five_pct).mean()),
-            "resized_two_class_auroc": two_class_resized,
-            "resized_mean_two_class_auroc": float(np.mean(list(two_class_resized.values()))),
-            "resized_pooled_auroc": auroc(labels, resized_scores),
-            "held_out_reals_over_1pct_point": {
-                "clean": float((clean_scores[labels == 0] > one_pct).mean()),
-                "resized": float((resized_scores[labels == 0] > one_pct).mean()),
-                "real_photos_test": float((evaluated["real_photos_test"] > one_pct).mean()),
-                "camera_photos_real": float((evaluated["camera_photos_real"] > one_pct).mean()),
-                "realorai_dev_reals": float((evaluated["realorai_dev"][realorai_labels == 0] > one_pct).mean()),
-            },
-            "realorai_dev_auroc": auroc(realorai_labels, evaluated["realorai_dev"]),
-            "realorai_dev_caught_at_5pct_point": float(
-                (evaluated["realorai_dev"][realorai_labels == 1] > five_pct).mean()
-            ),
-        }
-    shift, shift_labels = np.concatenate(look_shift["clean"]), np.concatenate(look_shift["labels"])
+        report["heads"][name] = held_out_summary(
+            **{key: np.concatenate(parts) for key, parts in scored.items()},
+            evaluated={set_name: full.logits(head_input(name, *views)) for set_name, views in evaluation.items()},
+            realorai_labels=evaluation["realorai_dev"][0].labels,
+        )
+    labels = np.concatenate(scored["labels"])
+    shift = np.concatenate(look_shift)
     report["premise"] = {
         "look_logit_minus_shrunk_look_logit": {
-            "ai_mean": float(shift[shift_labels == 1].mean()),
-            "real_mean": float(shift[shift_labels == 0].mean()),
-            "auroc_of_the_change": auroc(shift_labels, shift),
+            "ai_mean": float(shift[labels == 1].mean()),
+            "real_mean": float(shift[labels == 0].mean()),
+            "auroc_of_the_change": auroc(labels, shift),
         }
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    per_source = ("two_class_auroc", "resized_two_class_auroc")
-    summary = {name: {k: v for k, v in row.items() if k not in per_source} for name, row in report["heads"].items()}
-    print(json.dumps({"premise": report["premise"], **summary}, indent=1))
+    print(json.dumps({"premise": report["premise"], **{n: printable(r) for n, r in report["heads"].items()}}))
 
 
 if __name__ == "__main__":

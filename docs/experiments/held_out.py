@@ -1,0 +1,101 @@
+"""The held-out measures the CNN-branch experiments report alike (imported by the scripts beside it)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import training.photo_path as photo_path
+from detector import ModelCard
+from training.datasets import LabelledImage
+from training.metrics import auroc
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class CnnExperiment:
+    """What every CNN-branch experiment starts from: its arguments, the training and evaluation images (as the
+    recipe splits them) and the frozen texture CNN with its branch spec."""
+
+    args: argparse.Namespace
+    items: list[LabelledImage]
+    evaluation_sets: dict[str, list[LabelledImage]]
+    spec: photo_path.BranchSpec
+    module: torch.nn.Module
+    card: ModelCard
+
+
+def cnn_experiment(doc: str) -> CnnExperiment:
+    """Parse --shared, --cache-dir (the recipe's feature cache: `make cross-source` fills it) and --out."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    parser.add_argument("--cache-dir", type=Path, default=REPO / "var" / "cache" / "photo")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    items, evaluation_sets = photo_path.photo_sets(args.shared)
+    spec = photo_path.BRANCHES["cnn"]
+    module, card = photo_path.load_branch(spec, args.shared)
+    return CnnExperiment(args, items, evaluation_sets, spec, module, card)
+
+
+def per_source_auroc(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """AUROC of every source that holds both AI images and real photos."""
+    return {
+        source: auroc(labels[sources == source], scores[sources == source])
+        for source in sorted(set(sources.tolist()))
+        if len(set(labels[sources == source].tolist())) == 2
+    }
+
+
+def held_out_summary(
+    *,
+    labels: np.ndarray,
+    sources: np.ndarray,
+    clean: np.ndarray,
+    resized: np.ndarray,
+    evaluated: dict[str, np.ndarray],
+    realorai_labels: np.ndarray,
+    other_reals: dict[str, np.ndarray] | None = None,
+) -> dict:
+    """Source-held-out logits of the clean images and their resized copies (rows aligned with `labels` and
+    `sources`), and the evaluation sets' logits from the head fitted on everything: per-source, mean, worst and pooled
+    AUROC, AI caught at 5 % of held-out reals flagged, and the real photos over the held-out reals' 1 % point
+    (`other_reals`: more held-out real logits to count against that point)."""
+    two_class = per_source_auroc(labels, sources, clean)
+    two_class_resized = per_source_auroc(labels, sources, resized)
+    reals = clean[labels == 0]
+    one_pct, five_pct = float(np.quantile(reals, 0.99, method="higher")), float(np.quantile(reals, 0.95))
+    realorai = evaluated["realorai_dev"]
+    over_1pct = {
+        "clean": reals,
+        "resized": resized[labels == 0],
+        **(other_reals or {}),
+        "real_photos_test": evaluated["real_photos_test"],
+        "camera_photos_real": evaluated["camera_photos_real"],
+        "realorai_dev_reals": realorai[realorai_labels == 0],
+    }
+    return {
+        "two_class_auroc": two_class,
+        "mean_two_class_auroc": float(np.mean(list(two_class.values()))),
+        "worst_two_class_auroc": min(two_class.items(), key=lambda kv: kv[1]),
+        "pooled_auroc": auroc(labels, clean),
+        "pooled_tpr_at_5pct_fpr": float((clean[labels == 1] > five_pct).mean()),
+        "resized_two_class_auroc": two_class_resized,
+        "resized_mean_two_class_auroc": float(np.mean(list(two_class_resized.values()))),
+        "resized_pooled_auroc": auroc(labels, resized),
+        "held_out_reals_over_1pct_point": {
+            name: float((scores > one_pct).mean()) for name, scores in over_1pct.items()
+        },
+        "realorai_dev_auroc": auroc(realorai_labels, realorai),
+        "realorai_dev_caught_at_5pct_point": float((realorai[realorai_labels == 1] > five_pct).mean()),
+    }
+
+
+def printable(report: dict) -> dict:
+    """A report's summaries without its per-source tables."""
+    return {key: value for key, value in report.items() if key not in ("two_class_auroc", "resized_two_class_auroc")}
