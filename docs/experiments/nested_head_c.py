@@ -1,0 +1,92 @@
+"""Experiment (2026-12-07, a check, nothing to ship): is the CNN head's regularisation tuned to the numbers reported?
+
+The texture CNN's head is a logistic regression with C=0.05 (`BranchSpec.c`), fixed when the photo path was built;
+the record does not say on what. If it was picked on the leave-one-source-out scores the README reports, those
+scores are optimistic. Nested cross-validation says by how much: for each held-out source, C is chosen again using
+the remaining sources only (grouped 4-fold out-of-fold AUROC over their rows, `photo_path.out_of_fold_logits`), the
+head refitted with it, and the held-out source scored. The grid, fixed beforehand: 0.005, 0.01, 0.02, 0.05, 0.1,
+0.2. Also reported: the outer scores at every fixed C (how much the choice matters at all), and `realorai_dev`
+scored by the head at the C the training sources choose. CNN branch alone, clean images and upload-like copies as
+the recipe learns from. One run.
+
+    .venv/bin/python docs/experiments/nested_head_c.py --out reports/experiments/nested_head_c.json
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from held_out import cnn_experiment, per_source_auroc
+from tqdm import tqdm
+
+import training.photo_path as photo_path
+from training.metrics import auroc
+
+GRID = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+
+
+def chosen_c(pool: photo_path.ImageFeatures) -> tuple[float, dict[float, float]]:
+    """The grid's C with the best grouped out-of-fold AUROC on `pool`, and every C's."""
+    inner = {c: auroc(pool.labels, photo_path.out_of_fold_logits(pool, c=c, folds=4)) for c in GRID}
+    return max(inner, key=inner.get), inner
+
+
+def summary(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict:
+    two_class = per_source_auroc(labels, sources, scores)
+    return {
+        "two_class_auroc": two_class,
+        "mean_two_class_auroc": float(np.mean(list(two_class.values()))),
+        "worst_two_class_auroc": min(two_class.items(), key=lambda kv: kv[1]),
+        "pooled_auroc": auroc(labels, scores),
+    }
+
+
+def main() -> None:
+    setup = cnn_experiment(__doc__)
+    args, items, evaluation_sets = setup.args, setup.items, setup.evaluation_sets
+    module, card = setup.module, setup.card
+
+    def features(images, augmented: str | None, desc: str) -> photo_path.ImageFeatures:
+        return photo_path.image_features(module, card, images, cache_dir=args.cache_dir, augmented=augmented, desc=desc)
+
+    clean = features(items, None, "clean")
+    pool = photo_path.ImageFeatures.concat([clean, features(items, "upload-like", "upload-like")])
+    held_sources = sorted(set(clean.sources) - {"real_photos"})
+    fixed: dict[float, list[np.ndarray]] = {c: [] for c in GRID}
+    nested, chosen, labels, sources = [], {}, [], []
+    for held in tqdm(held_sources, desc="held-out sources", unit="source"):
+        train, test = pool.subset(pool.sources != held), clean.subset(clean.sources == held)
+        for c in GRID:
+            fixed[c].append(photo_path.fit_head(train, c=c).logits(test))
+        chosen[held], _ = chosen_c(train)
+        nested.append(fixed[chosen[held]][-1])
+        labels.append(test.labels)
+        sources.append(test.sources)
+    labels_all, sources_all = np.concatenate(labels), np.concatenate(sources)
+    realorai = features(evaluation_sets["realorai_dev"], None, "realorai_dev")
+    everything_c, everything_inner = chosen_c(pool)
+    report = {
+        "grid": GRID,
+        "nested": {**summary(labels_all, sources_all, np.concatenate(nested)), "chosen_c": chosen},
+        "fixed_c": {str(c): summary(labels_all, sources_all, np.concatenate(fixed[c])) for c in GRID},
+        "all_sources": {
+            "inner_auroc_by_c": {str(c): value for c, value in everything_inner.items()},
+            "chosen_c": everything_c,
+            "realorai_dev_auroc_at_chosen_c": auroc(
+                realorai.labels, photo_path.fit_head(pool, c=everything_c).logits(realorai)
+            ),
+            "realorai_dev_auroc_at_shipped_c": auroc(
+                realorai.labels, photo_path.fit_head(pool, c=setup.spec.c).logits(realorai)
+            ),
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    brief = {name: {k: v for k, v in row.items() if k != "two_class_auroc"} for name, row in report["fixed_c"].items()}
+    nested_brief = {k: v for k, v in report["nested"].items() if k != "two_class_auroc"}
+    print(json.dumps({"nested": nested_brief, "fixed_c": brief, "all_sources": report["all_sources"]}))
+
+
+if __name__ == "__main__":
+    main()
