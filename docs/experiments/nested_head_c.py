@@ -6,8 +6,8 @@ scores are optimistic. Nested cross-validation says by how much: for each held-o
 the remaining sources only (grouped 4-fold out-of-fold AUROC over their rows, `photo_path.out_of_fold_logits`), the
 head refitted with it, and the held-out source scored. The grid, fixed beforehand: 0.005, 0.01, 0.02, 0.05, 0.1,
 0.2. Also reported: the outer scores at every fixed C (how much the choice matters at all), and `realorai_dev`
-scored by the head at the C the training sources choose. CNN branch alone, clean images and upload-like copies as
-the recipe learns from. One run.
+scored by the head at the C the training sources choose, against the shipped C (paired bootstrap). CNN branch alone,
+clean images and upload-like copies as the recipe learns from. One run.
 
     .venv/bin/python docs/experiments/nested_head_c.py --out reports/experiments/nested_head_c.json
 """
@@ -30,6 +30,17 @@ def chosen_c(pool: photo_path.ImageFeatures) -> tuple[float, dict[float, float]]
     """The grid's C with the best grouped out-of-fold AUROC on `pool`, and every C's."""
     inner = {c: auroc(pool.labels, photo_path.out_of_fold_logits(pool, c=c, folds=4)) for c in GRID}
     return max(inner, key=inner.get), inner
+
+
+def paired_bootstrap(labels: np.ndarray, first: np.ndarray, second: np.ndarray, rounds: int = 2000) -> list[float]:
+    """95 % interval of AUROC(first) - AUROC(second) over images resampled with replacement (seed 0)."""
+    rng = np.random.default_rng(0)
+    differences = []
+    for _ in range(rounds):
+        rows = rng.integers(0, len(labels), len(labels))
+        if 0 < labels[rows].sum() < len(rows):
+            differences.append(auroc(labels[rows], first[rows]) - auroc(labels[rows], second[rows]))
+    return np.percentile(differences, [2.5, 97.5]).tolist()
 
 
 def summary(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict:
@@ -66,6 +77,8 @@ def main() -> None:
     labels_all, sources_all = np.concatenate(labels), np.concatenate(sources)
     realorai = features(evaluation_sets["realorai_dev"], None, "realorai_dev")
     everything_c, everything_inner = chosen_c(pool)
+    at_chosen = photo_path.fit_head(pool, c=everything_c).logits(realorai)
+    at_shipped = photo_path.fit_head(pool, c=setup.spec.c).logits(realorai)
     report = {
         "grid": GRID,
         "nested": {**summary(labels_all, sources_all, np.concatenate(nested)), "chosen_c": chosen},
@@ -73,12 +86,9 @@ def main() -> None:
         "all_sources": {
             "inner_auroc_by_c": {str(c): value for c, value in everything_inner.items()},
             "chosen_c": everything_c,
-            "realorai_dev_auroc_at_chosen_c": auroc(
-                realorai.labels, photo_path.fit_head(pool, c=everything_c).logits(realorai)
-            ),
-            "realorai_dev_auroc_at_shipped_c": auroc(
-                realorai.labels, photo_path.fit_head(pool, c=setup.spec.c).logits(realorai)
-            ),
+            "realorai_dev_auroc_at_chosen_c": auroc(realorai.labels, at_chosen),
+            "realorai_dev_auroc_at_shipped_c": auroc(realorai.labels, at_shipped),
+            "realorai_dev_difference_95pct_interval": paired_bootstrap(realorai.labels, at_chosen, at_shipped),
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
