@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from held_out import cnn_experiment, per_source_auroc
+from held_out import cnn_experiment, recipe_rows, source_summary
 from tqdm import tqdm
 
 import training.photo_path as photo_path
@@ -72,11 +72,7 @@ def main() -> None:
     setup = cnn_experiment(__doc__)
     args, items, evaluation_sets = setup.args, setup.items, setup.evaluation_sets
     spec, module, card = setup.spec, setup.module, setup.card
-    clean = photo_path.image_features(module, card, items, cache_dir=args.cache_dir, desc="clean")
-    upload_like = photo_path.image_features(
-        module, card, items, cache_dir=args.cache_dir, augmented="upload-like", desc="upload-like"
-    )
-    pool_rows = photo_path.ImageFeatures.concat([clean, upload_like])
+    clean, pool_rows = recipe_rows(setup)
     crops, crop_rows, crop_paths = crop_features(module, card, items, args.cache_dir, "training crops")
     if crop_paths != clean.paths.tolist():
         raise ValueError("the crops kept different images")
@@ -98,14 +94,7 @@ def main() -> None:
     labels_all, spread_all, sources_all = np.concatenate(labels), np.concatenate(spread), np.asarray(sources)
     report: dict = {"pools": {}}
     for name in POOLS:
-        scores = np.concatenate(by_pool[name])
-        two_class = per_source_auroc(labels_all, sources_all, scores)
-        report["pools"][name] = {
-            "two_class_auroc": two_class,
-            "mean_two_class_auroc": float(np.mean(list(two_class.values()))),
-            "worst_two_class_auroc": min(two_class.items(), key=lambda kv: kv[1]),
-            "pooled_auroc": auroc(labels_all, scores),
-        }
+        report["pools"][name] = source_summary(labels_all, sources_all, np.concatenate(by_pool[name]))
     mean_scores = np.concatenate(by_pool["mean"])
     called_real = mean_scores < np.quantile(mean_scores[labels_all == 0], 0.8)
     wide = spread_all > np.quantile(spread_all[called_real], 0.9)

@@ -43,12 +43,35 @@ def cnn_experiment(doc: str) -> CnnExperiment:
     return CnnExperiment(args, items, evaluation_sets, spec, module, card)
 
 
+def recipe_rows(setup: CnnExperiment) -> tuple[photo_path.ImageFeatures, photo_path.ImageFeatures]:
+    """(the training images' clean features, the rows the recipe's CNN head learns from: those and the upload-like
+    copies'), from the feature cache."""
+    clean = photo_path.image_features(setup.module, setup.card, setup.items, cache_dir=setup.args.cache_dir,
+                                      desc="clean")  # fmt: skip
+    upload_like = photo_path.image_features(
+        setup.module, setup.card, setup.items, cache_dir=setup.args.cache_dir, augmented="upload-like",
+        desc="upload-like",
+    )  # fmt: skip
+    return clean, photo_path.ImageFeatures.concat([clean, upload_like])
+
+
 def per_source_auroc(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     """AUROC of every source that holds both AI images and real photos."""
     return {
         source: auroc(labels[sources == source], scores[sources == source])
         for source in sorted(set(sources.tolist()))
         if len(set(labels[sources == source].tolist())) == 2
+    }
+
+
+def source_summary(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict:
+    """Per-source AUROC of the two-class sources, their mean and worst, and the AUROC over every image."""
+    two_class = per_source_auroc(labels, sources, scores)
+    return {
+        "two_class_auroc": two_class,
+        "mean_two_class_auroc": float(np.mean(list(two_class.values()))),
+        "worst_two_class_auroc": min(two_class.items(), key=lambda kv: kv[1]),
+        "pooled_auroc": auroc(labels, scores),
     }
 
 
@@ -66,7 +89,6 @@ def held_out_summary(
     `sources`), and the evaluation sets' logits from the head fitted on everything: per-source, mean, worst and pooled
     AUROC, AI caught at 5 % of held-out reals flagged, and the real photos over the held-out reals' 1 % point
     (`other_reals`: more held-out real logits to count against that point)."""
-    two_class = per_source_auroc(labels, sources, clean)
     two_class_resized = per_source_auroc(labels, sources, resized)
     reals = clean[labels == 0]
     one_pct, five_pct = float(np.quantile(reals, 0.99, method="higher")), float(np.quantile(reals, 0.95))
@@ -80,10 +102,7 @@ def held_out_summary(
         "realorai_dev_reals": realorai[realorai_labels == 0],
     }
     return {
-        "two_class_auroc": two_class,
-        "mean_two_class_auroc": float(np.mean(list(two_class.values()))),
-        "worst_two_class_auroc": min(two_class.items(), key=lambda kv: kv[1]),
-        "pooled_auroc": auroc(labels, clean),
+        **source_summary(labels, sources, clean),
         "pooled_tpr_at_5pct_fpr": float((clean[labels == 1] > five_pct).mean()),
         "resized_two_class_auroc": two_class_resized,
         "resized_mean_two_class_auroc": float(np.mean(list(two_class_resized.values()))),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from held_out import cnn_experiment, per_source_auroc
+from held_out import cnn_experiment, recipe_rows, source_summary
 from tqdm import tqdm
 
 import training.photo_path as photo_path
@@ -43,26 +43,12 @@ def paired_bootstrap(labels: np.ndarray, first: np.ndarray, second: np.ndarray, 
     return np.percentile(differences, [2.5, 97.5]).tolist()
 
 
-def summary(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict:
-    two_class = per_source_auroc(labels, sources, scores)
-    return {
-        "two_class_auroc": two_class,
-        "mean_two_class_auroc": float(np.mean(list(two_class.values()))),
-        "worst_two_class_auroc": min(two_class.items(), key=lambda kv: kv[1]),
-        "pooled_auroc": auroc(labels, scores),
-    }
-
-
 def main() -> None:
     setup = cnn_experiment(__doc__)
-    args, items, evaluation_sets = setup.args, setup.items, setup.evaluation_sets
+    args, evaluation_sets = setup.args, setup.evaluation_sets
     module, card = setup.module, setup.card
 
-    def features(images, augmented: str | None, desc: str) -> photo_path.ImageFeatures:
-        return photo_path.image_features(module, card, images, cache_dir=args.cache_dir, augmented=augmented, desc=desc)
-
-    clean = features(items, None, "clean")
-    pool = photo_path.ImageFeatures.concat([clean, features(items, "upload-like", "upload-like")])
+    clean, pool = recipe_rows(setup)
     held_sources = sorted(set(clean.sources) - {"real_photos"})
     fixed: dict[float, list[np.ndarray]] = {c: [] for c in GRID}
     nested, chosen, labels, sources = [], {}, [], []
@@ -75,14 +61,16 @@ def main() -> None:
         labels.append(test.labels)
         sources.append(test.sources)
     labels_all, sources_all = np.concatenate(labels), np.concatenate(sources)
-    realorai = features(evaluation_sets["realorai_dev"], None, "realorai_dev")
+    realorai = photo_path.image_features(
+        module, card, evaluation_sets["realorai_dev"], cache_dir=args.cache_dir, desc="realorai_dev"
+    )
     everything_c, everything_inner = chosen_c(pool)
     at_chosen = photo_path.fit_head(pool, c=everything_c).logits(realorai)
     at_shipped = photo_path.fit_head(pool, c=setup.spec.c).logits(realorai)
     report = {
         "grid": GRID,
-        "nested": {**summary(labels_all, sources_all, np.concatenate(nested)), "chosen_c": chosen},
-        "fixed_c": {str(c): summary(labels_all, sources_all, np.concatenate(fixed[c])) for c in GRID},
+        "nested": {**source_summary(labels_all, sources_all, np.concatenate(nested)), "chosen_c": chosen},
+        "fixed_c": {str(c): source_summary(labels_all, sources_all, np.concatenate(fixed[c])) for c in GRID},
         "all_sources": {
             "inner_auroc_by_c": {str(c): value for c, value in everything_inner.items()},
             "chosen_c": everything_c,

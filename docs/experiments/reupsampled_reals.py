@@ -28,7 +28,7 @@ import json
 import random
 
 import numpy as np
-from held_out import cnn_experiment, held_out_summary, printable
+from held_out import cnn_experiment, held_out_summary, printable, recipe_rows
 from PIL import Image
 
 import training.photo_path as photo_path
@@ -60,9 +60,8 @@ def main() -> None:
     def features(images, augmented: str | None, desc: str) -> photo_path.ImageFeatures:
         return photo_path.image_features(module, card, images, cache_dir=args.cache_dir, augmented=augmented, desc=desc)
 
-    clean = features(items, None, "clean")
+    clean, recipe = recipe_rows(setup)
     resized = features(items, "resized", "resized")
-    recipe = photo_path.ImageFeatures.concat([clean, features(items, "upload-like", "upload-like")])
     reals = [item for item in items if item.label == 0]
     synthetic = as_ai(features(reals, "reupsampled", "re-upsampled reals"))
     pools = {"recipe": recipe, "recipe+reupsampled": photo_path.ImageFeatures.concat([recipe, synthetic])}

@@ -19,17 +19,15 @@ everything, scored on `realorai_dev`.
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
+from held_out import cnn_experiment, recipe_rows
 from sklearn.model_selection import GroupKFold
 
 import training.photo_path as photo_path
 from training.metrics import auroc
 
-REPO = Path(__file__).resolve().parents[2]
 FOLDS = 5
 
 
@@ -44,20 +42,10 @@ def bagged_head(pool: photo_path.ImageFeatures, c: float) -> photo_path.LinearHe
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
-    parser.add_argument("--cache-dir", type=Path, default=REPO / "var" / "cache" / "finetune_experiment")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-
-    items, evaluation_sets = photo_path.photo_sets(args.shared)
-    spec = photo_path.BRANCHES["cnn"]
-    module, card = photo_path.load_branch(spec, args.shared)
-    clean = photo_path.image_features(module, card, items, cache_dir=args.cache_dir, desc="clean")
-    upload_like = photo_path.image_features(
-        module, card, items, cache_dir=args.cache_dir, augmented="upload-like", desc="upload-like"
-    )
-    pool = photo_path.ImageFeatures.concat([clean, upload_like])
+    setup = cnn_experiment(__doc__)
+    args, evaluation_sets = setup.args, setup.evaluation_sets
+    spec, module, card = setup.spec, setup.module, setup.card
+    clean, pool = recipe_rows(setup)
     heads = {
         "single": lambda data: photo_path.fit_head(data, c=spec.c),
         "bagged": lambda data: bagged_head(data, spec.c),
