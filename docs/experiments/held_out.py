@@ -44,15 +44,20 @@ def cnn_experiment(doc: str) -> CnnExperiment:
 
 
 def recipe_rows(setup: CnnExperiment) -> tuple[photo_path.ImageFeatures, photo_path.ImageFeatures]:
-    """(the training images' clean features, the rows the recipe's CNN head learns from: those and the upload-like
-    copies'), from the feature cache."""
-    clean = photo_path.image_features(setup.module, setup.card, setup.items, cache_dir=setup.args.cache_dir,
-                                      desc="clean")  # fmt: skip
-    upload_like = photo_path.image_features(
-        setup.module, setup.card, setup.items, cache_dir=setup.args.cache_dir, augmented="upload-like",
-        desc="upload-like",
-    )  # fmt: skip
-    return clean, photo_path.ImageFeatures.concat([clean, upload_like])
+    """(the training images' clean features, the rows the recipe's CNN head learns from: those and their copies of
+    the kinds the recipe learns from, `photo_path.RECIPE_COPIES`), from the feature cache."""
+    copies = {
+        augmented: photo_path.image_features(
+            setup.module,
+            setup.card,
+            setup.items,
+            cache_dir=setup.args.cache_dir,
+            augmented=augmented,
+            desc=augmented or "clean",
+        )
+        for augmented in (None, *photo_path.RECIPE_COPIES)
+    }
+    return copies[None], photo_path.ImageFeatures.concat(list(copies.values()))
 
 
 def per_source_auroc(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict[str, float]:
