@@ -135,11 +135,13 @@ def layout_rates(model: LoadedModel, batch_size: int) -> dict[str, float]:
 
 
 def model_flops(model: LoadedModel) -> float:
+    """FLOPs of the network's feature extractor per view. Its head is left out: the texture CNN's head reads a few
+    diagonals of Gram matrices it computes whole (`TextureStatsClassifier`); counting those would flatter (d)/(e)."""
     size = model.card.input_size
     x = torch.zeros(1, 3, size, size, dtype=model.placement.dtype).contiguous(memory_format=torch.channels_last)
     counter = FlopCounterMode(display=False)
     with counter, torch.inference_mode():
-        model.module(x)
+        model.module.forward_features(x)
     return float(counter.get_total_flops())
 
 

@@ -26,8 +26,9 @@ class Placement:
 def choose_placement(preference: str = "auto", cpu_runtime: str = "auto") -> Placement:
     """CUDA gets FP16 + channels_last in PyTorch. The CPU gets FP32 through ONNX Runtime, the fastest path measured
     for the CNN on this project's 2-core x86 machines (`cpu_layouts_img_s` in the bench: ~3x eager PyTorch FP32 and
-    faster than PyTorch bf16 even where AVX-512 bf16 exists; transformers may differ, see `placement_for`);
-    `cpu_runtime="torch"` keeps eager PyTorch (FP32, channels_last) for every model."""
+    faster than PyTorch bf16 even where AVX-512 bf16 or AMX exists, `docs/experiments/bf16_cnn.py`; transformers
+    may differ, see `placement_for`); `cpu_runtime="torch"` keeps eager PyTorch (FP32, channels_last) for every
+    model."""
     if preference not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, not {preference!r}")
     if cpu_runtime not in RUNTIMES:

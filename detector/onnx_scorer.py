@@ -26,8 +26,8 @@ from torch import nn
 
 from .card import ModelCard
 
-# Bump when the exported graph's inputs or outputs change, so stale cached files are never loaded.
-GRAPH_FORMAT = "uint8-nhwc-to-logit/2"
+# Bump when the exported graph's inputs, outputs or computation change, so stale cached files are never loaded.
+GRAPH_FORMAT = "uint8-nhwc-to-logit/3"
 
 
 def default_cache_dir() -> Path:

@@ -101,21 +101,61 @@ class TextureStatsClassifier(MultiScaleClassifier):
         pooled = [self.backbone.forward_head(final, pre_logits=True).float()]
         for index, stage in enumerate(stages):
             flat = stage.float().flatten(2)
-            centred = flat - flat.mean(-1, keepdim=True)
-            spread = centred.pow(2).mean(-1).clamp_min(1e-8).sqrt()
-            pooled += [flat.mean(-1), spread]
-            normalised = centred / spread.unsqueeze(-1)
+            mean = flat.mean(-1)
+            centred = flat - mean.unsqueeze(-1)
             if index < self.GRAM_STAGES:
-                gram = torch.einsum("bcn,bdn->bcd", normalised, normalised) / normalised.shape[-1]
+                covariance = torch.bmm(centred, centred.transpose(1, 2)) / flat.shape[-1]
+                variance = torch.diagonal(covariance, dim1=1, dim2=2)
+            else:
+                variance = centred.pow(2).mean(-1)
+            spread = variance.clamp_min(1e-8).sqrt()
+            pooled += [mean, spread]
+            if index < self.GRAM_STAGES:
                 rows, cols = getattr(self, f"_gram_rows{index}"), getattr(self, f"_gram_cols{index}")
-                pooled.append(gram[:, rows, cols])
-            grid = normalised.view_as(stage)
-            height, width = grid.shape[-2:]
-            for dy, dx in self.SHIFTS:
-                shifted = grid[:, :, dy:, dx:] * grid[:, :, : height - dy, : width - dx]
-                pooled.append(shifted.mean((2, 3)).mean(1, keepdim=True))
+                pooled.append(covariance[:, rows, cols] / (spread[:, rows] * spread[:, cols]))
+            pooled += self._autocorrelations(centred.view_as(stage), spread)
         joined = torch.cat(pooled, dim=1).to(final.dtype)
         return joined if pre_logits else self.classifier(joined)
+
+    def _autocorrelations(self, centred: torch.Tensor, spread: torch.Tensor) -> list[torch.Tensor]:
+        """Per shift s, the mean over channels of sum_p x(p) x(p + s) / (overlap * spread^2) on the centred maps, where
+        the map and its shifted copy overlap.
+
+        Each shift's sum is one diagonal of a Gram matrix of the maps' rows or columns, not a product of two shifted
+        copies: in ONNX Runtime every slice is a copy, and those copies took a third of the CNN's time on a CPU.
+        """
+        channels, height, width = centred.shape[1:]
+        planes = centred.reshape(-1, height, width)
+        weight = 1.0 / (spread.pow(2) * channels)
+        grams: dict[tuple[int, int], torch.Tensor] = {}
+        correlations = []
+        for dy, dx in self.SHIFTS:
+            if dy >= height or dx >= width:  # no overlap (maps of tiny inputs): no evidence either way
+                correlations.append(spread.new_zeros(spread.shape[0], 1))
+                continue
+            if dx == 0:  # down: rows h and h + dy
+                key, offset = (0, 0), dy
+                if key not in grams:
+                    grams[key] = torch.bmm(planes, planes.transpose(1, 2))
+            elif dy == 0:  # right: columns w and w + dx
+                key, offset = (1, 0), dx
+                if key not in grams:
+                    grams[key] = torch.bmm(planes.transpose(1, 2), planes)
+            else:  # diagonal: rows h and h + dy, the second moved left by dx (zeros past the edge)
+                key, offset = (2, dx), dy
+                if key not in grams:
+                    moved = nn.functional.pad(planes[:, :, dx:], (0, dx))
+                    grams[key] = torch.bmm(planes, moved.transpose(1, 2))
+            total = _superdiagonal_sums(grams[key], offset).view_as(spread) / ((height - dy) * (width - dx))
+            correlations.append((total * weight).sum(1, keepdim=True))
+        return correlations
+
+
+def _superdiagonal_sums(matrices: torch.Tensor, offset: int) -> torch.Tensor:
+    """The sum of each square matrix's `offset`-th superdiagonal, read with one strided slice of the flattened matrix
+    (`torch.diagonal` exports to ONNX as a product with a mask over the whole matrix)."""
+    side = matrices.shape[-1]
+    return matrices.reshape(-1, side * side)[:, offset : (side - offset) * side : side + 1].sum(-1)
 
 
 class MultiLayerViT(VisionTransformer):
