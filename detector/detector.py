@@ -70,6 +70,9 @@ class Verdict:
     batch_size: int
 
 
+NO_FINITE_SCORE = "the model returned no finite score for this image"
+
+
 @dataclass(frozen=True)
 class ScanOutcome:
     """Exactly one of `verdict` or `error` is set."""
@@ -226,6 +229,7 @@ class Detector:
                     first[picks] = model.logits([decoded[i].array for i in picks])  # type: ignore[misc]
         screened = np.array([d.array is not None and not d.thumbnail for d in decoded], dtype=bool)
         vit = np.full(len(images), np.nan)
+        escalated = np.array([], dtype=np.intp)
         if self.vit is not None and self.band is not None:
             escalated = np.flatnonzero(screened & escalate(sigmoid(np.nan_to_num(first, nan=-50.0)), self.band))
             step = self.config.max_batch_size
@@ -234,9 +238,15 @@ class Detector:
                 vit[picks] = self.vit.logits([self.vit.model_input(decoded[i].image) for i in picks])  # type: ignore[arg-type]
         latency_ms = (time.perf_counter() - started) * 1000.0 / max(1, len(images))
         batch_size = sum(d.array is not None for d in decoded)
+        # A model that returns NaN or infinity for an image (corrupt or badly retrained weights) must not turn into a
+        # verdict: comparisons with NaN are all false, so it would read as `likely-real`.
+        unscored = ~np.isfinite(first)
+        unscored[escalated] |= ~np.isfinite(vit[escalated])
         return [
             ScanOutcome(error=d.error)
             if d.array is None
+            else ScanOutcome(error=NO_FINITE_SCORE)
+            if unscored[i]
             else ScanOutcome(verdict=self._verdict(d.thumbnail, first[i], vit[i], latency_ms, batch_size))
             for i, d in enumerate(decoded)
         ]

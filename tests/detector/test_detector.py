@@ -77,6 +77,21 @@ def test_predict_scores_good_images_and_rejects_bad_ones_in_one_batch(tiny_check
         assert verdict.is_ai == (verdict.score >= 0.5)
 
 
+def test_a_model_that_returns_nan_records_an_error_not_a_verdict(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("test_efficientnet")
+    with torch.no_grad():
+        model.get_classifier().bias.fill_(float("nan"))
+    card = ModelCard(name="broken", version="1", architecture="test_efficientnet", input_size=64, threshold=0.5)
+    detector = create_detector(DetectorConfig(checkpoint=save_checkpoint(model, card, tmp_path / "cnn"), device="cpu"))
+    outcomes = detector.predict([jpeg_bytes(seed=1), b"not an image"])
+    assert [outcome.verdict for outcome in outcomes] == [None, None]
+    assert [outcome.error for outcome in outcomes] == [
+        "the model returned no finite score for this image",
+        "not a recognised image format",
+    ]
+
+
 def test_batched_scores_equal_one_at_a_time(tiny_checkpoint):
     detector = create_detector(DetectorConfig(checkpoint=tiny_checkpoint, device="cpu", max_batch_size=2))
     images = [jpeg_bytes(seed=seed) for seed in range(5)]
