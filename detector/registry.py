@@ -54,7 +54,9 @@ class MultiScaleClassifier(nn.Module):
         pooled = [self.backbone.forward_head(final, pre_logits=True)]
         for stage in stages:
             flat = stage.float().flatten(2)
-            pooled += [flat.mean(-1).to(final.dtype), flat.std(-1).to(final.dtype)]
+            # The sample spread of a 1x1 map (a tiny input's last stage) is 0/0; it carries no spread: 0.
+            spread = flat.std(-1) if flat.shape[-1] > 1 else torch.zeros_like(flat[..., 0])
+            pooled += [flat.mean(-1).to(final.dtype), spread.to(final.dtype)]
         joined = torch.cat(pooled, dim=1)
         return joined if pre_logits else self.classifier(joined)
 

@@ -39,9 +39,13 @@ def test_texture_statistics_are_the_shifted_products_they_stand_for(height, widt
     torch.testing.assert_close(served, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_a_shift_wider_than_a_stage_map_adds_nothing_rather_than_nan():
+@pytest.mark.parametrize(
+    "architecture, side",
+    [("test_efficientnet_texture", 64), ("test_efficientnet_multiscale", 32)],  # last stage maps 2x2 and 1x1
+)
+def test_stage_maps_too_small_for_a_statistic_give_zero_rather_than_nan(architecture, side):
     torch.manual_seed(0)
-    model = build_model("test_efficientnet_texture").eval()
+    model = build_model(architecture).eval()
     with torch.inference_mode():
-        features = model.forward_head(model.forward_features(torch.randn(2, 3, 64, 64)), pre_logits=True)
+        features = model.forward_head(model.forward_features(torch.randn(2, 3, side, side)), pre_logits=True)
     assert torch.isfinite(features).all()
