@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from moderation.errors import exception_handler
 from moderation.models import UploadStatus
+from moderation.selectors import read_snapshot
 from scanning.payloads import UploadOutput
 from scanning.selectors import latest_scored_scan, upload_get, upload_list
 from scanning.tasks import scan_heatmap_request
@@ -45,10 +46,11 @@ class PlatformApi(APIView):
 
 
 def _upload_detail(request: Request, external_id: str) -> Response:
-    upload = upload_get(platform=request.auth, external_id=external_id)
-    if upload is None:
-        raise Http404
-    return Response(UploadOutput(upload).data)
+    with read_snapshot():
+        upload = upload_get(platform=request.auth, external_id=external_id)
+        if upload is None:
+            raise Http404
+        return Response(UploadOutput(upload).data)
 
 
 class UploadDetailApi(PlatformApi):
@@ -114,7 +116,8 @@ class UploadListApi(PlatformApi):
         filters = self.FilterInput(data=request.query_params)
         filters.is_valid(raise_exception=True)
         paginator = UploadCursorPagination()
-        page = paginator.paginate_queryset(
-            upload_list(platform=request.auth, **filters.validated_data), request, view=self
-        )
-        return paginator.get_paginated_response(UploadOutput(page, many=True).data)
+        with read_snapshot():
+            page = paginator.paginate_queryset(
+                upload_list(platform=request.auth, **filters.validated_data), request, view=self
+            )
+            return paginator.get_paginated_response(UploadOutput(page, many=True).data)

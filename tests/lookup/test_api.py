@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import yaml
+from django.db import connection, connections, transaction
 
-from scanning.models import Tag
+from moderation.models import Upload, UploadStatus
+from scanning.models import Tag, TagSource
 from tests.conftest import api_get, post_webhook, signed_headers, upload_body
 
 pytestmark = pytest.mark.django_db
@@ -100,3 +104,38 @@ def test_heatmap_lookup_still_answers_while_the_cache_is_down(client, platform, 
     monkeypatch.setattr(cache, "add", unreachable)
     response = api_get(client, "/api/v1/uploads/item-7/heatmap", platform.api_token)
     assert response.status_code == 202  # queued anyway (the task is idempotent), not a 500
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_a_lookup_never_shows_a_result_committed_after_it_read_the_status(client, platform):
+    """The upload's row and its tags are separate queries: a worker's commit between them must not show in part."""
+    body = upload_body("read-once")
+    assert post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret)).status_code == 202
+    upload_id = Upload.objects.get(external_id="read-once").pk
+    committed = []
+
+    def worker_tags_it() -> None:
+        try:
+            with transaction.atomic():
+                Upload.objects.filter(pk=upload_id).update(status=UploadStatus.TAGGED)
+                Tag.objects.create(upload_id=upload_id, name="ai-generated", source=TagSource.AUTO)
+            committed.append(True)
+        finally:
+            connections.close_all()
+
+    def commit_after_the_upload_row_is_read(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        result = execute(sql, params, many, context)
+        if not committed and 'FROM "moderation_upload"' in sql:
+            thread = threading.Thread(target=worker_tags_it)
+            thread.start()
+            thread.join(timeout=10)
+        return result
+
+    with connection.execute_wrapper(commit_after_the_upload_row_is_read):
+        seen = api_get(client, "/api/v1/uploads/read-once", platform.api_token).json()
+    assert committed, "the worker's commit did not happen during the lookup"
+    # Read before the worker's commit, both: the status it had and no tag yet.
+    assert seen["status"] != UploadStatus.TAGGED and seen["tags"] == []
+    after = api_get(client, "/api/v1/uploads/read-once", platform.api_token).json()
+    assert after["status"] == UploadStatus.TAGGED and [tag["name"] for tag in after["tags"]] == ["ai-generated"]
