@@ -38,6 +38,10 @@ from detector.views import decode_side, model_views
 from .datasets import LabelledImage, folder_images, stratified_split
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+# Inverse L2 strengths a head may use on standardised features; the recipe picks one per head (`choose_head_c`).
+# Until 1.1.0 both heads used 0.05, picked on nothing the record names; a nested check chose the smallest value it
+# tried (0.005) in every fold (docs/experiments/nested_head_c.py), so the grid now reaches 100x below 0.05.
+HEAD_C_GRID = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class BranchSpec:
     views: str
     max_crops: int = 1
     canonical_side: int = 0
-    c: float = 0.05  # inverse L2 strength of the head on standardised features
+    c_grid: tuple[float, ...] = HEAD_C_GRID
     input_size: int = 224
 
     def card(self, *, version: str, threshold: float = 0.5, **extra: Any) -> ModelCard:
@@ -410,6 +414,36 @@ def out_of_fold_logits(
     return logits
 
 
+@dataclass(frozen=True)
+class HeadChoice:
+    """The C a head is fitted with, the out-of-fold logits at that C, and each tried C's out-of-fold AUROC."""
+
+    c: float
+    oof: np.ndarray
+    auroc_by_c: dict[float, float]
+
+
+def choose_head_c(
+    data: ImageFeatures,
+    grid: tuple[float, ...],
+    *,
+    nuisance: ImageFeatures | None = None,
+    invariance: Invariance = Invariance(),
+) -> HeadChoice:
+    """The grid's C whose source-held-out logits (`out_of_fold_logits`) rank these images best (pooled AUROC; a tie
+    goes to the smaller C, the stronger penalty). Only `data` is looked at, so inside a leave-one-source-out fold the
+    held-out source plays no part in the choice."""
+    from .metrics import auroc
+
+    logits = {c: out_of_fold_logits(data, c=c, nuisance=nuisance, invariance=invariance) for c in sorted(grid)}
+    if len(logits) == 1:
+        ((c, oof),) = logits.items()
+        return HeadChoice(c, oof, {})
+    scores = {c: float(auroc(data.labels, oof)) for c, oof in logits.items()}
+    best = max(scores, key=scores.__getitem__)
+    return HeadChoice(best, logits[best], scores)
+
+
 def sigmoid(value: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(value, dtype=np.float64)))
 
@@ -483,6 +517,7 @@ class PhotoPath:
     vit_threshold: float
     disagreement: float | None
     oof: dict[str, np.ndarray]
+    head_c: dict[str, HeadChoice]
 
     def scores(self, cnn: ImageFeatures, vit: ImageFeatures) -> dict[str, np.ndarray]:
         """What serving decides for these images: per-model logits, the escalated mask, the decision score and
@@ -521,8 +556,9 @@ def fit_photo_path(
     nuisance: dict[str, ImageFeatures] | None = None,
     invariance: Invariance = Invariance(),
 ) -> PhotoPath:
-    """Heads on all of these images; fusion and operating points on their source-held-out logits. `nuisance`: each
-    branch's copy pairs (`copy_differences`) for an `invariance`; only the pairs of these images' sources are used."""
+    """Heads on all of these images, each with the C of its branch's grid that its source-held-out logits rank best;
+    fusion and operating points on those logits. `nuisance`: each branch's copy pairs (`copy_differences`) for an
+    `invariance`; only the pairs of these images' sources are used."""
     if not np.array_equal(cnn.paths, vit.paths):
         raise ValueError("CNN and ViT features must describe the same images in the same order")
     labels = cnn.labels
@@ -530,16 +566,21 @@ def fit_photo_path(
         name: None if nuisance is None else nuisance[name].subset(np.isin(nuisance[name].sources, cnn.sources))
         for name in ("cnn", "vit")
     }
-    heads = {
-        name: {"c": branches[name].c, "nuisance": pairs[name], "invariance": invariance} for name in ("cnn", "vit")
+    data = {"cnn": cnn, "vit": vit}
+    choice = {
+        name: choose_head_c(data[name], branches[name].c_grid, nuisance=pairs[name], invariance=invariance)
+        for name in ("cnn", "vit")
     }
-    oof_cnn = out_of_fold_logits(cnn, **heads["cnn"])
-    oof_vit = out_of_fold_logits(vit, **heads["vit"])
+    oof_cnn, oof_vit = choice["cnn"].oof, choice["vit"].oof
     fusion = fit_fusion(oof_cnn, oof_vit, labels)
     real = labels == 0
+    heads = {
+        name: fit_head(data[name], c=choice[name].c, nuisance=pairs[name], invariance=invariance)
+        for name in ("cnn", "vit")
+    }
     return PhotoPath(
-        cnn_head=fit_head(cnn, **heads["cnn"]),
-        vit_head=fit_head(vit, **heads["vit"]),
+        cnn_head=heads["cnn"],
+        vit_head=heads["vit"],
         fusion=fusion,
         band=escalation_band(labels, oof_cnn, targets),
         cnn_point=operating_point(labels, oof_cnn, targets),
@@ -548,6 +589,7 @@ def fit_photo_path(
         vit_threshold=quantile_threshold(sigmoid(oof_vit[real]), targets.target_fpr),
         disagreement=targets.disagreement,
         oof={"labels": labels, "cnn": oof_cnn, "vit": oof_vit, "sources": cnn.sources},
+        head_c=choice,
     )
 
 
@@ -651,10 +693,12 @@ def cross_source_report(
         "sources": {},
         "resized": {},
         "held_out_scores": {},
+        "head_c": {},  # each fold's choice, made without its held-out source
     }
     for held in tqdm(sources, desc="leave one source out", unit="source"):
         keep = pool["cnn"].sources != held
         path = fit_photo_path(pool["cnn"].subset(keep), pool["vit"].subset(keep), targets, **fit)
+        report["head_c"][held] = {name: choice.c for name, choice in path.head_c.items()}
         for kind, mask, rows in (("sources", clean, report["sources"]), ("resized", resized, report["resized"])):
             test = mask & (everything["cnn"].sources == held)
             scores = path.scores(everything["cnn"].subset(test), everything["vit"].subset(test))
@@ -665,6 +709,7 @@ def cross_source_report(
                     "score": scores["score"].tolist(),
                 }
     full = fit_photo_path(pool["cnn"], pool["vit"], targets, **fit)
+    report["head_c"]["all sources"] = {name: choice.c for name, choice in full.head_c.items()}
     for name, items in evaluation.items():
         features = branch_features(shared, items, cache_dir=cache_dir, augment=False, branches=branches)
         scores = full.scores(features["cnn"], features["vit"])
@@ -820,6 +865,10 @@ def train_photo_path(
         "images": len(pool["cnn"]),
         "sources": sorted(set(pool["cnn"].sources.tolist())),
         "fingerprint": fingerprint(train_items),
+        "head_c": {
+            name: {"c": choice.c, "out_of_fold_auroc_by_c": {str(c): v for c, v in choice.auroc_by_c.items()}}
+            for name, choice in path.head_c.items()
+        },
         "out_of_fold": {
             "auroc_cnn": _auroc(oof["labels"], oof["cnn"]),
             "auroc_vit": _auroc(oof["labels"], oof["vit"]),

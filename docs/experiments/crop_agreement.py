@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from held_out import cnn_experiment, recipe_rows, source_summary
+from held_out import HEAD_C_1_1, cnn_experiment, recipe_rows, source_summary
 from tqdm import tqdm
 
 import training.photo_path as photo_path
@@ -71,7 +71,7 @@ def pooled(crop_logits: np.ndarray, rows: np.ndarray, pool) -> np.ndarray:
 def main() -> None:
     setup = cnn_experiment(__doc__)
     args, items, evaluation_sets = setup.args, setup.items, setup.evaluation_sets
-    spec, module, card = setup.spec, setup.module, setup.card
+    module, card = setup.module, setup.card
     clean, pool_rows = recipe_rows(setup)
     crops, crop_rows, crop_paths = crop_features(module, card, items, args.cache_dir, "training crops")
     if crop_paths != clean.paths.tolist():
@@ -81,7 +81,7 @@ def main() -> None:
     by_pool: dict[str, list[np.ndarray]] = {name: [] for name in POOLS}
     spread, labels, sources = [], [], []
     for held in held_sources:
-        head = photo_path.fit_head(pool_rows.subset(pool_rows.sources != held), c=spec.c)
+        head = photo_path.fit_head(pool_rows.subset(pool_rows.sources != held), c=HEAD_C_1_1)
         images = np.flatnonzero(clean.sources == held)
         mask = np.isin(crop_rows, images)
         logits = crops[mask].astype(np.float64) @ head.weight + head.bias
@@ -114,7 +114,7 @@ def main() -> None:
     realorai = evaluation_sets["realorai_dev"]
     r_crops, r_rows, _ = crop_features(module, card, realorai, args.cache_dir, "realorai_dev crops")
     r_labels = photo_path.image_features(module, card, realorai, cache_dir=args.cache_dir, desc="realorai").labels
-    full = photo_path.fit_head(pool_rows, c=spec.c)
+    full = photo_path.fit_head(pool_rows, c=HEAD_C_1_1)
     r_logits = r_crops.astype(np.float64) @ full.weight + full.bias
     report["realorai_dev_auroc"] = {name: auroc(r_labels, pooled(r_logits, r_rows, p)) for name, p in POOLS.items()}
     report["realorai_dev_spread_auroc"] = auroc(r_labels, pooled(r_logits, r_rows, np.std))

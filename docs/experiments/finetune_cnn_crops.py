@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from held_out import HEAD_C_1_1
 from PIL import Image
 from sklearn.model_selection import GroupKFold
 from tqdm import tqdm
@@ -232,7 +233,7 @@ def main() -> None:
     for fold, (_, held_index) in enumerate(splits):
         held_sources = [modern[i] for i in held_index]
         print(f"fold {fold}: holding out {held_sources}", flush=True)
-        head = photo_path.fit_head(features.subset(~np.isin(features.sources, held_sources)), c=spec.c)
+        head = photo_path.fit_head(features.subset(~np.isin(features.sources, held_sources)), c=HEAD_C_1_1)
         model, _ = photo_path.load_branch(spec, args.shared)
         with torch.no_grad():
             model.get_classifier().weight.copy_(torch.from_numpy(head.weight).float()[None])

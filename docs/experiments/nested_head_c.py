@@ -1,6 +1,6 @@
 """Experiment (2026-12-07, a check, nothing to ship): is the CNN head's regularisation tuned to the numbers reported?
 
-The texture CNN's head is a logistic regression with C=0.05 (`BranchSpec.c`), fixed when the photo path was built;
+The texture CNN's head is a logistic regression with C=0.05 (until 1.1.0), fixed when the photo path was built;
 the record does not say on what. If it was picked on the leave-one-source-out scores the README reports, those
 scores are optimistic. Nested cross-validation says by how much: for each held-out source, C is chosen again using
 the remaining sources only (grouped 4-fold out-of-fold AUROC over their rows, `photo_path.out_of_fold_logits`), the
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from held_out import cnn_experiment, recipe_rows, source_summary
+from held_out import HEAD_C_1_1, cnn_experiment, recipe_rows, source_summary
 from tqdm import tqdm
 
 import training.photo_path as photo_path
@@ -66,7 +66,7 @@ def main() -> None:
     )
     everything_c, everything_inner = chosen_c(pool)
     at_chosen = photo_path.fit_head(pool, c=everything_c).logits(realorai)
-    at_shipped = photo_path.fit_head(pool, c=setup.spec.c).logits(realorai)
+    at_shipped = photo_path.fit_head(pool, c=HEAD_C_1_1).logits(realorai)
     report = {
         "grid": GRID,
         "nested": {**source_summary(labels_all, sources_all, np.concatenate(nested)), "chosen_c": chosen},

@@ -28,7 +28,7 @@ import json
 import random
 
 import numpy as np
-from held_out import cnn_experiment, held_out_summary, printable, recipe_rows
+from held_out import HEAD_C_1_1, cnn_experiment, held_out_summary, printable, recipe_rows
 from PIL import Image
 
 import training.photo_path as photo_path
@@ -55,7 +55,7 @@ def as_ai(features: photo_path.ImageFeatures) -> photo_path.ImageFeatures:
 def main() -> None:
     setup = cnn_experiment(__doc__)
     args, items, evaluation_sets = setup.args, setup.items, setup.evaluation_sets
-    spec, module, card = setup.spec, setup.module, setup.card
+    module, card = setup.module, setup.card
 
     def features(images, augmented: str | None, desc: str) -> photo_path.ImageFeatures:
         return photo_path.image_features(module, card, images, cache_dir=args.cache_dir, augmented=augmented, desc=desc)
@@ -72,14 +72,14 @@ def main() -> None:
         scored: dict[str, list[np.ndarray]] = {"clean": [], "resized": [], "labels": [], "sources": []}
         reupsampled_reals = []
         for held in sorted(set(clean.sources) - {"real_photos"}):
-            head = photo_path.fit_head(pool.subset(pool.sources != held), c=spec.c)
+            head = photo_path.fit_head(pool.subset(pool.sources != held), c=HEAD_C_1_1)
             test = clean.sources == held
             scored["labels"].append(clean.labels[test])
             scored["sources"].append(clean.sources[test])
             scored["clean"].append(head.logits(clean.subset(test)))
             scored["resized"].append(head.logits(resized.subset(resized.sources == held)))
             reupsampled_reals.append(head.logits(synthetic.subset(synthetic.sources == held)))
-        full = photo_path.fit_head(pool, c=spec.c)
+        full = photo_path.fit_head(pool, c=HEAD_C_1_1)
         report["heads"][name] = held_out_summary(
             **{key: np.concatenate(parts) for key, parts in scored.items()},
             evaluated={set_name: full.logits(data) for set_name, data in evaluation.items()},

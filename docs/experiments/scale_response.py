@@ -32,7 +32,7 @@ import random
 from pathlib import Path
 
 import numpy as np
-from held_out import cnn_experiment, held_out_summary, printable
+from held_out import HEAD_C_1_1, cnn_experiment, held_out_summary, printable
 from PIL import Image
 
 import training.photo_path as photo_path
@@ -86,7 +86,7 @@ def head_input(name: str, look: photo_path.ImageFeatures, small: photo_path.Imag
 def main() -> None:
     setup = cnn_experiment(__doc__)
     args, items, evaluation_sets = setup.args, setup.items, setup.evaluation_sets
-    spec, module, card = setup.spec, setup.module, setup.card
+    module, card = setup.module, setup.card
     sets = {copy: two_views(module, card, items, args.cache_dir, copy, copy or "clean")
             for copy in (None, "upload-like", "resized")}  # fmt: skip
     if not all(np.array_equal(sets[None][0].paths, look.paths) for look, _ in sets.values()):
@@ -104,7 +104,7 @@ def main() -> None:
         pool = photo_path.ImageFeatures.concat([rows(name, None), rows(name, "upload-like")])
         scored: dict[str, list[np.ndarray]] = {"clean": [], "resized": [], "labels": [], "sources": []}
         for held in sorted(set(clean.sources) - {"real_photos"}):
-            head = photo_path.fit_head(pool.subset(pool.sources != held), c=spec.c)
+            head = photo_path.fit_head(pool.subset(pool.sources != held), c=HEAD_C_1_1)
             test = clean.sources == held
             scored["labels"].append(clean.labels[test])
             scored["sources"].append(clean.sources[test])
@@ -112,7 +112,7 @@ def main() -> None:
                 scored[key].append(head.logits(rows(name, copy).subset(test)))
             if name == "look":
                 look_shift.append(scored["clean"][-1] - head.logits(sets[None][1].subset(test)))
-        full = photo_path.fit_head(pool, c=spec.c)
+        full = photo_path.fit_head(pool, c=HEAD_C_1_1)
         report["heads"][name] = held_out_summary(
             **{key: np.concatenate(parts) for key, parts in scored.items()},
             evaluated={set_name: full.logits(head_input(name, *views)) for set_name, views in evaluation.items()},

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from held_out import cnn_experiment, recipe_rows
+from held_out import HEAD_C_1_1, cnn_experiment, recipe_rows
 from sklearn.model_selection import GroupKFold
 
 import training.photo_path as photo_path
@@ -44,11 +44,11 @@ def bagged_head(pool: photo_path.ImageFeatures, c: float) -> photo_path.LinearHe
 def main() -> None:
     setup = cnn_experiment(__doc__)
     args, evaluation_sets = setup.args, setup.evaluation_sets
-    spec, module, card = setup.spec, setup.module, setup.card
+    module, card = setup.module, setup.card
     clean, pool = recipe_rows(setup)
     heads = {
-        "single": lambda data: photo_path.fit_head(data, c=spec.c),
-        "bagged": lambda data: bagged_head(data, spec.c),
+        "single": lambda data: photo_path.fit_head(data, c=HEAD_C_1_1),
+        "bagged": lambda data: bagged_head(data, HEAD_C_1_1),
     }
 
     two_class: dict[str, dict[str, float]] = {name: {} for name in heads}

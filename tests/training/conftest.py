@@ -17,11 +17,11 @@ TINY = {
     "cnn": BranchSpec(
         name="tiny-crops", architecture="test_efficientnet_texture", weights="tiny/cnn.safetensors",
         mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), views="native_crops", max_crops=3, canonical_side=96,
-        input_size=64, c=1.0,
+        input_size=64, c_grid=(0.1, 1.0),
     ),
     "vit": BranchSpec(
         name="tiny-vit", architecture="test_vit_multilayer", weights="tiny/vit.safetensors",
-        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), views="resize", input_size=64, c=1.0,
+        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), views="resize", input_size=64, c_grid=(1.0,),
     ),
 }  # fmt: skip
 

@@ -11,15 +11,18 @@ import pytest
 from detector import DetectorConfig, create_detector
 from detector.cascade import LABEL_AI, LABEL_REAL, LABEL_REVIEW
 from tests.training.conftest import TARGETS, TINY
+from training.metrics import auroc
 from training.photo_path import (
     AUGMENTED_SUFFIX,
     ImageFeatures,
     Invariance,
     branch_features,
+    choose_head_c,
     copy_differences,
     cross_source_report,
     fit_head,
     fit_photo_path,
+    out_of_fold_logits,
     photo_sets,
     risk_coverage,
     train_photo_path,
@@ -45,6 +48,10 @@ def test_every_source_is_held_out_once_and_reported_as_the_issue_asks(shared, ca
     assert report["sources"]["modern_train:fff"]["fake"] == 0  # a real-only one its false positives
     assert report["summary"]["two_class_sources"] == 5
     assert report["invariance"]["copies"] == ("resized",) and report["invariance"]["strength"] == 1.0
+    # Each fold chose its heads' C without its held-out source; the fit on everything made its own choice.
+    assert set(report["head_c"]) == expected | {"all sources"}
+    for choice in report["head_c"].values():
+        assert choice["cnn"] in TINY["cnn"].c_grid and choice["vit"] == 1.0
     # The miniature is easy: held-out sources are still told apart.
     assert report["summary"]["mean_auroc"] > 0.8
     curve = risk_coverage(report["held_out_scores"])
@@ -65,6 +72,8 @@ def test_a_trained_photo_path_is_served_exactly_as_the_trainer_scored_it(shared,
         targets=TARGETS, branches=TINY,
     )  # fmt: skip
     assert training["out_of_fold"]["auroc_fused"] > 0.8
+    assert set(training["head_c"]["cnn"]["out_of_fold_auroc_by_c"]) == {"0.1", "1.0"}
+    assert training["head_c"]["cnn"]["c"] in (0.1, 1.0) and training["head_c"]["vit"]["c"] == 1.0
     cascade = json.loads((out / "cascade.json").read_text())
     assert cascade["name"] == "photo-fusion" and cascade["version"] == "9.9.9"
     assert cascade["escalation_band"][0] <= cascade["escalation_band"][1]
@@ -163,3 +172,23 @@ def test_with_real_pools_a_head_stops_telling_old_photos_from_new_ones():
     assert abs(pools.weight[1]) < abs(pools.weight[0])
     modern_reals = data.subset(sources == "new")
     assert plain.logits(modern_reals).mean() > 0 > pools.logits(modern_reals).mean()
+
+
+def test_each_head_takes_the_c_whose_source_held_out_logits_rank_best():
+    """Two informative features among 300 of noise, 12 sources of 10 images: the unpenalised head fits the noise,
+    so held out it ranks worse than a strongly penalised one."""
+    rng = np.random.default_rng(0)
+    labels = np.tile([0, 1], 60)
+    sources = np.repeat([f"s{i}" for i in range(12)], 10)
+    signal = labels[:, None] * 0.8 + rng.normal(0, 1, (120, 2))
+    data = ImageFeatures(np.c_[signal, rng.normal(0, 1, (120, 300))].astype(np.float32), labels, sources, sources)
+
+    choice = choose_head_c(data, (100.0, 0.001, 1.0))
+    held_out = {c: auroc(labels, out_of_fold_logits(data, c=c)) for c in (0.001, 1.0, 100.0)}
+    assert choice.auroc_by_c == pytest.approx(held_out)
+    assert choice.c == max(held_out, key=held_out.get) == 0.001
+    np.testing.assert_allclose(choice.oof, out_of_fold_logits(data, c=0.001))
+    # One C: nothing to choose, and the logits are those at that C.
+    single = choose_head_c(data, (1.0,))
+    assert single.c == 1.0 and single.auroc_by_c == {}
+    np.testing.assert_allclose(single.oof, out_of_fold_logits(data, c=1.0))
