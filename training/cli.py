@@ -247,12 +247,19 @@ def _finetune(args: argparse.Namespace) -> int:
 
 
 def _cross_source(args: argparse.Namespace) -> int:
-    from .photo_path import RECIPE_COPIES, PolicyTargets, branches_with_vit_views, cross_source_report, risk_coverage
+    from .photo_path import (
+        RECIPE_COPIES,
+        PolicyTargets,
+        branches_with_head_c,
+        branches_with_vit_views,
+        cross_source_report,
+        risk_coverage,
+    )
     from .plots import write_cross_source_plots
 
     targets = PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate, cnn_alone_fpr=args.cnn_alone_fpr)
     copies = tuple(args.copy or RECIPE_COPIES)
-    branches = branches_with_vit_views(args.vit_views)
+    branches = branches_with_head_c(branches_with_vit_views(args.vit_views), args.head_c, args.head_c_by)
     report = cross_source_report(
         args.shared, cache_dir=args.cache, targets=targets, copies=copies, branches=branches,
         invariance=_invariance(args),
@@ -280,6 +287,20 @@ def _pool_matched(args: argparse.Namespace) -> int:
     return 0
 
 
+def _head_c_grid(value: str) -> tuple[float, ...]:
+    from .photo_path import HEAD_C_SEARCH
+
+    if value == "search":
+        return HEAD_C_SEARCH
+    try:
+        grid = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, or 'search'; got {value!r}") from None
+    if not grid or min(grid) <= 0:
+        raise argparse.ArgumentTypeError("every C must be above 0")
+    return grid
+
+
 def _invariance(args: argparse.Namespace) -> Invariance:
     from .photo_path import Invariance
 
@@ -289,7 +310,7 @@ def _invariance(args: argparse.Namespace) -> Invariance:
 
 
 def _train_photo_path(args: argparse.Namespace) -> int:
-    from .photo_path import RECIPE_COPIES, PolicyTargets, train_photo_path
+    from .photo_path import BRANCHES, RECIPE_COPIES, PolicyTargets, branches_with_head_c, train_photo_path
     from .thumbnail import THUMBNAIL_MAX_SIDE
 
     thumbnail = args.thumbnail if (args.thumbnail / "card.json").is_file() else None
@@ -304,6 +325,7 @@ def _train_photo_path(args: argparse.Namespace) -> int:
         exclude=frozenset(args.exclude_source),
         copies=tuple(args.copy or RECIPE_COPIES),
         invariance=_invariance(args),
+        branches=branches_with_head_c(BRANCHES, args.head_c, args.head_c_by),
     )
     print(json.dumps({"checkpoint": str(args.out), **training}, indent=2))
     return 0
@@ -426,6 +448,19 @@ def main(argv: list[str] | None = None) -> int:
             choices=["upload-like", "resized"],
             default=None,
             help="copies of each training image to learn from (repeatable; default: upload-like)",
+        )
+        command.add_argument(
+            "--head-c",
+            type=_head_c_grid,
+            default=(0.05,),
+            help="the heads' inverse L2 strength: one value (default 0.05, as shipped), a comma-separated grid, or "
+            "'search' (0.0005-0.2) to choose each head's from by source-held-out AUROC of the training sources",
+        )
+        command.add_argument(
+            "--head-c-by",
+            choices=["within-source", "pooled"],
+            default="within-source",
+            help="with a grid: rank each C by the mean AUROC within each training source (default) or pooled",
         )
         command.add_argument(
             "--invariance",

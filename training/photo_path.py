@@ -38,10 +38,10 @@ from detector.views import decode_side, model_views
 from .datasets import LabelledImage, folder_images, stratified_split
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-# Inverse L2 strengths a head may use on standardised features; the recipe picks one per head (`choose_head_c`).
-# Until 1.1.0 both heads used 0.05, picked on nothing the record names; a nested check chose the smallest value it
-# tried (0.005) in every fold (docs/experiments/nested_head_c.py), so the grid now reaches 100x below 0.05.
-HEAD_C_GRID = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+# The grid `--head-c search` lets each head choose its inverse L2 strength from (`choose_head_c`), fixed before its
+# first run. The shipped recipe keeps C=0.05 for both heads: choosing C this way lost held-out AUROC (README).
+HEAD_C_SEARCH = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+HEAD_C_CRITERIA = ("within-source", "pooled")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ class BranchSpec:
     views: str
     max_crops: int = 1
     canonical_side: int = 0
-    c_grid: tuple[float, ...] = HEAD_C_GRID
+    c_grid: tuple[float, ...] = (0.05,)  # inverse L2 strengths of the head on standardised features (one: fixed)
+    c_by: str = "within-source"  # how `choose_head_c` ranks them, when there are several
     input_size: int = 224
 
     def card(self, *, version: str, threshold: float = 0.5, **extra: Any) -> ModelCard:
@@ -105,6 +106,13 @@ def branches_with_vit_views(views: str) -> dict[str, BranchSpec]:
     cnn = BRANCHES["cnn"]
     crops = replace(BRANCHES["vit"], views=views, max_crops=cnn.max_crops, canonical_side=cnn.canonical_side)
     return {**BRANCHES, "vit": crops}
+
+
+def branches_with_head_c(
+    branches: dict[str, BranchSpec], grid: tuple[float, ...], by: str = "within-source"
+) -> dict[str, BranchSpec]:
+    """`branches` with every head's C chosen from `grid` `by` that criterion (one value: that C, fixed)."""
+    return {name: replace(spec, c_grid=tuple(grid), c_by=by) for name, spec in branches.items()}
 
 
 def photo_sets(shared: Path, *, seed: int = 0) -> tuple[list[LabelledImage], dict[str, list[LabelledImage]]]:
@@ -423,23 +431,45 @@ class HeadChoice:
     auroc_by_c: dict[float, float]
 
 
+def within_source_auroc(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> float:
+    """The mean, over sources with both classes, of each source's own AUROC: how well AI is told from real within a
+    photo pool, not which pool an image came from. Pooled AUROC when no source has both classes."""
+    from .metrics import auroc
+
+    per_source = [
+        auroc(labels[rows], scores[rows])
+        for rows in (sources == source for source in np.unique(sources))
+        if 0 < labels[rows].sum() < rows.sum()
+    ]
+    return float(np.mean(per_source)) if per_source else float(auroc(labels, scores))
+
+
 def choose_head_c(
     data: ImageFeatures,
     grid: tuple[float, ...],
     *,
+    by: str = "within-source",
     nuisance: ImageFeatures | None = None,
     invariance: Invariance = Invariance(),
 ) -> HeadChoice:
-    """The grid's C whose source-held-out logits (`out_of_fold_logits`) rank these images best (pooled AUROC; a tie
-    goes to the smaller C, the stronger penalty). Only `data` is looked at, so inside a leave-one-source-out fold the
-    held-out source plays no part in the choice."""
+    """The grid's C whose source-held-out logits (`out_of_fold_logits`) rank these images best, `by` the mean
+    `within_source_auroc` or by the AUROC of all images pooled; a tie goes to the smaller C, the stronger penalty.
+    Only `data` is looked at, so inside a leave-one-source-out fold the held-out source plays no part in the choice.
+
+    Pooled AUROC also rewards ranking whole sources (one photo pool's reals below another's AI images), which the
+    strongest penalties do best: chosen by it, C went to the grid's edge and held-out sources lost AUROC (README)."""
     from .metrics import auroc
 
+    if by not in HEAD_C_CRITERIA:
+        raise ValueError(f"unknown criterion {by!r}; expected one of {HEAD_C_CRITERIA}")
     logits = {c: out_of_fold_logits(data, c=c, nuisance=nuisance, invariance=invariance) for c in sorted(grid)}
     if len(logits) == 1:
         ((c, oof),) = logits.items()
         return HeadChoice(c, oof, {})
-    scores = {c: float(auroc(data.labels, oof)) for c, oof in logits.items()}
+    if by == "pooled":
+        scores = {c: float(auroc(data.labels, oof)) for c, oof in logits.items()}
+    else:
+        scores = {c: within_source_auroc(data.labels, data.sources, oof) for c, oof in logits.items()}
     best = max(scores, key=scores.__getitem__)
     return HeadChoice(best, logits[best], scores)
 
@@ -568,7 +598,9 @@ def fit_photo_path(
     }
     data = {"cnn": cnn, "vit": vit}
     choice = {
-        name: choose_head_c(data[name], branches[name].c_grid, nuisance=pairs[name], invariance=invariance)
+        name: choose_head_c(
+            data[name], branches[name].c_grid, by=branches[name].c_by, nuisance=pairs[name], invariance=invariance
+        )
         for name in ("cnn", "vit")
     }
     oof_cnn, oof_vit = choice["cnn"].oof, choice["vit"].oof
@@ -866,7 +898,11 @@ def train_photo_path(
         "sources": sorted(set(pool["cnn"].sources.tolist())),
         "fingerprint": fingerprint(train_items),
         "head_c": {
-            name: {"c": choice.c, "out_of_fold_auroc_by_c": {str(c): v for c, v in choice.auroc_by_c.items()}}
+            name: {
+                "c": choice.c,
+                "chosen_by": branches[name].c_by if choice.auroc_by_c else "fixed",
+                "out_of_fold_auroc_by_c": {str(c): v for c, v in choice.auroc_by_c.items()},
+            }
             for name, choice in path.head_c.items()
         },
         "out_of_fold": {

@@ -15,7 +15,7 @@ from training.datasets import LabelledImage
 from training.metrics import auroc
 
 REPO = Path(__file__).resolve().parents[2]
-# The texture CNN head's C in photo-fusion 1.1.0, the recipe these experiments ran against (1.2.0 chooses C per head).
+# The texture CNN head's C in photo-fusion 1.1.0, the recipe these experiments ran against.
 HEAD_C_1_1 = 0.05
 
 

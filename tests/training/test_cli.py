@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.detector.conftest import write_tiny
@@ -62,3 +63,12 @@ def test_report_default_scores_every_held_back_set_through_the_serving_path(shar
     # CIFAKE's 32-px pictures are decided by the thumbnail expert alone.
     served = json.loads((out / "test_cifake" / "report.json").read_text())
     assert served["clean"]["escalation_rate"] == 0.0
+
+
+def test_a_head_c_that_is_not_a_positive_number_is_refused_before_any_work(capsys):
+    for value in ("0.1,x", "0", "-1,0.5"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["cross-source", "--head-c", value, "--shared", "/nonexistent"])
+        assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "expected numbers separated by commas, or 'search'" in error and "every C must be above 0" in error

@@ -26,6 +26,7 @@ from training.photo_path import (
     photo_sets,
     risk_coverage,
     train_photo_path,
+    within_source_auroc,
 )
 
 
@@ -182,13 +183,32 @@ def test_each_head_takes_the_c_whose_source_held_out_logits_rank_best():
     sources = np.repeat([f"s{i}" for i in range(12)], 10)
     signal = labels[:, None] * 0.8 + rng.normal(0, 1, (120, 2))
     data = ImageFeatures(np.c_[signal, rng.normal(0, 1, (120, 300))].astype(np.float32), labels, sources, sources)
+    held_out = {c: out_of_fold_logits(data, c=c) for c in (0.001, 1.0, 100.0)}
 
-    choice = choose_head_c(data, (100.0, 0.001, 1.0))
-    held_out = {c: auroc(labels, out_of_fold_logits(data, c=c)) for c in (0.001, 1.0, 100.0)}
-    assert choice.auroc_by_c == pytest.approx(held_out)
-    assert choice.c == max(held_out, key=held_out.get) == 0.001
-    np.testing.assert_allclose(choice.oof, out_of_fold_logits(data, c=0.001))
+    for by, rank in (("within-source", lambda oof: within_source_auroc(labels, sources, oof)),
+                     ("pooled", lambda oof: auroc(labels, oof))):  # fmt: skip
+        choice = choose_head_c(data, (100.0, 0.001, 1.0), by=by)
+        expected = {c: rank(oof) for c, oof in held_out.items()}
+        assert choice.auroc_by_c == pytest.approx(expected)
+        assert choice.c == max(expected, key=expected.get) == 0.001
+        np.testing.assert_allclose(choice.oof, held_out[0.001])
     # One C: nothing to choose, and the logits are those at that C.
     single = choose_head_c(data, (1.0,))
     assert single.c == 1.0 and single.auroc_by_c == {}
     np.testing.assert_allclose(single.oof, out_of_fold_logits(data, c=1.0))
+    with pytest.raises(ValueError, match="unknown criterion"):
+        choose_head_c(data, (0.1, 1.0), by="accuracy")
+
+
+def test_within_source_auroc_ignores_which_pool_an_image_came_from():
+    # Each source's AI images score above its own reals, but one pool's reals score above the other's AI images.
+    labels = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    sources = np.array(["old"] * 4 + ["new"] * 4)
+    scores = np.array([0.0, 0.1, 0.2, 0.3, 0.6, 0.7, 0.8, 0.9])
+    assert within_source_auroc(labels, sources, scores) == 1.0
+    assert auroc(labels, scores) == pytest.approx(0.75)
+    # Sources with one class are left out; with none of both, the pooled AUROC.
+    one_class = np.array(["a", "a", "b", "b", "c", "c", "c", "c"])
+    assert within_source_auroc(labels, one_class, scores) == 1.0
+    by_class = np.where(labels == 1, "fakes", "reals")
+    assert within_source_auroc(labels, by_class, scores) == pytest.approx(0.75)
