@@ -77,7 +77,7 @@ train-default: install
 	$(PY) -m training train-default --model cnn --out var/train-default/cnn-probe --version 0.2.0
 	$(PY) -m training finetune-cnn --init var/train-default/cnn-probe --out var/train-default/cnn --epochs 3 --version 0.2.0
 	$(PY) -m training train-thumbnail --init var/train-default/cnn --out var/train-default/thumb --epochs 5 --version 0.3.0
-	$(PY) -m training train-photo-path --thumbnail var/train-default/thumb --out $(MODEL_OUT) --version 1.0.0
+	$(PY) -m training train-photo-path --thumbnail var/train-default/thumb --out $(MODEL_OUT) --version 1.1.0
 	$(PY) -m training report-default --models $(MODEL_OUT) --out reports/default
 
 ## Leave each shared modern source out in turn (the whole photo-path recipe refitted each time; features cached).
