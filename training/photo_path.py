@@ -911,6 +911,9 @@ def train_photo_path(
             "auroc_fused": _auroc(oof["labels"], fused),
             "escalation_rate_real_photos": float(escalated[real].mean()),
             "escalation_rate": float(escalated.mean()),
+            # Sent to review because the two models disagree. The rule is set in raw logits: a head refitted with
+            # another scale can silence it, which shows here as 0 (README, candidate 1.2.0).
+            "disagreement_rate": float((escalated & path.serving_fusion().disagree(oof["cnn"], oof["vit"])).mean()),
         },
     }
     write_checkpoint(

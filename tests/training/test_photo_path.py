@@ -73,6 +73,7 @@ def test_a_trained_photo_path_is_served_exactly_as_the_trainer_scored_it(shared,
         targets=TARGETS, branches=TINY,
     )  # fmt: skip
     assert training["out_of_fold"]["auroc_fused"] > 0.8
+    assert 0.0 <= training["out_of_fold"]["disagreement_rate"] <= training["out_of_fold"]["escalation_rate"]
     assert set(training["head_c"]["cnn"]["out_of_fold_auroc_by_c"]) == {"0.1", "1.0"}
     assert training["head_c"]["cnn"]["c"] in (0.1, 1.0) and training["head_c"]["vit"]["c"] == 1.0
     cascade = json.loads((out / "cascade.json").read_text())
