@@ -19,7 +19,7 @@ from .datasets import LabelledImage, folder_images, stratified_split
 from .probe import ProbeConfig, train_probe
 
 if TYPE_CHECKING:  # the commands import photo_path (ONNX Runtime, timm) when they run
-    from .photo_path import Invariance
+    from .photo_path import Invariance, PolicyTargets
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = REPO_ROOT / "detector" / "models" / "default"
@@ -249,7 +249,6 @@ def _finetune(args: argparse.Namespace) -> int:
 def _cross_source(args: argparse.Namespace) -> int:
     from .photo_path import (
         RECIPE_COPIES,
-        PolicyTargets,
         branches_with_head_c,
         branches_with_vit_views,
         cross_source_report,
@@ -257,7 +256,7 @@ def _cross_source(args: argparse.Namespace) -> int:
     )
     from .plots import write_cross_source_plots
 
-    targets = PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate, cnn_alone_fpr=args.cnn_alone_fpr)
+    targets = _policy_targets(args)
     copies = tuple(args.copy or RECIPE_COPIES)
     branches = branches_with_head_c(branches_with_vit_views(args.vit_views), args.head_c, args.head_c_by)
     report = cross_source_report(
@@ -287,6 +286,17 @@ def _pool_matched(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_targets(args: argparse.Namespace) -> PolicyTargets:
+    from .photo_path import PolicyTargets
+
+    return PolicyTargets(
+        target_fpr=args.target_fpr,
+        miss_rate=args.miss_rate,
+        cnn_alone_fpr=args.cnn_alone_fpr,
+        disagreement_share=args.disagreement_share,
+    )
+
+
 def _head_c_grid(value: str) -> tuple[float, ...]:
     from .photo_path import HEAD_C_SEARCH
 
@@ -310,7 +320,7 @@ def _invariance(args: argparse.Namespace) -> Invariance:
 
 
 def _train_photo_path(args: argparse.Namespace) -> int:
-    from .photo_path import BRANCHES, RECIPE_COPIES, PolicyTargets, branches_with_head_c, train_photo_path
+    from .photo_path import BRANCHES, RECIPE_COPIES, branches_with_head_c, train_photo_path
     from .thumbnail import THUMBNAIL_MAX_SIDE
 
     thumbnail = args.thumbnail if (args.thumbnail / "card.json").is_file() else None
@@ -321,7 +331,7 @@ def _train_photo_path(args: argparse.Namespace) -> int:
         thumbnail=thumbnail,
         thumbnail_max_side=THUMBNAIL_MAX_SIDE,
         version=args.version,
-        targets=PolicyTargets(target_fpr=args.target_fpr, miss_rate=args.miss_rate, cnn_alone_fpr=args.cnn_alone_fpr),
+        targets=_policy_targets(args),
         exclude=frozenset(args.exclude_source),
         copies=tuple(args.copy or RECIPE_COPIES),
         invariance=_invariance(args),
@@ -448,6 +458,14 @@ def main(argv: list[str] | None = None) -> int:
             choices=["upload-like", "resized"],
             default=None,
             help="copies of each training image to learn from (repeatable; default: upload-like)",
+        )
+        command.add_argument(
+            "--disagreement-share",
+            type=float,
+            default=None,
+            help="send to review the escalated images on which the models disagree most, this share of the training "
+            "images at most (default: those 4 logits apart or more, as shipped; a share keeps its reach when a head's "
+            "logit scale changes)",
         )
         command.add_argument(
             "--head-c",

@@ -510,8 +510,13 @@ class PolicyTargets:
     # 0: never; the fusion confirms every AI tag. Measured source-held-out on resized copies, the CNN alone (at 0.002)
     # tagged 14 of 437 real photos AI and the fusion 6, at the same catch rate (README, "Resized uploads").
     cnn_alone_fpr: float = 0.0
-    # Abstain on disagreement this far apart (logits, beyond each model's own `target_fpr` threshold); None: never.
+    # Abstain on disagreement: escalated images on opposite sides of each model's own `target_fpr` threshold, this far
+    # apart in logits (None: never)...
     disagreement: float | None = 4.0
+    # ...or, when set, as far apart as this share of the training images at most (`disagreement_distance`). A distance
+    # in logits holds only for heads of one scale: kept while C changed, it stopped firing (README). 1.1.0's 4 logits
+    # reach 3.51 % of its training images; as a share, that moved one resized real photo of 437 held out (README).
+    disagreement_share: float | None = None
 
 
 def quantile_threshold(scores: np.ndarray, share_at_or_above: float) -> float:
@@ -524,6 +529,31 @@ def operating_point(labels: np.ndarray, logits: np.ndarray, targets: PolicyTarge
     probabilities = sigmoid(logits)
     ai = quantile_threshold(probabilities[labels == 0], targets.target_fpr)
     return OperatingPoint(min(quantile_threshold(probabilities[labels == 1], 1.0 - targets.miss_rate), ai), ai)
+
+
+def disagreement_distance(
+    cnn_logit: np.ndarray,
+    vit_logit: np.ndarray,
+    *,
+    band: tuple[float, float],
+    cnn_threshold: float,
+    vit_threshold: float,
+    share: float | None,
+) -> float | None:
+    """The distance apart (`Fusion.disagree`) at or beyond which `share` of these images disagree, at most (ties
+    aside); None, never, when the share allows no image."""
+    if share is None:
+        return None
+    cnn_margin = cnn_logit - np.log(cnn_threshold / (1.0 - cnn_threshold))
+    vit_margin = vit_logit - np.log(vit_threshold / (1.0 - vit_threshold))
+    probability = sigmoid(cnn_logit)
+    escalated = (probability >= band[0]) & (probability <= band[1])
+    opposite = escalated & (np.sign(cnn_margin) != np.sign(vit_margin))
+    distances = np.sort(np.abs(cnn_margin - vit_margin)[opposite])
+    allowed = int(np.floor(share * len(cnn_logit) + 1e-9))
+    if allowed == 0:
+        return None
+    return float(distances[-allowed]) if allowed <= len(distances) else 0.0
 
 
 def escalation_band(labels: np.ndarray, cnn_logit: np.ndarray, targets: PolicyTargets) -> tuple[float, float]:
@@ -610,16 +640,28 @@ def fit_photo_path(
         name: fit_head(data[name], c=choice[name].c, nuisance=pairs[name], invariance=invariance)
         for name in ("cnn", "vit")
     }
+    band = escalation_band(labels, oof_cnn, targets)
+    cnn_threshold = quantile_threshold(sigmoid(oof_cnn[real]), targets.target_fpr)
+    vit_threshold = quantile_threshold(sigmoid(oof_vit[real]), targets.target_fpr)
     return PhotoPath(
         cnn_head=heads["cnn"],
         vit_head=heads["vit"],
         fusion=fusion,
-        band=escalation_band(labels, oof_cnn, targets),
+        band=band,
         cnn_point=operating_point(labels, oof_cnn, targets),
         point=operating_point(labels, fusion.logits(oof_cnn, oof_vit), targets),
-        cnn_threshold=quantile_threshold(sigmoid(oof_cnn[real]), targets.target_fpr),
-        vit_threshold=quantile_threshold(sigmoid(oof_vit[real]), targets.target_fpr),
-        disagreement=targets.disagreement,
+        cnn_threshold=cnn_threshold,
+        vit_threshold=vit_threshold,
+        disagreement=targets.disagreement
+        if targets.disagreement_share is None
+        else disagreement_distance(
+            oof_cnn,
+            oof_vit,
+            band=band,
+            cnn_threshold=cnn_threshold,
+            vit_threshold=vit_threshold,
+            share=targets.disagreement_share,
+        ),
         oof={"labels": labels, "cnn": oof_cnn, "vit": oof_vit, "sources": cnn.sources},
         head_c=choice,
     )

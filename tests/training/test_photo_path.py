@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detector import DetectorConfig, create_detector
-from detector.cascade import LABEL_AI, LABEL_REAL, LABEL_REVIEW
+from detector.cascade import LABEL_AI, LABEL_REAL, LABEL_REVIEW, Fusion, OperatingPoint
 from tests.training.conftest import TARGETS, TINY
 from training.metrics import auroc
 from training.photo_path import (
@@ -20,11 +20,13 @@ from training.photo_path import (
     choose_head_c,
     copy_differences,
     cross_source_report,
+    disagreement_distance,
     fit_head,
     fit_photo_path,
     out_of_fold_logits,
     photo_sets,
     risk_coverage,
+    sigmoid,
     train_photo_path,
     within_source_auroc,
 )
@@ -213,3 +215,28 @@ def test_within_source_auroc_ignores_which_pool_an_image_came_from():
     assert within_source_auroc(labels, one_class, scores) == 1.0
     by_class = np.where(labels == 1, "fakes", "reals")
     assert within_source_auroc(labels, by_class, scores) == pytest.approx(0.75)
+
+
+def test_the_disagreement_rule_reaches_the_same_images_whatever_the_heads_logit_scale():
+    """The distance is read off the training images for a share of them, so a head whose logits come out 3x smaller
+    (another C) disagrees on the same images; a fixed distance would fall silent."""
+    rng = np.random.default_rng(0)
+    cnn, vit = rng.normal(0, 3, 2000), rng.normal(0, 3, 2000)
+
+    def firing(scale: float) -> np.ndarray:
+        threshold = float(sigmoid(scale * 1.0))
+        distance = disagreement_distance(
+            scale * cnn, scale * vit, band=(0.0, 1.0), cnn_threshold=threshold, vit_threshold=threshold, share=0.05
+        )
+        point = OperatingPoint(0.4, 0.6)
+        fusion = Fusion(
+            1.0, 1.0, 0.0, point, point, disagreement=distance, cnn_threshold=threshold, vit_threshold=threshold
+        )
+        return fusion.disagree(scale * cnn, scale * vit)
+
+    assert firing(1.0).sum() == 100 and (firing(1.0) == firing(1 / 3)).all()
+    # Outside the escalation band nothing counts; a share that allows no image turns the rule off.
+    outside = disagreement_distance(cnn, vit, band=(0.0, 0.0), cnn_threshold=0.7, vit_threshold=0.7, share=0.05)
+    assert outside == 0.0
+    assert disagreement_distance(cnn, vit, band=(0.0, 1.0), cnn_threshold=0.7, vit_threshold=0.7, share=None) is None
+    assert disagreement_distance(cnn, vit, band=(0.0, 1.0), cnn_threshold=0.7, vit_threshold=0.7, share=1e-4) is None
