@@ -38,6 +38,16 @@ def _logit(p: np.ndarray | float) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
+def distance_apart(
+    cnn_logit: np.ndarray, vit_logit: np.ndarray, cnn_threshold: float, vit_threshold: float
+) -> np.ndarray:
+    """How far apart, in logits, the two models are where they fall on opposite sides of their own thresholds (the
+    sum of both margins); NaN where they agree."""
+    cnn_margin = np.asarray(cnn_logit, dtype=np.float64) - _logit(cnn_threshold)
+    vit_margin = np.asarray(vit_logit, dtype=np.float64) - _logit(vit_threshold)
+    return np.where(np.sign(cnn_margin) != np.sign(vit_margin), np.abs(cnn_margin - vit_margin), np.nan)
+
+
 @dataclass(frozen=True)
 class OperatingPoint:
     """Probabilities of one decider: at or below `real` it calls an image real, at or above `ai` it calls it AI, and
@@ -93,10 +103,8 @@ class Fusion:
     def disagree(self, cnn_logit: np.ndarray, vit_logit: np.ndarray) -> np.ndarray:
         if self.disagreement is None:
             return np.zeros(np.shape(cnn_logit), dtype=bool)
-        cnn_margin = np.asarray(cnn_logit) - _logit(self.cnn_threshold)
-        vit_margin = np.asarray(vit_logit) - _logit(self.vit_threshold)
-        # On opposite sides, their distance apart is the sum of both margins.
-        return (np.sign(cnn_margin) != np.sign(vit_margin)) & (np.abs(cnn_margin - vit_margin) >= self.disagreement)
+        apart = distance_apart(cnn_logit, vit_logit, self.cnn_threshold, self.vit_threshold)
+        return ~np.isnan(apart) & (np.nan_to_num(apart, nan=0.0) >= self.disagreement)
 
     @classmethod
     def from_dict(cls, data: dict) -> Fusion:

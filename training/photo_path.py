@@ -30,7 +30,7 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from detector import ImageRejected, ModelCard, decode_image
-from detector.cascade import Fusion, OperatingPoint, decision_score, label_for
+from detector.cascade import Fusion, OperatingPoint, decision_score, distance_apart, escalate, label_for
 from detector.onnx_scorer import OnnxScorer, model_key
 from detector.registry import build_model
 from detector.views import decode_side, model_views
@@ -544,12 +544,8 @@ def disagreement_distance(
     aside); None, never, when the share allows no image."""
     if share is None:
         return None
-    cnn_margin = cnn_logit - np.log(cnn_threshold / (1.0 - cnn_threshold))
-    vit_margin = vit_logit - np.log(vit_threshold / (1.0 - vit_threshold))
-    probability = sigmoid(cnn_logit)
-    escalated = (probability >= band[0]) & (probability <= band[1])
-    opposite = escalated & (np.sign(cnn_margin) != np.sign(vit_margin))
-    distances = np.sort(np.abs(cnn_margin - vit_margin)[opposite])
+    apart = distance_apart(cnn_logit, vit_logit, cnn_threshold, vit_threshold)[escalate(sigmoid(cnn_logit), band)]
+    distances = np.sort(apart[~np.isnan(apart)])
     allowed = int(np.floor(share * len(cnn_logit) + 1e-9))
     if allowed == 0:
         return None
@@ -586,7 +582,7 @@ class PhotoPath:
         if not np.array_equal(cnn.paths, vit.paths):
             raise ValueError("CNN and ViT features must describe the same images in the same order")
         fusion = self.serving_fusion()
-        escalated = (sigmoid(cnn_logit) >= self.band[0]) & (sigmoid(cnn_logit) <= self.band[1])
+        escalated = escalate(sigmoid(cnn_logit), self.band)
         fused = fusion.probability(cnn_logit, vit_logit)
         score = np.where(
             escalated, decision_score(fused, self.point), decision_score(sigmoid(cnn_logit), self.cnn_point)
@@ -929,7 +925,7 @@ def train_photo_path(
     )
     oof = path.oof
     fused = path.fusion.logits(oof["cnn"], oof["vit"])
-    escalated = (sigmoid(oof["cnn"]) >= path.band[0]) & (sigmoid(oof["cnn"]) <= path.band[1])
+    escalated = escalate(sigmoid(oof["cnn"]), path.band)
     real = oof["labels"] == 0
     training = {
         "method": "frozen backbones, linear heads on mean view features, stacking fitted on source-held-out logits",
