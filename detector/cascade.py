@@ -103,8 +103,8 @@ class Fusion:
     def disagree(self, cnn_logit: np.ndarray, vit_logit: np.ndarray) -> np.ndarray:
         if self.disagreement is None:
             return np.zeros(np.shape(cnn_logit), dtype=bool)
-        apart = distance_apart(cnn_logit, vit_logit, self.cnn_threshold, self.vit_threshold)
-        return ~np.isnan(apart) & (np.nan_to_num(apart, nan=0.0) >= self.disagreement)
+        # NaN (they agree) compares False.
+        return distance_apart(cnn_logit, vit_logit, self.cnn_threshold, self.vit_threshold) >= self.disagreement
 
     @classmethod
     def from_dict(cls, data: dict) -> Fusion:

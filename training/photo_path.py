@@ -431,17 +431,24 @@ class HeadChoice:
     auroc_by_c: dict[float, float]
 
 
-def within_source_auroc(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> float:
-    """The mean, over sources with both classes, of each source's own AUROC: how well AI is told from real within a
-    photo pool, not which pool an image came from. Pooled AUROC when no source has both classes."""
+def per_source_auroc(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """AUROC of every source that holds both AI images and real photos."""
     from .metrics import auroc
 
-    per_source = [
-        auroc(labels[rows], scores[rows])
-        for rows in (sources == source for source in np.unique(sources))
-        if 0 < labels[rows].sum() < rows.sum()
-    ]
-    return float(np.mean(per_source)) if per_source else float(auroc(labels, scores))
+    return {
+        source: auroc(labels[sources == source], scores[sources == source])
+        for source in sorted(set(sources.tolist()))
+        if len(set(labels[sources == source].tolist())) == 2
+    }
+
+
+def within_source_auroc(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> float:
+    """The mean of `per_source_auroc`: how well AI is told from real within a photo pool, not which pool an image
+    came from. Pooled AUROC when no source has both classes."""
+    from .metrics import auroc
+
+    per_source = per_source_auroc(labels, sources, scores)
+    return float(np.mean(list(per_source.values()))) if per_source else float(auroc(labels, scores))
 
 
 def choose_head_c(

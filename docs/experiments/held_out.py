@@ -62,18 +62,9 @@ def recipe_rows(setup: CnnExperiment) -> tuple[photo_path.ImageFeatures, photo_p
     return copies[None], photo_path.ImageFeatures.concat(list(copies.values()))
 
 
-def per_source_auroc(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """AUROC of every source that holds both AI images and real photos."""
-    return {
-        source: auroc(labels[sources == source], scores[sources == source])
-        for source in sorted(set(sources.tolist()))
-        if len(set(labels[sources == source].tolist())) == 2
-    }
-
-
 def source_summary(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict:
     """Per-source AUROC of the two-class sources, their mean and worst, and the AUROC over every image."""
-    two_class = per_source_auroc(labels, sources, scores)
+    two_class = photo_path.per_source_auroc(labels, sources, scores)
     return {
         "two_class_auroc": two_class,
         "mean_two_class_auroc": float(np.mean(list(two_class.values()))),
@@ -96,7 +87,7 @@ def held_out_summary(
     `sources`), and the evaluation sets' logits from the head fitted on everything: per-source, mean, worst and pooled
     AUROC, AI caught at 5 % of held-out reals flagged, and the real photos over the held-out reals' 1 % point
     (`other_reals`: more held-out real logits to count against that point)."""
-    two_class_resized = per_source_auroc(labels, sources, resized)
+    two_class_resized = photo_path.per_source_auroc(labels, sources, resized)
     reals = clean[labels == 0]
     one_pct, five_pct = float(np.quantile(reals, 0.99, method="higher")), float(np.quantile(reals, 0.95))
     realorai = evaluated["realorai_dev"]
