@@ -294,6 +294,7 @@ def _policy_targets(args: argparse.Namespace) -> PolicyTargets:
         miss_rate=args.miss_rate,
         cnn_alone_fpr=args.cnn_alone_fpr,
         disagreement_share=args.disagreement_share,
+        ai_point_copies=tuple(args.ai_point_copy or ()),
     )
 
 
@@ -458,6 +459,14 @@ def main(argv: list[str] | None = None) -> int:
             choices=["upload-like", "resized"],
             default=None,
             help="copies of each training image to learn from (repeatable; default: upload-like)",
+        )
+        command.add_argument(
+            "--ai-point-copy",
+            action="append",
+            choices=["upload-like", "resized"],
+            default=None,
+            help="copies of the training images whose real photos the AI-tag thresholds must also hold --target-fpr "
+            "on, source-held-out (repeatable; default: none, as shipped)",
         )
         command.add_argument(
             "--disagreement-share",

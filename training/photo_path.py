@@ -409,16 +409,23 @@ def out_of_fold_logits(
     folds: int = 4,
     nuisance: ImageFeatures | None = None,
     invariance: Invariance = Invariance(),
+    scored: ImageFeatures | None = None,
 ) -> np.ndarray:
-    """Each image's logit from a head fitted without any image of its source (nor its source's copy pairs)."""
+    """Each image's logit from a head fitted without any image of its source (nor its source's copy pairs). With
+    `scored` (images the heads never learn from, of the same sources), the logits of those images instead, each from
+    the head that did not see its source."""
     from sklearn.model_selection import GroupKFold
 
-    logits = np.zeros(len(data))
+    if scored is not None and not np.isin(scored.sources, data.sources).all():
+        raise ValueError("every scored image must come from one of the sources the heads learn from")
+    target = data if scored is None else scored
+    logits = np.zeros(len(target))
     splits = GroupKFold(n_splits=min(folds, len(np.unique(data.sources))))
     for train, held in splits.split(np.arange(len(data)), groups=data.sources):
         pairs = None if nuisance is None else nuisance.subset(np.isin(nuisance.sources, data.sources[train]))
         head = fit_head(data.subset(train), c=c, nuisance=pairs, invariance=invariance)
-        logits[held] = head.logits(data.subset(held))
+        rows = held if scored is None else np.isin(scored.sources, data.sources[held])
+        logits[rows] = head.logits(target.subset(rows))
     return logits
 
 
@@ -524,6 +531,11 @@ class PolicyTargets:
     # in logits holds only for heads of one scale: kept while C changed, it stopped firing (README). 1.1.0's 4 logits
     # reach 3.51 % of its training images; as a share, that moved one resized real photo of 437 held out (README).
     disagreement_share: float | None = None
+    # Copies of the training images (`AUGMENTATIONS`; the heads never learn from them) whose real photos the `ai`
+    # points must also hold `target_fpr` on: each is the stricter of the point read on the training images and the
+    # one read on these copies, source-held-out. "resized": a shrunk photograph looks crisper, and source-held-out
+    # 6 of 437 resized real photos were tagged AI against 1 as published (README, "Resized uploads").
+    ai_point_copies: tuple[str, ...] = ()
 
 
 def quantile_threshold(scores: np.ndarray, share_at_or_above: float) -> float:
@@ -531,10 +543,15 @@ def quantile_threshold(scores: np.ndarray, share_at_or_above: float) -> float:
     return float(np.quantile(scores, 1.0 - share_at_or_above)) if len(scores) else 0.5
 
 
-def operating_point(labels: np.ndarray, logits: np.ndarray, targets: PolicyTargets) -> OperatingPoint:
-    """`ai` at `target_fpr` of the real photographs; `real` where `miss_rate` of the AI images lie below."""
+def operating_point(
+    labels: np.ndarray, logits: np.ndarray, targets: PolicyTargets, *, real_copy_logits: np.ndarray | None = None
+) -> OperatingPoint:
+    """`ai` at `target_fpr` of the real photographs (and, when given, at `target_fpr` of their copies' logits too: the
+    stricter of both); `real` where `miss_rate` of the AI images lie below."""
     probabilities = sigmoid(logits)
     ai = quantile_threshold(probabilities[labels == 0], targets.target_fpr)
+    if real_copy_logits is not None and len(real_copy_logits):
+        ai = max(ai, quantile_threshold(sigmoid(real_copy_logits), targets.target_fpr))
     return OperatingPoint(min(quantile_threshold(probabilities[labels == 1], 1.0 - targets.miss_rate), ai), ai)
 
 
@@ -618,10 +635,13 @@ def fit_photo_path(
     branches: dict[str, BranchSpec] = BRANCHES,
     nuisance: dict[str, ImageFeatures] | None = None,
     invariance: Invariance = Invariance(),
+    real_copies: dict[str, ImageFeatures] | None = None,
 ) -> PhotoPath:
     """Heads on all of these images, each with the C of its branch's grid that its source-held-out logits rank best;
     fusion and operating points on those logits. `nuisance`: each branch's copy pairs (`copy_differences`) for an
-    `invariance`; only the pairs of these images' sources are used."""
+    `invariance`; only the pairs of these images' sources are used. `real_copies`: each branch's features of copies
+    of these images' real photos (`targets.ai_point_copies`), scored source-held-out for the `ai` points; only those
+    of these images' sources are used."""
     if not np.array_equal(cnn.paths, vit.paths):
         raise ValueError("CNN and ViT features must describe the same images in the same order")
     labels = cnn.labels
@@ -646,13 +666,28 @@ def fit_photo_path(
     band = escalation_band(labels, oof_cnn, targets)
     cnn_threshold = quantile_threshold(sigmoid(oof_cnn[real]), targets.target_fpr)
     vit_threshold = quantile_threshold(sigmoid(oof_vit[real]), targets.target_fpr)
+    copy_cnn = copy_fused = None
+    if real_copies is not None:
+        scored = {
+            name: features.subset(np.isin(features.sources, cnn.sources) & (features.labels == 0))
+            for name, features in real_copies.items()
+        }
+        if not np.array_equal(scored["cnn"].paths, scored["vit"].paths):
+            raise ValueError("CNN and ViT copies must describe the same images in the same order")
+        copy_logits = {
+            name: out_of_fold_logits(
+                data[name], c=choice[name].c, nuisance=pairs[name], invariance=invariance, scored=scored[name]
+            )
+            for name in ("cnn", "vit")
+        }
+        copy_cnn, copy_fused = copy_logits["cnn"], fusion.logits(copy_logits["cnn"], copy_logits["vit"])
     return PhotoPath(
         cnn_head=heads["cnn"],
         vit_head=heads["vit"],
         fusion=fusion,
         band=band,
-        cnn_point=operating_point(labels, oof_cnn, targets),
-        point=operating_point(labels, fusion.logits(oof_cnn, oof_vit), targets),
+        cnn_point=operating_point(labels, oof_cnn, targets, real_copy_logits=copy_cnn),
+        point=operating_point(labels, fusion.logits(oof_cnn, oof_vit), targets, real_copy_logits=copy_fused),
         cnn_threshold=cnn_threshold,
         vit_threshold=vit_threshold,
         disagreement=targets.disagreement
@@ -709,6 +744,18 @@ def _learning_rows(features: ImageFeatures, copies: tuple[str, ...]) -> np.ndarr
     return learn
 
 
+def _real_copies(everything: dict[str, ImageFeatures], copies: tuple[str, ...]) -> dict[str, ImageFeatures] | None:
+    """Each branch's features of the real photos' `copies` (None when it names none)."""
+    if not copies:
+        return None
+    paths = everything["cnn"].paths.astype(str)
+    rows = np.zeros(len(paths), dtype=bool)
+    for copy in copies:
+        rows |= np.char.endswith(paths, f"{AUGMENTED_SUFFIX}-{copy}")
+    rows &= everything["cnn"].labels == 0
+    return {name: features.subset(rows) for name, features in everything.items()}
+
+
 def _heads_inputs(
     everything: dict[str, ImageFeatures], copies: tuple[str, ...], invariance: Invariance
 ) -> tuple[dict[str, ImageFeatures], dict[str, ImageFeatures] | None]:
@@ -754,14 +801,19 @@ def cross_source_report(
     realorai_dev, never trained on, is scored by the recipe fitted on everything, as are the real-photo sets kept
     for evaluation."""
     train_items, evaluation = photo_sets(shared)
-    kinds = tuple(dict.fromkeys((*copies, "resized", *invariance.copies)))
+    kinds = tuple(dict.fromkeys((*copies, "resized", *invariance.copies, *targets.ai_point_copies)))
     everything = branch_features(shared, train_items, cache_dir=cache_dir, augment=True, branches=branches,
                                  augmentations=kinds)  # fmt: skip
     paths = everything["cnn"].paths.astype(str)
     clean = np.char.find(paths, AUGMENTED_SUFFIX) < 0
     resized = np.char.endswith(paths, f"{AUGMENTED_SUFFIX}-resized")
     pool, nuisance = _heads_inputs(everything, copies, invariance)
-    fit = {"branches": branches, "nuisance": nuisance, "invariance": invariance}
+    fit = {
+        "branches": branches,
+        "nuisance": nuisance,
+        "invariance": invariance,
+        "real_copies": _real_copies(everything, targets.ai_point_copies),
+    }
     sources = sorted(set(pool["cnn"].sources) - {"real_photos"})
     report: dict[str, Any] = {
         "targets": targets.__dict__,
@@ -918,7 +970,7 @@ def train_photo_path(
 
     train_items, _ = photo_sets(shared)
     # Features of the whole pool (cached once), then the excluded sources dropped.
-    kinds = tuple(dict.fromkeys((*copies, *invariance.copies)))
+    kinds = tuple(dict.fromkeys((*copies, *invariance.copies, *targets.ai_point_copies)))
     everything = branch_features(
         shared, train_items, cache_dir=cache_dir, augment=True, branches=branches, augmentations=kinds
     )
@@ -928,8 +980,9 @@ def train_photo_path(
     pool, nuisance = _heads_inputs(everything, copies, invariance)
     train_items = [item for item in train_items if item.source not in exclude]
     path = fit_photo_path(
-        pool["cnn"], pool["vit"], targets, branches=branches, nuisance=nuisance, invariance=invariance
-    )
+        pool["cnn"], pool["vit"], targets, branches=branches, nuisance=nuisance, invariance=invariance,
+        real_copies=_real_copies(everything, targets.ai_point_copies),
+    )  # fmt: skip
     oof = path.oof
     fused = path.fusion.logits(oof["cnn"], oof["vit"])
     escalated = escalate(sigmoid(oof["cnn"]), path.band)

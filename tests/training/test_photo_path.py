@@ -4,6 +4,7 @@ that serving scores exactly as the trainer did."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -240,3 +241,59 @@ def test_the_disagreement_rule_reaches_the_same_images_whatever_the_heads_logit_
     assert outside == 0.0
     assert disagreement_distance(cnn, vit, band=(0.0, 1.0), cnn_threshold=0.7, vit_threshold=0.7, share=None) is None
     assert disagreement_distance(cnn, vit, band=(0.0, 1.0), cnn_threshold=0.7, vit_threshold=0.7, share=1e-4) is None
+
+
+def _shrinkable_photos(seed: int = 0) -> tuple[ImageFeatures, ImageFeatures]:
+    """Images of six sources and copies of their real photos that a shrink made look more like AI (`crispness` up)."""
+    rng = np.random.default_rng(seed)
+    labels = np.tile([0, 1], 300)
+    sources = np.repeat([f"s{i}" for i in range(6)], 100)
+    features = np.c_[labels + rng.normal(0, 0.8, labels.size), labels + rng.normal(0, 0.8, labels.size)]
+    paths = np.array([f"img{i}.jpg" for i in range(labels.size)])
+    data = ImageFeatures(features.astype(np.float32), labels, sources, paths)
+    real = labels == 0
+    shrunk = features[real] + np.array([0.0, 1.0])
+    copies = ImageFeatures(
+        shrunk.astype(np.float32), labels[real], sources[real], np.char.add(paths[real], f"{AUGMENTED_SUFFIX}-resized")
+    )
+    return data, copies
+
+
+def test_ai_points_hold_the_target_on_the_real_photos_copies_too():
+    data, copies = _shrinkable_photos()
+    fixed = {name: replace(spec, c_grid=(1.0,)) for name, spec in TINY.items()}
+    plain = fit_photo_path(data, data, TARGETS, branches=fixed)
+    aware = fit_photo_path(data, data, TARGETS, branches=fixed, real_copies={"cnn": copies, "vit": copies})
+
+    # The copies' logits come from the heads that did not see their source, as the training images' do.
+    held_out = out_of_fold_logits(data, c=1.0, scored=copies)
+    fused = aware.fusion.logits(held_out, held_out)
+    assert aware.point.ai == pytest.approx(max(plain.point.ai, float(np.quantile(sigmoid(fused), 0.9))))
+    assert aware.point.ai > plain.point.ai and aware.cnn_point.ai > plain.cnn_point.ai
+    # What else the recipe fits is untouched: heads, fusion, band, the disagreement rule's thresholds.
+    assert (aware.fusion, aware.band, aware.cnn_threshold) == (plain.fusion, plain.band, plain.cnn_threshold)
+    np.testing.assert_allclose(aware.cnn_head.weight, plain.cnn_head.weight)
+    # Copies that look like their originals change nothing; copies of a source the heads never saw are refused.
+    same = data.subset(data.labels == 0)
+    unchanged = fit_photo_path(data, data, TARGETS, branches=fixed, real_copies={"cnn": same, "vit": same})
+    assert unchanged.point == plain.point
+    stranger = ImageFeatures(copies.features, copies.labels, np.full(len(copies), "elsewhere"), copies.paths)
+    with pytest.raises(ValueError, match="every scored image"):
+        out_of_fold_logits(data, c=1.0, scored=stranger)
+
+
+def test_the_recipe_reads_its_ai_points_on_the_copies_it_names(shared, cache, tmp_path):
+    plain, aware = tmp_path / "plain", tmp_path / "aware"
+    for out, targets in ((plain, TARGETS), (aware, replace(TARGETS, ai_point_copies=("resized",)))):
+        train_photo_path(
+            shared, out, cache_dir=cache, thumbnail=None, thumbnail_max_side=0, version="1", targets=targets,
+            branches=TINY,
+        )  # fmt: skip
+    cascades = {out: json.loads((out / "cascade.json").read_text()) for out in (plain, aware)}
+    assert cascades[aware]["training"]["targets"]["ai_point_copies"] == ["resized"]
+    fusion = {out: cascade["fusion"] for out, cascade in cascades.items()}
+    # The miniature's resized real photos score higher than its training images' (fused; the CNN's point holds).
+    assert fusion[aware]["operating_point"][1] > fusion[plain]["operating_point"][1]
+    assert fusion[aware]["cnn_operating_point"][1] >= fusion[plain]["cnn_operating_point"][1]
+    for key in ("cnn_weight", "vit_weight", "bias", "cnn_threshold", "vit_threshold"):
+        assert fusion[aware][key] == fusion[plain][key]
