@@ -735,24 +735,25 @@ def branch_features(
     return result
 
 
+def _copy_rows(features: ImageFeatures, copies: tuple[str, ...]) -> np.ndarray:
+    """The rows of these kinds of copies."""
+    paths = features.paths.astype(str)
+    rows = np.zeros(len(paths), dtype=bool)
+    for copy in copies:
+        rows |= np.char.endswith(paths, f"{AUGMENTED_SUFFIX}-{copy}")
+    return rows
+
+
 def _learning_rows(features: ImageFeatures, copies: tuple[str, ...]) -> np.ndarray:
     """The clean images and their `copies`: the rows a head learns labels from."""
-    paths = features.paths.astype(str)
-    learn = np.char.find(paths, AUGMENTED_SUFFIX) < 0
-    for copy in copies:
-        learn |= np.char.endswith(paths, f"{AUGMENTED_SUFFIX}-{copy}")
-    return learn
+    return (np.char.find(features.paths.astype(str), AUGMENTED_SUFFIX) < 0) | _copy_rows(features, copies)
 
 
 def _real_copies(everything: dict[str, ImageFeatures], copies: tuple[str, ...]) -> dict[str, ImageFeatures] | None:
     """Each branch's features of the real photos' `copies` (None when it names none)."""
     if not copies:
         return None
-    paths = everything["cnn"].paths.astype(str)
-    rows = np.zeros(len(paths), dtype=bool)
-    for copy in copies:
-        rows |= np.char.endswith(paths, f"{AUGMENTED_SUFFIX}-{copy}")
-    rows &= everything["cnn"].labels == 0
+    rows = _copy_rows(everything["cnn"], copies) & (everything["cnn"].labels == 0)
     return {name: features.subset(rows) for name, features in everything.items()}
 
 
