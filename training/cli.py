@@ -456,14 +456,14 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument(
             "--copy",
             action="append",
-            choices=["upload-like", "resized"],
+            choices=["upload-like", "resized", "polished"],
             default=None,
             help="copies of each training image to learn from (repeatable; default: upload-like)",
         )
         command.add_argument(
             "--ai-point-copy",
             action="append",
-            choices=["upload-like", "resized"],
+            choices=["upload-like", "resized", "polished"],
             default=None,
             help="copies of the training images whose real photos the AI-tag thresholds must also hold --target-fpr "
             "on, source-held-out (repeatable; default: none, as shipped)",

@@ -297,3 +297,27 @@ def test_the_recipe_reads_its_ai_points_on_the_copies_it_names(shared, cache, tm
     assert fusion[aware]["cnn_operating_point"][1] >= fusion[plain]["cnn_operating_point"][1]
     for key in ("cnn_weight", "vit_weight", "bias", "cnn_threshold", "vit_threshold"):
         assert fusion[aware][key] == fusion[plain][key]
+
+
+def test_a_polished_copy_is_the_same_photo_edited_and_reproducible():
+    import random
+
+    from PIL import Image
+
+    from tests.images import natural_photo
+    from training.photo_path import AUGMENTATIONS
+
+    photo = natural_photo(160, 120, 3)
+    edited = [AUGMENTATIONS["polished"](photo, random.Random(seed)) for seed in ("a", "a", "b")]
+    assert all(copy.size == photo.size and copy.mode == "RGB" for copy in edited)
+    assert np.array_equal(np.asarray(edited[0]), np.asarray(edited[1]))
+    assert not np.array_equal(np.asarray(edited[0]), np.asarray(edited[2]))
+
+    def colourfulness(image: Image.Image) -> float:
+        array = np.asarray(image, dtype=np.float64)
+        return float(np.abs(array - array.mean(axis=2, keepdims=True)).mean())
+
+    # Richer colour, and still the same picture (edited, not replaced).
+    assert all(colourfulness(copy) > colourfulness(photo) for copy in edited)
+    original = np.asarray(photo, dtype=np.float64).ravel()
+    assert all(np.corrcoef(original, np.asarray(copy, dtype=np.float64).ravel())[0, 1] > 0.9 for copy in edited)
