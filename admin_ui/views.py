@@ -22,6 +22,7 @@ from compliance.selectors import statements_export_rows, statements_for_upload, 
 from compliance.services import appeal_four_eyes_bars, appeal_open_for, policy_for
 from moderation.errors import ApplicationError
 from moderation.models import Upload, UploadStatus
+from moderation.selectors import read_snapshot
 from reviews.models import ReviewLabel
 from reviews.selectors import (
     audit_events_visible_to,
@@ -36,6 +37,7 @@ from reviews.selectors import (
     review_queue,
     review_stats,
     upload_for_review,
+    upload_visible,
     uploads_visible_to,
 )
 from reviews.services import (
@@ -159,20 +161,33 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
+def _appeal_blocked(appeal: Any, reviewer: Any) -> bool:
+    """Four eyes: whoever took the decision under appeal may not decide the appeal (nor hold it from others)."""
+    return appeal is not None and appeal_four_eyes_bars(appeal=appeal, reviewer=reviewer)
+
+
 class ItemView(ConsoleView):
     def get(self, request: HttpRequest, upload_id: Any) -> HttpResponse:
-        upload = upload_for_review(user=request.user, upload_id=upload_id)
+        upload = upload_visible(user=request.user, upload_id=upload_id)
         if upload is None:
             raise Http404
-        appeal = appeal_open_for(upload)
-        # Four eyes: whoever took the decision under appeal may not decide the appeal (nor hold it from others).
-        appeal_blocked = appeal is not None and appeal_four_eyes_bars(appeal=appeal, reviewer=request.user)
         conflict = None
-        if not appeal_blocked:
+        if not _appeal_blocked(appeal_open_for(upload), request.user):
             try:
                 review_claim(upload=upload, reviewer=request.user)
             except ClaimConflict as exc:
                 conflict = exc
+        # The claim committed, everything the page shows is read as of one moment: a decision committed while the
+        # page is read would otherwise appear in some parts (its statement, the queue) and not in others.
+        with read_snapshot():
+            return self._page(request, upload_id, conflict)
+
+    def _page(self, request: HttpRequest, upload_id: Any, conflict: ClaimConflict | None) -> HttpResponse:
+        upload = upload_for_review(user=request.user, upload_id=upload_id)
+        if upload is None:
+            raise Http404
+        appeal = appeal_open_for(upload)
+        appeal_blocked = _appeal_blocked(appeal, request.user)
         queue = _review_queue(request, _queue_form(request))
         query = _filter_query(request)
         following = queue_next_for(queue, user=request.user, after=upload)

@@ -94,6 +94,11 @@ def queue_next_for(queryset: QuerySet[Upload], *, user: Any, after: Upload | Non
     return queryset.exclude(held_by_others).first()
 
 
+def upload_visible(*, user: Any, upload_id: Any) -> Upload | None:
+    """The upload alone, or None when the user may not see it."""
+    return uploads_visible_to(user).filter(id=upload_id).first()
+
+
 def upload_for_review(*, user: Any, upload_id: Any) -> Upload | None:
     """One upload with everything the item page shows, or None when the user may not see it (a 404, not a 403: no
     hint that another platform's upload exists)."""

@@ -473,3 +473,50 @@ def _a1111_png() -> bytes:
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", "a photo of a cat\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, Seed: 42")
     return encode(natural_photo(480, 360, 25), "PNG", pnginfo=info)
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_item_page_reads_the_upload_as_of_one_moment(client, platform, acme_moderator, monkeypatch):
+    """A statement committed by someone else after the page read the upload is not shown beside the upload as it
+    was before: the claim is written first, then every read sees one snapshot."""
+    import threading
+    import uuid
+
+    from django.db import connection
+    from django.utils import timezone
+
+    import admin_ui.views
+    from compliance.models import StatementKind, StatementOfReasons
+    from moderation.models import Upload
+
+    upload = Upload.objects.create(
+        platform=platform.platform, webhook_id=f"msg_{uuid.uuid4().hex}", external_id="acme-moment",
+        source_url="https://cdn.example.com/acme-moment.jpg", status=UploadStatus.TAGGED,
+    )  # fmt: skip
+    read_upload = admin_ui.views.upload_for_review
+
+    def commit_a_statement_elsewhere() -> None:
+        StatementOfReasons.objects.create(
+            upload=upload, platform=platform.platform, version=1, kind=StatementKind.AUTOMATIC, restricts=True,
+            puid="elsewhere-1", reason_code="ai", decision_visibility="label", automated_decision="fully",
+            automated_detection=True, decided_at=timezone.now(), fields={}, explanation="committed meanwhile",
+        )  # fmt: skip
+        connection.close()
+
+    def read_then_someone_commits(**kwargs):
+        found = read_upload(**kwargs)
+        writer = threading.Thread(target=commit_a_statement_elsewhere)
+        writer.start()
+        writer.join()
+        return found
+
+    monkeypatch.setattr(admin_ui.views, "upload_for_review", read_then_someone_commits)
+    page = client.get(f"/console/uploads/{upload.pk}/")
+    assert page.status_code == 200
+    assert StatementOfReasons.objects.filter(upload=upload).count() == 1  # it was committed...
+    assert "committed meanwhile" not in page.content.decode()  # ...after the moment the page shows
+    upload.refresh_from_db()
+    assert upload.review_claim.reviewer == acme_moderator  # the claim, written before, is kept
+    monkeypatch.undo()
+    assert "committed meanwhile" in client.get(f"/console/uploads/{upload.pk}/").content.decode()
