@@ -47,6 +47,11 @@ MODELS = {
 }
 
 
+# The copies of a training image the photo path can make (`training.photo_path.AUGMENTATIONS`, which loads torch:
+# the CLI names them here and a test keeps the two in step).
+COPY_KINDS = ("upload-like", "resized", "polished")
+
+
 def default_training_sets(
     shared: Path, *, cifake_per_class: int, seed: int, train_cifake_per_class: int | None = None
 ) -> dict[str, list[LabelledImage]]:
@@ -456,14 +461,14 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument(
             "--copy",
             action="append",
-            choices=["upload-like", "resized", "polished"],
+            choices=COPY_KINDS,
             default=None,
             help="copies of each training image to learn from (repeatable; default: upload-like)",
         )
         command.add_argument(
             "--ai-point-copy",
             action="append",
-            choices=["upload-like", "resized", "polished"],
+            choices=COPY_KINDS,
             default=None,
             help="copies of the training images whose real photos the AI-tag thresholds must also hold --target-fpr "
             "on, source-held-out (repeatable; default: none, as shipped)",

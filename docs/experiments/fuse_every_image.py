@@ -14,12 +14,10 @@ Needs ../shared and the photo feature cache (`make cross-source` fills it; ~7 mi
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
-from held_out import REPO, held_out_summary, printable
+from held_out import experiment_args, held_out_summary, printable
 from tqdm import tqdm
 
 from training.photo_path import (
@@ -48,11 +46,7 @@ def scored(path: PhotoPath, cnn: ImageFeatures, vit: ImageFeatures) -> dict[str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
-    parser.add_argument("--cache-dir", type=Path, default=REPO / "var" / "cache" / "photo")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    args = experiment_args(__doc__)
 
     train_items, evaluation = photo_sets(args.shared)
     everything = branch_features(

@@ -32,13 +32,18 @@ class CnnExperiment:
     card: ModelCard
 
 
-def cnn_experiment(doc: str) -> CnnExperiment:
+def experiment_args(doc: str) -> argparse.Namespace:
     """Parse --shared, --cache-dir (the recipe's feature cache: `make cross-source` fills it) and --out."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--cache-dir", type=Path, default=REPO / "var" / "cache" / "photo")
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def cnn_experiment(doc: str) -> CnnExperiment:
+    """The experiment's arguments (`experiment_args`), its images and the frozen texture CNN."""
+    args = experiment_args(doc)
     items, evaluation_sets = photo_path.photo_sets(args.shared)
     spec = photo_path.BRANCHES["cnn"]
     module, card = photo_path.load_branch(spec, args.shared)

@@ -72,3 +72,10 @@ def test_a_head_c_that_is_not_a_positive_number_is_refused_before_any_work(capsy
         assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert "expected numbers separated by commas, or 'search'" in error and "every C must be above 0" in error
+
+
+def test_the_cli_offers_every_copy_the_photo_path_can_make():
+    from training.cli import COPY_KINDS
+    from training.photo_path import AUGMENTATIONS
+
+    assert set(COPY_KINDS) == set(AUGMENTATIONS)
