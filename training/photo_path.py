@@ -430,6 +430,46 @@ def fit_head(
     return LinearHead(weight, float(model.intercept_[0] - (weight * mean).sum()))
 
 
+@dataclass(frozen=True)
+class SourceHeldOutHeads:
+    """Heads each fitted without one group of the sources (`held`): an image is scored by the head that did not see
+    its source."""
+
+    held: tuple[np.ndarray, ...]
+    heads: tuple[LinearHead, ...]
+
+    def logits(self, images: ImageFeatures) -> np.ndarray:
+        """Each image's logit from the head fitted without its source; the training images themselves (out of fold)
+        or copies of them that the heads never learnt from."""
+        if not np.isin(images.sources, np.concatenate(self.held)).all():
+            raise ValueError("every scored image must come from one of the sources the heads learn from")
+        logits = np.zeros(len(images))
+        for sources, head in zip(self.held, self.heads, strict=True):
+            rows = np.isin(images.sources, sources)
+            logits[rows] = head.logits(images.subset(rows))
+        return logits
+
+
+def source_held_out_heads(
+    data: ImageFeatures,
+    *,
+    c: float,
+    folds: int = 4,
+    nuisance: ImageFeatures | None = None,
+    invariance: Invariance = Invariance(),
+) -> SourceHeldOutHeads:
+    """Heads on `folds` groups of these images' sources, each without its group's images (nor their copy pairs)."""
+    from sklearn.model_selection import GroupKFold
+
+    held, heads = [], []
+    splits = GroupKFold(n_splits=min(folds, len(np.unique(data.sources))))
+    for train, rows in splits.split(np.arange(len(data)), groups=data.sources):
+        pairs = None if nuisance is None else nuisance.subset(np.isin(nuisance.sources, data.sources[train]))
+        heads.append(fit_head(data.subset(train), c=c, nuisance=pairs, invariance=invariance))
+        held.append(np.unique(data.sources[rows]))
+    return SourceHeldOutHeads(tuple(held), tuple(heads))
+
+
 def out_of_fold_logits(
     data: ImageFeatures,
     *,
@@ -437,33 +477,21 @@ def out_of_fold_logits(
     folds: int = 4,
     nuisance: ImageFeatures | None = None,
     invariance: Invariance = Invariance(),
-    scored: ImageFeatures | None = None,
 ) -> np.ndarray:
-    """Each image's logit from a head fitted without any image of its source (nor its source's copy pairs). With
-    `scored` (images the heads never learn from, of the same sources), the logits of those images instead, each from
-    the head that did not see its source."""
-    from sklearn.model_selection import GroupKFold
-
-    if scored is not None and not np.isin(scored.sources, data.sources).all():
-        raise ValueError("every scored image must come from one of the sources the heads learn from")
-    target = data if scored is None else scored
-    logits = np.zeros(len(target))
-    splits = GroupKFold(n_splits=min(folds, len(np.unique(data.sources))))
-    for train, held in splits.split(np.arange(len(data)), groups=data.sources):
-        pairs = None if nuisance is None else nuisance.subset(np.isin(nuisance.sources, data.sources[train]))
-        head = fit_head(data.subset(train), c=c, nuisance=pairs, invariance=invariance)
-        rows = held if scored is None else np.isin(scored.sources, data.sources[held])
-        logits[rows] = head.logits(target.subset(rows))
-    return logits
+    """Each image's logit from a head fitted without any image of its source (nor its source's copy pairs)."""
+    heads = source_held_out_heads(data, c=c, folds=folds, nuisance=nuisance, invariance=invariance)
+    return heads.logits(data)
 
 
 @dataclass(frozen=True)
 class HeadChoice:
-    """The C a head is fitted with, the out-of-fold logits at that C, and each tried C's out-of-fold AUROC."""
+    """The C a head is fitted with, the out-of-fold logits at that C (and the source-held-out heads that gave them),
+    and each tried C's out-of-fold AUROC."""
 
     c: float
     oof: np.ndarray
     auroc_by_c: dict[float, float]
+    held_out_heads: SourceHeldOutHeads
 
 
 def per_source_auroc(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -504,16 +532,17 @@ def choose_head_c(
 
     if by not in HEAD_C_CRITERIA:
         raise ValueError(f"unknown criterion {by!r}; expected one of {HEAD_C_CRITERIA}")
-    logits = {c: out_of_fold_logits(data, c=c, nuisance=nuisance, invariance=invariance) for c in sorted(grid)}
+    heads = {c: source_held_out_heads(data, c=c, nuisance=nuisance, invariance=invariance) for c in sorted(grid)}
+    logits = {c: held_out.logits(data) for c, held_out in heads.items()}
     if len(logits) == 1:
         ((c, oof),) = logits.items()
-        return HeadChoice(c, oof, {})
+        return HeadChoice(c, oof, {}, heads[c])
     if by == "pooled":
         scores = {c: float(auroc(data.labels, oof)) for c, oof in logits.items()}
     else:
         scores = {c: within_source_auroc(data.labels, data.sources, oof) for c, oof in logits.items()}
     best = max(scores, key=scores.__getitem__)
-    return HeadChoice(best, logits[best], scores)
+    return HeadChoice(best, logits[best], scores, heads[best])
 
 
 def sigmoid(value: np.ndarray) -> np.ndarray:
@@ -702,12 +731,8 @@ def fit_photo_path(
         }
         if not np.array_equal(scored["cnn"].paths, scored["vit"].paths):
             raise ValueError("CNN and ViT copies must describe the same images in the same order")
-        copy_logits = {
-            name: out_of_fold_logits(
-                data[name], c=choice[name].c, nuisance=pairs[name], invariance=invariance, scored=scored[name]
-            )
-            for name in ("cnn", "vit")
-        }
+        # Scored by the heads the out-of-fold logits came from: the copies' sources are the training images'.
+        copy_logits = {name: choice[name].held_out_heads.logits(scored[name]) for name in ("cnn", "vit")}
         copy_cnn, copy_fused = copy_logits["cnn"], fusion.logits(copy_logits["cnn"], copy_logits["vit"])
     return PhotoPath(
         cnn_head=heads["cnn"],

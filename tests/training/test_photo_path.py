@@ -28,6 +28,7 @@ from training.photo_path import (
     photo_sets,
     risk_coverage,
     sigmoid,
+    source_held_out_heads,
     train_photo_path,
     within_source_auroc,
 )
@@ -266,7 +267,7 @@ def test_ai_points_hold_the_target_on_the_real_photos_copies_too():
     aware = fit_photo_path(data, data, TARGETS, branches=fixed, real_copies={"cnn": copies, "vit": copies})
 
     # The copies' logits come from the heads that did not see their source, as the training images' do.
-    held_out = out_of_fold_logits(data, c=1.0, scored=copies)
+    held_out = source_held_out_heads(data, c=1.0).logits(copies)
     fused = aware.fusion.logits(held_out, held_out)
     assert aware.point.ai == pytest.approx(max(plain.point.ai, float(np.quantile(sigmoid(fused), 0.9))))
     assert aware.point.ai > plain.point.ai and aware.cnn_point.ai > plain.cnn_point.ai
@@ -279,7 +280,7 @@ def test_ai_points_hold_the_target_on_the_real_photos_copies_too():
     assert unchanged.point == plain.point
     stranger = ImageFeatures(copies.features, copies.labels, np.full(len(copies), "elsewhere"), copies.paths)
     with pytest.raises(ValueError, match="every scored image"):
-        out_of_fold_logits(data, c=1.0, scored=stranger)
+        source_held_out_heads(data, c=1.0).logits(stranger)
 
 
 def test_the_recipe_reads_its_ai_points_on_the_copies_it_names(shared, cache, tmp_path):
