@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from held_out import HEAD_C_1_1, cnn_experiment, held_out_summary, printable, recipe_rows
+from held_out import HEAD_C_1_1, cnn_experiment, head_summary, held_out_rows, printable
 
 import training.photo_path as photo_path
 from detector.registry import TextureStatsClassifier
@@ -72,39 +72,25 @@ def columns_of(data: photo_path.ImageFeatures, columns: np.ndarray) -> photo_pat
     return photo_path.ImageFeatures(data.features[:, columns], data.labels, data.sources, data.paths)
 
 
+def head_on_columns(data: photo_path.ImageFeatures, columns: np.ndarray) -> photo_path.LinearHead:
+    """`photo_path.fit_head` on these columns only, as a head over every column (zero weight on the others)."""
+    head = photo_path.fit_head(columns_of(data, columns), c=HEAD_C_1_1)
+    weight = np.zeros(data.features.shape[1])
+    weight[columns] = head.weight
+    return photo_path.LinearHead(weight, head.bias)
+
+
 def main() -> None:
     setup = cnn_experiment(__doc__)
-    args, items, evaluation_sets = setup.args, setup.items, setup.evaluation_sets
-    module, card = setup.module, setup.card
-
-    def features(images, augmented: str | None, desc: str) -> photo_path.ImageFeatures:
-        return photo_path.image_features(module, card, images, cache_dir=args.cache_dir, augmented=augmented, desc=desc)
-
-    clean, pool = recipe_rows(setup)
-    resized = features(items, "resized", "resized")
-    evaluation = {name: features(images, None, name) for name, images in evaluation_sets.items()}
-    groups = group_columns(module)
-
+    rows = held_out_rows(setup)
+    groups = group_columns(setup.module)
     report: dict = {"groups": {name: len(columns) for name, columns in groups.items()}, "heads": {}}
     for arm, names in ARMS.items():
         columns = np.concatenate([groups[name] for name in names])
-        scored: dict[str, list[np.ndarray]] = {"clean": [], "resized": [], "labels": [], "sources": []}
-        for held in sorted(set(clean.sources) - {"real_photos"}):
-            head = photo_path.fit_head(columns_of(pool.subset(pool.sources != held), columns), c=HEAD_C_1_1)
-            test = clean.sources == held
-            scored["labels"].append(clean.labels[test])
-            scored["sources"].append(clean.sources[test])
-            scored["clean"].append(head.logits(columns_of(clean.subset(test), columns)))
-            scored["resized"].append(head.logits(columns_of(resized.subset(resized.sources == held), columns)))
-        full = photo_path.fit_head(columns_of(pool, columns), c=HEAD_C_1_1)
-        report["heads"][arm] = held_out_summary(
-            **{key: np.concatenate(parts) for key, parts in scored.items()},
-            evaluated={name: full.logits(columns_of(data, columns)) for name, data in evaluation.items()},
-            realorai_labels=evaluation["realorai_dev"].labels,
-        )
+        report["heads"][arm] = head_summary(rows, lambda data, columns=columns: head_on_columns(data, columns))
         print(arm, json.dumps(printable(report["heads"][arm])), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    setup.args.out.parent.mkdir(parents=True, exist_ok=True)
+    setup.args.out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,21 +51,83 @@ def cnn_experiment(doc: str) -> CnnExperiment:
     return CnnExperiment(args, items, evaluation_sets, spec, module, card)
 
 
+def cnn_features(
+    setup: CnnExperiment, images: list[LabelledImage], augmented: str | None, desc: str
+) -> photo_path.ImageFeatures:
+    """The frozen texture CNN's features of these images (or of their `augmented` copies), through the cache."""
+    return photo_path.image_features(
+        setup.module, setup.card, images, cache_dir=setup.args.cache_dir, augmented=augmented, desc=desc
+    )
+
+
 def recipe_rows(setup: CnnExperiment) -> tuple[photo_path.ImageFeatures, photo_path.ImageFeatures]:
     """(the training images' clean features, the rows the recipe's CNN head learns from: those and their copies of
     the kinds the recipe learns from, `photo_path.RECIPE_COPIES`), from the feature cache."""
     copies = {
-        augmented: photo_path.image_features(
-            setup.module,
-            setup.card,
-            setup.items,
-            cache_dir=setup.args.cache_dir,
-            augmented=augmented,
-            desc=augmented or "clean",
-        )
+        augmented: cnn_features(setup, setup.items, augmented, augmented or "clean")
         for augmented in (None, *photo_path.RECIPE_COPIES)
     }
     return copies[None], photo_path.ImageFeatures.concat(list(copies.values()))
+
+
+@dataclass
+class HeldOutRows:
+    """The rows `leave_one_source_out` scores: the training images' clean features, the rows the recipe learns from
+    (`recipe_rows`), the training images' `resized_like` copies and each evaluation-only set's clean features."""
+
+    clean: photo_path.ImageFeatures
+    pool: photo_path.ImageFeatures
+    resized: photo_path.ImageFeatures
+    evaluation: dict[str, photo_path.ImageFeatures]
+
+
+def held_out_rows(setup: CnnExperiment) -> HeldOutRows:
+    clean, pool = recipe_rows(setup)
+    return HeldOutRows(
+        clean,
+        pool,
+        cnn_features(setup, setup.items, "resized", "resized"),
+        {name: cnn_features(setup, images, None, name) for name, images in setup.evaluation_sets.items()},
+    )
+
+
+def leave_one_source_out(
+    rows: HeldOutRows,
+    fit: Callable[[photo_path.ImageFeatures], photo_path.LinearHead],
+    also: dict[str, photo_path.ImageFeatures] | None = None,
+) -> dict[str, np.ndarray]:
+    """For each of the 22 modern sources, a head fitted by `fit` on the pool without it scores its clean images and
+    their resized copies (`held_out_summary`'s `labels`, `sources`, `clean` and `resized`, aligned), and the source's
+    rows of each set in `also`, under that set's name."""
+    also = also or {}
+    scored: dict[str, list[np.ndarray]] = {name: [] for name in ("clean", "resized", "labels", "sources", *also)}
+    for held in sorted(set(rows.clean.sources) - {"real_photos"}):
+        head = fit(rows.pool.subset(rows.pool.sources != held))
+        test = rows.clean.sources == held
+        scored["labels"].append(rows.clean.labels[test])
+        scored["sources"].append(rows.clean.sources[test])
+        scored["clean"].append(head.logits(rows.clean.subset(test)))
+        for name, data in {"resized": rows.resized, **also}.items():
+            scored[name].append(head.logits(data.subset(data.sources == held)))
+    return {key: np.concatenate(parts) for key, parts in scored.items()}
+
+
+def head_summary(
+    rows: HeldOutRows,
+    fit: Callable[[photo_path.ImageFeatures], photo_path.LinearHead],
+    other_reals: dict[str, photo_path.ImageFeatures] | None = None,
+) -> dict:
+    """`held_out_summary` of the heads `fit` gives: source-held-out on the training sources (and on `other_reals`,
+    real photos of those sources to count against the 1 % point), and fitted on every training image for the
+    evaluation-only sets."""
+    scored = leave_one_source_out(rows, fit, other_reals)
+    full = fit(rows.pool)
+    return held_out_summary(
+        **{key: scored[key] for key in ("clean", "resized", "labels", "sources")},
+        evaluated={name: full.logits(data) for name, data in rows.evaluation.items()},
+        realorai_labels=rows.evaluation["realorai_dev"].labels,
+        other_reals={name: scored[name] for name in other_reals or {}},
+    )
 
 
 def source_summary(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict:

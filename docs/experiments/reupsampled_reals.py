@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 
 import numpy as np
-from held_out import HEAD_C_1_1, cnn_experiment, held_out_summary, printable, recipe_rows
+from held_out import HEAD_C_1_1, cnn_experiment, cnn_features, head_summary, held_out_rows, printable
 from PIL import Image
 
 import training.photo_path as photo_path
@@ -54,40 +55,19 @@ def as_ai(features: photo_path.ImageFeatures) -> photo_path.ImageFeatures:
 
 def main() -> None:
     setup = cnn_experiment(__doc__)
-    args, items, evaluation_sets = setup.args, setup.items, setup.evaluation_sets
-    module, card = setup.module, setup.card
-
-    def features(images, augmented: str | None, desc: str) -> photo_path.ImageFeatures:
-        return photo_path.image_features(module, card, images, cache_dir=args.cache_dir, augmented=augmented, desc=desc)
-
-    clean, recipe = recipe_rows(setup)
-    resized = features(items, "resized", "resized")
-    reals = [item for item in items if item.label == 0]
-    synthetic = as_ai(features(reals, "reupsampled", "re-upsampled reals"))
-    pools = {"recipe": recipe, "recipe+reupsampled": photo_path.ImageFeatures.concat([recipe, synthetic])}
-    evaluation = {name: features(images, None, name) for name, images in evaluation_sets.items()}
-
+    rows = held_out_rows(setup)
+    reals = [item for item in setup.items if item.label == 0]
+    synthetic = as_ai(cnn_features(setup, reals, "reupsampled", "re-upsampled reals"))
+    pools = {"recipe": rows.pool, "recipe+reupsampled": photo_path.ImageFeatures.concat([rows.pool, synthetic])}
     report: dict = {"heads": {}}
     for name, pool in pools.items():
-        scored: dict[str, list[np.ndarray]] = {"clean": [], "resized": [], "labels": [], "sources": []}
-        reupsampled_reals = []
-        for held in sorted(set(clean.sources) - {"real_photos"}):
-            head = photo_path.fit_head(pool.subset(pool.sources != held), c=HEAD_C_1_1)
-            test = clean.sources == held
-            scored["labels"].append(clean.labels[test])
-            scored["sources"].append(clean.sources[test])
-            scored["clean"].append(head.logits(clean.subset(test)))
-            scored["resized"].append(head.logits(resized.subset(resized.sources == held)))
-            reupsampled_reals.append(head.logits(synthetic.subset(synthetic.sources == held)))
-        full = photo_path.fit_head(pool, c=HEAD_C_1_1)
-        report["heads"][name] = held_out_summary(
-            **{key: np.concatenate(parts) for key, parts in scored.items()},
-            evaluated={set_name: full.logits(data) for set_name, data in evaluation.items()},
-            realorai_labels=evaluation["realorai_dev"].labels,
-            other_reals={"reupsampled": np.concatenate(reupsampled_reals)},
+        report["heads"][name] = head_summary(
+            replace(rows, pool=pool),
+            lambda data: photo_path.fit_head(data, c=HEAD_C_1_1),
+            other_reals={"reupsampled": synthetic},
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    setup.args.out.parent.mkdir(parents=True, exist_ok=True)
+    setup.args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({name: printable(row) for name, row in report["heads"].items()}))
 
 

@@ -27,7 +27,7 @@ import json
 
 import numpy as np
 from feature_groups import columns_of, group_columns
-from held_out import HEAD_C_1_1, cnn_experiment, held_out_summary, printable, recipe_rows
+from held_out import HEAD_C_1_1, cnn_experiment, head_summary, held_out_rows, printable
 from sklearn.linear_model import LogisticRegression
 
 import training.photo_path as photo_path
@@ -56,41 +56,22 @@ def stacked_head(pool: photo_path.ImageFeatures, groups: dict[str, np.ndarray]) 
 
 def main() -> None:
     setup = cnn_experiment(__doc__)
-    args, items, evaluation_sets = setup.args, setup.items, setup.evaluation_sets
-    module, card = setup.module, setup.card
-
-    def features(images, augmented: str | None, desc: str) -> photo_path.ImageFeatures:
-        return photo_path.image_features(module, card, images, cache_dir=args.cache_dir, augmented=augmented, desc=desc)
-
-    clean, pool = recipe_rows(setup)
-    resized = features(items, "resized", "resized")
-    evaluation = {name: features(images, None, name) for name, images in evaluation_sets.items()}
-    groups = group_columns(module)
+    rows = held_out_rows(setup)
+    groups = group_columns(setup.module)
     heads = {
-        "joint": lambda data: (photo_path.fit_head(data, c=HEAD_C_1_1), {}),
-        "stacked": lambda data: stacked_head(data, groups),
+        "joint": lambda data: photo_path.fit_head(data, c=HEAD_C_1_1),
+        "stacked": lambda data: stacked_head(data, groups)[0],
     }
-
-    report: dict = {"folds": FOLDS, "heads": {}, "stacking_weights": {}}
+    report: dict = {
+        "folds": FOLDS,
+        "heads": {},
+        "stacking_weights": {"joint": {}, "stacked": stacked_head(rows.pool, groups)[1]},
+    }
     for name, fit in heads.items():
-        scored: dict[str, list[np.ndarray]] = {"clean": [], "resized": [], "labels": [], "sources": []}
-        for held in sorted(set(clean.sources) - {"real_photos"}):
-            head, _ = fit(pool.subset(pool.sources != held))
-            test = clean.sources == held
-            scored["labels"].append(clean.labels[test])
-            scored["sources"].append(clean.sources[test])
-            scored["clean"].append(head.logits(clean.subset(test)))
-            scored["resized"].append(head.logits(resized.subset(resized.sources == held)))
-        full, weights = fit(pool)
-        report["stacking_weights"][name] = weights
-        report["heads"][name] = held_out_summary(
-            **{key: np.concatenate(parts) for key, parts in scored.items()},
-            evaluated={set_name: full.logits(data) for set_name, data in evaluation.items()},
-            realorai_labels=evaluation["realorai_dev"].labels,
-        )
-        print(name, weights, json.dumps(printable(report["heads"][name])), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+        report["heads"][name] = head_summary(rows, fit)
+        print(name, json.dumps(printable(report["heads"][name])), flush=True)
+    setup.args.out.parent.mkdir(parents=True, exist_ok=True)
+    setup.args.out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
