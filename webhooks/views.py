@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.validators import ProhibitNullCharactersValidator
@@ -39,6 +40,9 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 
 METADATA_MAX_DEPTH = 32
 
+# The longest webhook-id the uploads' and appeals' tables hold (`webhook_id` columns).
+WEBHOOK_ID_MAX_LENGTH = 255
+
 
 def _metadata_problem(metadata: dict[str, Any]) -> str | None:
     """Why PostgreSQL (or our own JSON encoding) could not store this metadata, if it could not; walked iteratively so
@@ -48,13 +52,26 @@ def _metadata_problem(metadata: dict[str, Any]) -> str | None:
         value, depth = pending.pop()
         if depth > METADATA_MAX_DEPTH:
             return f"Nested deeper than {METADATA_MAX_DEPTH} levels."
-        if isinstance(value, str) and "\x00" in value:
-            return "Must not contain NUL (U+0000) characters."  # jsonb cannot hold U+0000
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "Must not contain NUL (U+0000) characters."  # jsonb cannot hold U+0000
+            if not value.isascii() and _has_lone_surrogate(value):
+                return "Must not contain lone surrogates (unpaired \\ud800-\\udfff escapes)."  # nor these
         if isinstance(value, dict):
             pending += [(key, depth) for key in value] + [(item, depth + 1) for item in value.values()]
         elif isinstance(value, list):
             pending += [(item, depth + 1) for item in value]
     return None
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    """Whether the text holds a surrogate code point, which only an unpaired JSON escape produces (json.loads joins a
+    pair into one character) and which UTF-8, hence PostgreSQL, cannot store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class Base64Field(serializers.CharField):
@@ -96,6 +113,13 @@ class UploadInput(serializers.Serializer):
     url = serializers.URLField(max_length=2048, required=False)
     data_base64 = Base64Field(required=False, trim_whitespace=True)
     metadata = serializers.DictField(required=False, default=dict)
+
+    def validate_url(self, value: str) -> str:
+        try:
+            urlsplit(value).port  # noqa: B018 (read for its check: Django's URLField lets any number of digits through)
+        except ValueError:
+            raise serializers.ValidationError("The port must be a number from 0 to 65535.") from None
+        return value
 
     def validate_metadata(self, value: dict[str, Any]) -> dict[str, Any]:
         problem = _metadata_problem(value)
@@ -291,6 +315,15 @@ class UploadWebhookApi(APIView):
                 signatures.verify(body, request.headers, tenant.webhook_secrets)
             except signatures.InvalidSignature as exc:
                 return _error("invalid_signature", str(exc), status.HTTP_401_UNAUTHORIZED)
+        webhook_id = request.headers["webhook-id"]
+        if len(webhook_id) > WEBHOOK_ID_MAX_LENGTH:
+            # Signed, so not a forgery, but it could never be stored: a 4xx, which senders do not retry.
+            return _error(
+                "invalid_header",
+                f"webhook-id must be at most {WEBHOOK_ID_MAX_LENGTH} characters",
+                status.HTTP_400_BAD_REQUEST,
+                fields={"webhook-id": [f"Ensure this header has no more than {WEBHOOK_ID_MAX_LENGTH} characters."]},
+            )
         retry_after = retry_after_if_limited(platform_id=tenant.pk, limit=tenant.webhook_rate_limit_per_minute)
         if retry_after is not None:
             response = _error("rate_limited", "too many webhook requests for this platform", 429)
@@ -325,4 +358,4 @@ class UploadWebhookApi(APIView):
             return Response(
                 {"status": "ignored", "detail": f"event type {event_type!r} is not handled"}, status=status.HTTP_200_OK
             )
-        return handler(tenant, request.headers["webhook-id"], payload)
+        return handler(tenant, webhook_id, payload)

@@ -116,6 +116,7 @@ def _fresh_rate_limit() -> None:
 @FUZZ_SETTINGS
 @given(payload=mutated_payloads() | json_values)
 @example(payload=_event(external_id="nul-in-metadata", metadata={"k": "a\x00b"}))
+@example(payload=_event(external_id="surrogate-in-metadata", metadata={"k": "a\ud800b", "\udc00": 1}))
 @example(payload=_event(external_id="nul\x00in-id"))
 @example(payload=_event(external_id="deep-metadata", metadata=_nested(40)))
 @example(payload=_event(external_id="deep-but-fine", metadata=_nested(20)))
@@ -147,6 +148,8 @@ def test_signed_json_bodies_get_2xx_or_a_4xx_error_never_500(client: Any, platfo
 @example(payload=_event(external_id="list-metadata", metadata=[1]))
 @example(payload=_event(external_id="deep-metadata", metadata=_nested(40)))
 @example(payload=_event(external_id="nul-key", metadata={"a\x00": 1}))
+@example(payload=_event(external_id="surrogate-key", metadata={"\ud800": 1}))
+@example(payload=_event(external_id="paired-surrogates", metadata={"k": "\U0001f600"}))
 @example(payload=_event(external_id="with-url", url="https://images.example.com/a.jpg"))
 def test_the_quick_check_accepts_only_what_the_serializers_accept_and_validates_alike(payload: Any) -> None:
     from webhooks.views import UploadCreatedInput, _plain_upload

@@ -152,6 +152,27 @@ def test_malformed_json_is_400_naming_the_body(client, platform):
         ),
         ({"type": "upload.created", "upload": {"external_id": "x", "data_base64": "AAAA="}}, "upload.data_base64"),
         ({"type": "upload.created", "upload": {"external_id": "x" * 300, "data_base64": "AAAA"}}, "upload.external_id"),
+        # Lone surrogates (unpaired JSON escapes) that PostgreSQL's jsonb cannot store: were a 500 after the insert.
+        (
+            {
+                "type": "upload.created",
+                "upload": {"external_id": "x", "data_base64": "AAAA", "metadata": {"k": "a\ud800"}},
+            },
+            "upload.metadata",
+        ),
+        (
+            {
+                "type": "upload.created",
+                "upload": {"external_id": "x", "data_base64": "AAAA", "metadata": {"\udc00": 1}},
+            },
+            "upload.metadata",
+        ),
+        # A port no socket can have: accepted by Django's URLField, then every fetch attempt raised and the upload
+        # stayed queued.
+        (
+            {"type": "upload.created", "upload": {"external_id": "x", "url": "https://example.com:99999/a.png"}},
+            "upload.url",
+        ),
         ([1, 2, 3], "body"),
     ],
 )
@@ -161,6 +182,16 @@ def test_invalid_payload_is_400_naming_the_field(client, platform, payload, fiel
     assert response.status_code == 400, response.content
     assert field in response.json()["fields"], response.json()
     assert not Upload.objects.exists()
+
+
+def test_a_signed_webhook_id_longer_than_the_column_is_400_naming_the_header(client, platform):
+    body = upload_body("long-id")
+    too_long = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret, msg_id="m" * 256))
+    assert too_long.status_code == 400, too_long.content  # a 500 would have the sender retry it for ever
+    assert "webhook-id" in too_long.json()["fields"]
+    assert not Upload.objects.exists()
+    longest = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret, msg_id="m" * 255))
+    assert longest.status_code == 202, longest.content
 
 
 def test_unknown_event_type_is_acknowledged_and_ignored(client, platform):
