@@ -48,15 +48,25 @@ FETCH_MAX_RETRIES = 5
     time_limit=90,
 )
 def upload_fetch(self, upload_id: str) -> None:
+    """Fetch one upload. A transient failure is retried with backoff; so is anything unexpected (a storage outage, or
+    a fault no retry will cure): after FETCH_MAX_RETRIES the upload ends `failed` with the reason, never left
+    `queued` for the sweeper to resend for ever."""
     try:
         ready = services.upload_fetch(upload_id=upload_id)
     except Upload.DoesNotExist:
         logger.warning("upload %s no longer exists; dropping its fetch", upload_id)
-    except FetchTransient as exc:
+    except Exception as exc:
+        if isinstance(exc, FetchTransient):
+            problem = str(exc)
+        elif isinstance(exc, SoftTimeLimitExceeded):
+            problem = "the fetch ran past its time limit"
+        else:
+            logger.exception("fetching upload %s failed unexpectedly", upload_id)
+            problem = f"{type(exc).__name__}: {exc}"
         if self.request.retries >= self.max_retries:
             upload_fail(
                 upload=Upload.objects.get(id=upload_id),
-                reason=f"fetch failed after retries: {exc}",
+                reason=f"fetch failed after retries: {problem}",
                 acting_user=FETCHING,
             )
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from urllib.parse import urljoin, urlsplit
 
 import certifi
@@ -65,7 +66,11 @@ def _check_address(address: str, *, allow_loopback: bool) -> None:
 
 def resolve_checked(url: str, *, allow_loopback: bool) -> str:
     """The address to connect to for `url`, after checking every address its host resolves to. Raises FetchRefused."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port outside 0-65535
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port that is no number or out of range
+        raise FetchRefused(f"not a usable URL: {exc}") from exc
     if parts.scheme not in ("http", "https"):
         raise FetchRefused(f"scheme {parts.scheme!r} is not allowed")
     if not parts.hostname:
@@ -73,9 +78,11 @@ def resolve_checked(url: str, *, allow_loopback: bool) -> str:
     if parts.username or parts.password:
         raise FetchRefused("URLs with credentials are not allowed")
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise FetchTransient(f"cannot resolve {parts.hostname}: {exc}") from exc
+    except UnicodeError as exc:  # a host name IDNA cannot encode (a label over 63 characters): never resolvable
+        raise FetchRefused(f"not a usable host name: {exc}") from exc
     addresses = [str(info[4][0]) for info in infos]
     if not addresses:
         raise FetchTransient(f"{parts.hostname} resolves to no address")
@@ -102,7 +109,13 @@ def pool_for(url: str, address: str, timeout: float) -> urllib3.HTTPConnectionPo
     return urllib3.HTTPConnectionPool(address, parts.port or 80, timeout=timeouts, retries=False)
 
 
+# The whole fetch (every hop and the body) may take this many times the per-read timeout: a server that sends a byte
+# just inside each read's timeout cannot hold a fetch worker for longer.
+TOTAL_TIMEOUT_FACTOR = 3
+
+
 def fetch_image(url: str, *, max_bytes: int, timeout: float, allow_loopback: bool = False) -> bytes:
+    deadline = time.monotonic() + TOTAL_TIMEOUT_FACTOR * timeout
     for _ in range(MAX_REDIRECTS + 1):
         address = resolve_checked(url, allow_loopback=allow_loopback)
         parts = urlsplit(url)
@@ -123,7 +136,10 @@ def fetch_image(url: str, *, max_bytes: int, timeout: float, allow_loopback: boo
             raise FetchTransient(f"fetch failed: {exc}") from exc
         try:
             if response.status in REDIRECT_STATUSES:
-                url = urljoin(url, response.headers.get("location", ""))
+                try:
+                    url = urljoin(url, response.headers.get("location", ""))
+                except ValueError as exc:
+                    raise FetchRefused(f"redirect to an unusable URL: {exc}") from exc
                 continue
             if response.status == 429 or response.status >= 500:
                 raise FetchTransient(f"source answered HTTP {response.status}")
@@ -134,7 +150,10 @@ def fetch_image(url: str, *, max_bytes: int, timeout: float, allow_loopback: boo
                 raise FetchRefused(f"image is {declared} bytes, over the limit of {max_bytes}")
             chunks, size = [], 0
             try:
-                for chunk in response.stream(64 * 1024):
+                # read1: what one read of the socket brings (up to 64 KiB), so the deadline is checked between reads.
+                while chunk := response.read1(64 * 1024):
+                    if time.monotonic() > deadline:
+                        raise FetchTransient(f"fetch took over {TOTAL_TIMEOUT_FACTOR * timeout:g} s")
                     size += len(chunk)
                     if size > max_bytes:
                         raise FetchRefused(f"image is over the limit of {max_bytes} bytes")

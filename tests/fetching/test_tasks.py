@@ -80,3 +80,33 @@ def test_a_batch_out_of_time_hands_the_rest_to_tasks_of_their_own(platform, publ
     _second_store_raises(monkeypatch, SoftTimeLimitExceeded())
     uploads_fetch_each(ids)
     assert published == {"upload_fetch": ids[1:], "uploads_scan": ids[:1]}
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (ValueError("Port out of range 0-65535"), "ValueError: Port out of range 0-65535"),
+        (SoftTimeLimitExceeded(), "the fetch ran past its time limit"),
+    ],
+)
+def test_a_fetch_that_keeps_raising_ends_failed_with_the_reason(platform, published, monkeypatch, error, reason):
+    """Anything the fetch did not expect is retried like a timeout, then recorded: the upload used to stay `queued`,
+    and the sweeper resent it every minute for ever."""
+    from fetching import services
+
+    remote = _upload(platform, "remote", url="https://images.example.com/a.jpg")
+    calls = []
+
+    def raising(**kwargs):
+        calls.append(kwargs)
+        raise error
+
+    monkeypatch.setattr(services, "upload_fetch", raising)
+    monkeypatch.setitem(upload_fetch.app.conf, "task_eager_propagates", False)  # as a worker: errors become states
+    result = upload_fetch.apply(args=[remote])  # eager: each retry is applied at once, in turn
+    assert result.state == "SUCCESS", "retried, then recorded: no task error"
+    upload = Upload.objects.get(pk=remote)
+    assert len(calls) == upload_fetch.max_retries + 1
+    assert upload.status == UploadStatus.FAILED
+    assert upload.failure_reason == f"fetch failed after retries: {reason}"
+    assert published == {"upload_fetch": [], "uploads_scan": []}

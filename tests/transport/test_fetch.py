@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -54,10 +55,20 @@ def server():
                 "/to-metadata": (302, {"Location": "http://169.254.169.254/latest/meta-data/"}, b""),
                 "/to-internal-name": (302, {"Location": "http://internal.example/x.jpg"}, b""),
                 "/to-image": (302, {"Location": "/image.jpg"}, b""),
+                "/to-broken-url": (302, {"Location": "http://[::1/x.jpg"}, b""),
                 "/big": (200, {}, b"x" * 5000),
                 "/busy": (503, {}, b""),
                 "/gone": (404, {}, b""),
             }
+            if self.path == "/drip":  # a body sent a few bytes at a time, each well inside the read timeout
+                self.send_response(200)
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                for _ in range(100):
+                    self.wfile.write(b"x" * 10)
+                    self.wfile.flush()
+                    time.sleep(0.05)
+                return
             status, headers, body = routes.get(self.path, (404, {}, b""))
             self.send_response(status)
             for name, value in headers.items():
@@ -183,3 +194,32 @@ def test_size_cap_and_status_codes(server):
         fetch(f"{base}/busy", allow_loopback=True)
     with pytest.raises(FetchRefused, match="404"):
         fetch(f"{base}/gone", allow_loopback=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com:99999/a.png",  # a port no socket can have
+        "https://example.com:http/a.png",
+        "http://[::1/x.jpg",  # an unclosed IPv6 bracket
+        f"http://{'a' * 64}.example/x.jpg",  # a DNS label over 63 characters: IDNA cannot encode it
+    ],
+)
+def test_unusable_urls_are_refused_not_raised(url):
+    # Each raised ValueError before, which no caller expected: the upload stayed `queued` (or a callback `pending`).
+    with pytest.raises(FetchRefused, match="not a usable"):
+        fetch(url)
+
+
+def test_a_redirect_to_an_unusable_url_is_refused(server):
+    base, _ = server
+    with pytest.raises(FetchRefused, match="redirect to an unusable URL"):
+        fetch(f"{base}/to-broken-url", allow_loopback=True)
+
+
+def test_a_body_dripped_inside_each_read_timeout_still_ends_at_the_total_deadline(server):
+    base, _ = server
+    started = time.monotonic()
+    with pytest.raises(FetchTransient, match="took over"):
+        fetch_image(f"{base}/drip", max_bytes=10_000, timeout=0.5, allow_loopback=True)  # the drip takes 5 s
+    assert time.monotonic() - started < 3
