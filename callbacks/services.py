@@ -21,7 +21,7 @@ def callback_attempt(*, delivery_id: int) -> CallbackDelivery:
     result = post_signed(
         delivery.platform.callback_url,
         json.dumps(delivery.payload).encode(),
-        secret=delivery.platform.webhook_secrets[0],
+        secrets=delivery.platform.webhook_secrets,  # both while a rotation is open: either verifies
         event_id=delivery.event_id,
         timeout=app_setting("CALLBACK_TIMEOUT_SECONDS"),
         allow_loopback=app_setting("FETCH_ALLOW_LOOPBACK"),

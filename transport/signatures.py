@@ -41,7 +41,16 @@ def verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str]) -> N
 
 
 def sign(body: bytes, *, secret: str, msg_id: str, timestamp: datetime | None = None) -> dict[str, str]:
-    """Headers that make `body` a valid Standard Webhooks delivery (used for our callbacks and by test clients)."""
+    """Headers that make `body` a valid Standard Webhooks delivery signed with `secret` (test clients, tools)."""
+    return sign_with_each(body, secrets=[secret], msg_id=msg_id, timestamp=timestamp)
+
+
+def sign_with_each(
+    body: bytes, *, secrets: Sequence[str], msg_id: str, timestamp: datetime | None = None
+) -> dict[str, str]:
+    """Headers that make `body` a valid Standard Webhooks delivery under any one of `secrets`: one `v1,` signature per
+    secret, space-separated, as the specification allows. Our callbacks are signed so while a rotation is open, so a
+    receiver still verifying with the older secret accepts them as much as one that has switched."""
     when = timestamp or datetime.now(tz=UTC)
-    signature = Webhook(secret).sign(msg_id, when, body.decode())
+    signature = " ".join(Webhook(secret).sign(msg_id, when, body.decode()) for secret in secrets)
     return {"webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())), "webhook-signature": signature}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -26,9 +27,10 @@ class DeliveryResult:
 
 
 def post_signed(
-    url: str, body: bytes, *, secret: str, event_id: str, timeout: float, allow_loopback: bool = False
+    url: str, body: bytes, *, secrets: Sequence[str], event_id: str, timeout: float, allow_loopback: bool = False
 ) -> DeliveryResult:
-    """One delivery attempt. Never raises for network or HTTP failures: the result says what happened."""
+    """One delivery attempt, signed with each of `secrets`. Never raises for network or HTTP failures: the result says
+    what happened."""
     started = time.perf_counter()
     try:
         address = resolve_checked(url, allow_loopback=allow_loopback)
@@ -42,7 +44,7 @@ def post_signed(
         "Host": parts.netloc.rsplit("@", 1)[-1],
         "Content-Type": "application/json",
         "User-Agent": "ai-image-moderation/1",
-        **signatures.sign(body, secret=secret, msg_id=event_id),
+        **signatures.sign_with_each(body, secrets=secrets, msg_id=event_id),
     }
     pool = pool_for(url, address, timeout)
     try:

@@ -7,11 +7,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.management import call_command
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from callbacks.models import CallbackDelivery
 from moderation.models import Platform
-from tests.conftest import post_webhook, signed_headers, upload_body
+from moderation.services import platform_webhook_secret_retire_old, platform_webhook_secret_rotate
+from tests.conftest import TEST_ACTOR, post_webhook, signed_headers, upload_body
 
 pytestmark = pytest.mark.django_db
 
@@ -67,6 +68,27 @@ def test_tagged_upload_is_called_back_with_a_verifiable_signature(
     delivery = CallbackDelivery.objects.get()
     assert delivery.status == "delivered" and delivery.attempts == 1 and delivery.last_status_code == 204
     assert headers["webhook-id"] == delivery.event_id
+
+
+def test_while_a_secret_rotation_is_open_callbacks_verify_under_either_secret(
+    client, platform, calling_back, django_capture_on_commit_callbacks
+):
+    _, received, _ = calling_back
+    acme = Platform.objects.get(slug="acme")
+    new_secret = platform_webhook_secret_rotate(platform=acme, acting_user=TEST_ACTOR)
+    _send(client, platform, django_capture_on_commit_callbacks, external_id="rotating")
+    headers, body = received[-1]
+    # A platform that has not switched yet, and one that has: both accept it (it was signed with the new one only).
+    for secret in (platform.webhook_secret, new_secret):
+        assert Webhook(secret).verify(body, headers)["data"]["external_id"] == "rotating"
+    platform_webhook_secret_retire_old(platform=acme, acting_user=TEST_ACTOR)
+    body = upload_body("rotated")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_webhook(client, "acme", body, signed_headers(body, new_secret)).status_code == 202
+    headers, body = received[-1]
+    assert Webhook(new_secret).verify(body, headers)["data"]["external_id"] == "rotated"
+    with pytest.raises(WebhookVerificationError):
+        Webhook(platform.webhook_secret).verify(body, headers)  # retired: no longer signs
 
 
 def test_failures_are_retried_then_dead_lettered_and_can_be_redelivered(
