@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from callbacks.models import AttemptOutcome, CallbackDelivery, CallbackDeliveryAttempt, DeliveryStatus
@@ -26,14 +27,6 @@ def callback_attempt(*, delivery_id: int) -> CallbackDelivery:
         timeout=app_setting("CALLBACK_TIMEOUT_SECONDS"),
         allow_loopback=app_setting("FETCH_ALLOW_LOOPBACK"),
     )
-    delivery.attempts += 1
-    delivery.last_status_code = result.status_code
-    delivery.last_error = result.error or ("" if result.delivered else f"HTTP {result.status_code}")
-    delivery.last_latency_ms = result.latency_ms
-    if result.delivered:
-        delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, timezone.now()
-    elif result.refused or delivery.attempts >= app_setting("CALLBACK_MAX_ATTEMPTS"):
-        delivery.status = DeliveryStatus.DEAD
     outcome = (
         AttemptOutcome.DELIVERED
         if result.delivered
@@ -41,14 +34,29 @@ def callback_attempt(*, delivery_id: int) -> CallbackDelivery:
         if result.refused
         else AttemptOutcome.FAILED
     )
+    error = result.error or ("" if result.delivered else f"HTTP {result.status_code}")
     with transaction.atomic():
+        # Read again, locked: a redelivery (or a second chain of retries) may have changed the row during the POST;
+        # its reset stands, and two attempts never take the same number.
+        delivery = CallbackDelivery.objects.select_for_update().get(pk=delivery_id)
+        delivery.attempts += 1
+        delivery.last_status_code = result.status_code
+        delivery.last_error = error
+        delivery.last_latency_ms = result.latency_ms
+        if result.delivered:
+            delivery.status, delivery.delivered_at = DeliveryStatus.DELIVERED, timezone.now()
+        elif delivery.status == DeliveryStatus.PENDING and (
+            result.refused or delivery.attempts >= app_setting("CALLBACK_MAX_ATTEMPTS")
+        ):
+            delivery.status = DeliveryStatus.DEAD
         delivery.save()
+        last_number = delivery.attempt_log.aggregate(last=Max("number"))["last"] or 0
         CallbackDeliveryAttempt.objects.create(
             delivery=delivery,
-            number=delivery.attempt_log.count() + 1,
+            number=last_number + 1,
             outcome=outcome,
             status_code=result.status_code,
-            error=delivery.last_error,
+            error=error,
             latency_ms=result.latency_ms,
         )
     return delivery

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
@@ -12,10 +14,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from callbacks.models import CallbackDelivery, DeliveryStatus
+from moderation.conf import app_setting
 from moderation.models import Upload
 from moderation.services import Actor, AuditAction, audit_record
 
 from . import services
+
+logger = logging.getLogger(__name__)
+
+# The longest wait between two attempts is this times 1.5 (jitter): CALLBACK_STALLED_AFTER_SECONDS must exceed it.
+MAX_RETRY_DELAY_SECONDS = 3600.0
 
 
 def callback_enqueue(
@@ -33,7 +41,9 @@ def callback_enqueue(
         event_id=f"msg_{uuid.uuid4().hex}",
         payload={"type": event_type, "timestamp": timezone.now().isoformat(), "data": payload(upload)},
     )
-    transaction.on_commit(lambda: callback_deliver.delay(delivery.pk))
+    # Robust: a broker that refuses this publish must not stop the hooks after it; the delivery, committed `pending`,
+    # is resent by `callbacks_requeue`.
+    transaction.on_commit(lambda: callback_deliver.delay(delivery.pk), robust=True)
     return delivery
 
 
@@ -43,8 +53,35 @@ def callback_redeliver(*, delivery: CallbackDelivery, acting_user: Actor) -> Cal
     delivery.status, delivery.attempts = DeliveryStatus.PENDING, 0
     delivery.save(update_fields=["status", "attempts"])
     audit_record(actor=acting_user, platform=delivery.platform, action=AuditAction.CALLBACK_REDELIVERED, obj=delivery)
-    transaction.on_commit(lambda: callback_deliver.delay(delivery.pk))
+    transaction.on_commit(lambda: callback_deliver.delay(delivery.pk), robust=True)
     return delivery
+
+
+def callbacks_requeue(*, stalled_after_seconds: float) -> int:
+    """The sweeper for callbacks: a `pending` delivery with no attempt for `stalled_after_seconds` (longer than any
+    retry waits) lost its message (a refused publish, a broker restarted without its data): send it again. Returns how
+    many were sent."""
+    cutoff = timezone.now() - timedelta(seconds=stalled_after_seconds)
+    stalled = (
+        CallbackDelivery.objects.filter(status=DeliveryStatus.PENDING, created_at__lt=cutoff)
+        .exclude(attempt_log__created_at__gte=cutoff)
+        .values_list("pk", flat=True)
+    )
+    sent = 0
+    for delivery_id in stalled[:1000]:
+        try:
+            callback_deliver.delay(delivery_id)
+        except Exception:  # broker still down: the next sweep tries again
+            logger.warning("broker refused callback delivery %s; will retry on the next sweep", delivery_id)
+            break
+        sent += 1
+    return sent
+
+
+@shared_task(name="callbacks.tasks.callbacks_requeue_stalled", queue="callbacks", soft_time_limit=120, time_limit=150)
+def callbacks_requeue_stalled() -> None:
+    """Periodic: resend callback deliveries whose message was lost."""
+    callbacks_requeue(stalled_after_seconds=app_setting("CALLBACK_STALLED_AFTER_SECONDS"))
 
 
 # The name predates the split into stages; kept so that messages queued before an upgrade still run.
@@ -61,5 +98,5 @@ def callback_deliver(self, delivery_id: int) -> None:
     """Retried with exponential backoff and jitter (10 s, 20 s, 40 s … capped at an hour) until delivered or dead."""
     delivery = services.callback_attempt(delivery_id=delivery_id)
     if delivery.status == DeliveryStatus.PENDING:
-        delay = min(3600.0, 10.0 * 2**self.request.retries) * random.uniform(0.5, 1.5)
+        delay = min(MAX_RETRY_DELAY_SECONDS, 10.0 * 2**self.request.retries) * random.uniform(0.5, 1.5)
         raise self.retry(countdown=delay, max_retries=None)

@@ -290,6 +290,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "moderation.tasks.uploads_requeue_stalled",
         "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=60.0),
     },
+    "requeue-stalled-callbacks": {
+        "task": "callbacks.tasks.callbacks_requeue_stalled",
+        "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=60.0),
+    },
     "retrain-weekly": {"task": "moderation.tasks.model_retrain", "schedule": crontab(minute=0, hour=3, day_of_week=0)},
     "calibrate-daily": {"task": "moderation.tasks.platforms_calibrate", "schedule": crontab(minute=30, hour=4)},
     # Platforms that turned submission on: their due statements of reasons to the DSA Transparency Database.

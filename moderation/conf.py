@@ -19,6 +19,9 @@ DEFAULTS: dict[str, Any] = {
     "DETECTOR_ONNX_CACHE_DIR": None,
     "CALLBACK_MAX_ATTEMPTS": 8,
     "CALLBACK_TIMEOUT_SECONDS": 10.0,
+    # A `pending` callback with no attempt for this long lost its message and is sent again (a retry waits 1.5 h at
+    # most).
+    "CALLBACK_STALLED_AFTER_SECONDS": 7200.0,
     "DETECTOR_MAX_BATCH_SIZE": 32,
     # A detection worker flushes a batch when it holds DETECTOR_MAX_BATCH_SIZE uploads or after this many seconds.
     "DETECTOR_BATCH_WAIT_SECONDS": 0.25,

@@ -150,3 +150,56 @@ def test_without_a_callback_url_the_payload_is_not_built(platform):
         upload=upload, event_type="upload.tagged", payload=lambda u: {"external_id": u.external_id}
     )
     assert delivery.payload["data"] == {"external_id": "no-url"} and delivery.payload["type"] == "upload.tagged"
+
+
+def _pending_delivery(platform, external_id: str) -> CallbackDelivery:
+    from callbacks.tasks import callback_enqueue
+    from tests.conftest import scanned_upload
+
+    upload = scanned_upload(platform, external_id)
+    Platform.objects.filter(pk=upload.platform_id).update(callback_url="https://platform.example/hooks")
+    upload.platform.refresh_from_db()
+    return callback_enqueue(upload=upload, event_type="upload.tagged", payload=lambda u: {"id": u.external_id})
+
+
+def test_a_redelivery_during_an_attempt_is_not_overwritten_by_it(platform, settings, monkeypatch):
+    """The attempt's result is written to the row as it is after the POST: an admin's redelivery during the last
+    attempt keeps the delivery `pending` (it used to be saved `dead` over the reset), and numbers never collide."""
+    from callbacks import services
+    from callbacks.tasks import callback_redeliver
+    from transport.signed_post import DeliveryResult
+
+    settings.AI_MODERATION = {**settings.AI_MODERATION, "CALLBACK_MAX_ATTEMPTS": 2}
+    delivery = _pending_delivery(platform, "redelivered-meanwhile")
+    CallbackDelivery.objects.filter(pk=delivery.pk).update(attempts=1)
+
+    def post_while_an_admin_redelivers(*args, **kwargs):
+        callback_redeliver(delivery=CallbackDelivery.objects.get(pk=delivery.pk), acting_user=TEST_ACTOR)
+        return DeliveryResult(503, 5.0)
+
+    monkeypatch.setattr(services, "post_signed", post_while_an_admin_redelivers)
+    services.callback_attempt(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "pending" and delivery.attempts == 1, "the redelivery's fresh start stands"
+    assert list(delivery.attempt_log.values_list("number", "outcome")) == [(1, "failed")]
+
+
+def test_the_sweeper_resends_pending_deliveries_whose_message_was_lost(platform, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from callbacks.models import CallbackDeliveryAttempt
+    from callbacks.tasks import callback_deliver, callbacks_requeue
+
+    lost, retrying, _recent, delivered = (
+        _pending_delivery(platform, name) for name in ("lost", "retrying", "fresh", "ok")
+    )
+    long_ago = timezone.now() - timedelta(hours=3)
+    CallbackDelivery.objects.filter(pk__in=[lost.pk, retrying.pk, delivered.pk]).update(created_at=long_ago)
+    CallbackDelivery.objects.filter(pk=delivered.pk).update(status="delivered")
+    CallbackDeliveryAttempt.objects.create(delivery=retrying, number=1, outcome="failed", status_code=503)
+    sent = []
+    monkeypatch.setattr(callback_deliver, "delay", sent.append)
+    assert callbacks_requeue(stalled_after_seconds=7200) == 1
+    assert sent == [lost.pk], "an attempt in the last two hours means a retry is still scheduled"
