@@ -49,8 +49,8 @@ def sign_with_each(
     body: bytes, *, secrets: Sequence[str], msg_id: str, timestamp: datetime | None = None
 ) -> dict[str, str]:
     """Headers that make `body` a valid Standard Webhooks delivery under any one of `secrets`: one `v1,` signature per
-    secret, space-separated, as the specification allows. Our callbacks are signed so while a rotation is open, so a
-    receiver still verifying with the older secret accepts them as much as one that has switched."""
+    secret, space-separated, as the specification allows. Callbacks are signed this way while a secret rotation is open,
+    so a receiver still verifying with the older secret accepts them, as does one that has switched."""
     when = timestamp or datetime.now(tz=UTC)
     signature = " ".join(Webhook(secret).sign(msg_id, when, body.decode()) for secret in secrets)
     return {"webhook-id": msg_id, "webhook-timestamp": str(int(when.timestamp())), "webhook-signature": signature}
