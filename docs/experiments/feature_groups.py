@@ -28,10 +28,8 @@ serving-path checks before it ships.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
-from held_out import HEAD_C_1_1, cnn_experiment, head_summary, held_out_rows, printable
+from held_out import HEAD_C_1_1, cnn_experiment, held_out_rows, report_heads
 
 import training.photo_path as photo_path
 from detector.registry import TextureStatsClassifier
@@ -85,12 +83,9 @@ def main() -> None:
     rows = held_out_rows(setup)
     groups = group_columns(setup.module)
     report: dict = {"groups": {name: len(columns) for name, columns in groups.items()}, "heads": {}}
-    for arm, names in ARMS.items():
-        columns = np.concatenate([groups[name] for name in names])
-        report["heads"][arm] = head_summary(rows, lambda data, columns=columns: head_on_columns(data, columns))
-        print(arm, json.dumps(printable(report["heads"][arm])), flush=True)
-    setup.args.out.parent.mkdir(parents=True, exist_ok=True)
-    setup.args.out.write_text(json.dumps(report, indent=2) + "\n")
+    columns = {arm: np.concatenate([groups[name] for name in names]) for arm, names in ARMS.items()}
+    heads = {arm: lambda data, arm=arm: head_on_columns(data, columns[arm]) for arm in ARMS}
+    report_heads(setup, rows, heads, report)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,20 @@ def head_summary(
         realorai_labels=rows.evaluation["realorai_dev"].labels,
         other_reals={name: scored[name] for name in other_reals or {}},
     )
+
+
+def report_heads(
+    setup: CnnExperiment,
+    rows: HeldOutRows,
+    heads: dict[str, Callable[[photo_path.ImageFeatures], photo_path.LinearHead]],
+    report: dict,
+) -> None:
+    """Fill `report["heads"]` with each head's `head_summary`, printing each as it comes; write `report` to --out."""
+    for name, fit in heads.items():
+        report["heads"][name] = head_summary(rows, fit)
+        print(name, json.dumps(printable(report["heads"][name])), flush=True)
+    setup.args.out.parent.mkdir(parents=True, exist_ok=True)
+    setup.args.out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 def source_summary(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict:

@@ -25,10 +25,8 @@ outcome, it says which kind of data the next sources should be.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
-from held_out import HEAD_C_1_1, cnn_experiment, head_summary, held_out_rows, printable
+from held_out import HEAD_C_1_1, cnn_experiment, held_out_rows, report_heads
 
 import training.photo_path as photo_path
 
@@ -44,11 +42,7 @@ def main() -> None:
         ),
     }
     report: dict = {"two_class_sources": two_class, "heads": {}}
-    for name, fit in heads.items():
-        report["heads"][name] = head_summary(rows, fit)
-        print(name, json.dumps(printable(report["heads"][name])), flush=True)
-    setup.args.out.parent.mkdir(parents=True, exist_ok=True)
-    setup.args.out.write_text(json.dumps(report, indent=2) + "\n")
+    report_heads(setup, rows, heads, report)
 
 
 if __name__ == "__main__":

@@ -23,11 +23,9 @@ needs the whole recipe's `cross-source` and the serving-path checks before it sh
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 from feature_groups import columns_of, group_columns
-from held_out import HEAD_C_1_1, cnn_experiment, head_summary, held_out_rows, printable
+from held_out import HEAD_C_1_1, cnn_experiment, held_out_rows, report_heads
 from sklearn.linear_model import LogisticRegression
 
 import training.photo_path as photo_path
@@ -67,11 +65,7 @@ def main() -> None:
         "heads": {},
         "stacking_weights": {"joint": {}, "stacked": stacked_head(rows.pool, groups)[1]},
     }
-    for name, fit in heads.items():
-        report["heads"][name] = head_summary(rows, fit)
-        print(name, json.dumps(printable(report["heads"][name])), flush=True)
-    setup.args.out.parent.mkdir(parents=True, exist_ok=True)
-    setup.args.out.write_text(json.dumps(report, indent=2) + "\n")
+    report_heads(setup, rows, heads, report)
 
 
 if __name__ == "__main__":
