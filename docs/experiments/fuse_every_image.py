@@ -17,21 +17,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from held_out import experiment_args, held_out_summary, printable
-from tqdm import tqdm
-
-from training.photo_path import (
-    AUGMENTED_SUFFIX,
-    RECIPE_COPIES,
-    ImageFeatures,
-    Invariance,
-    PhotoPath,
-    PolicyTargets,
-    _heads_inputs,
-    branch_features,
-    fit_photo_path,
-    photo_sets,
+from held_out import (
+    experiment_args,
+    fit_whole_path,
+    held_out_summary,
+    photo_path_rows,
+    printable,
+    source_held_out_paths,
 )
+
+from training.photo_path import AUGMENTED_SUFFIX, RECIPE_COPIES, ImageFeatures, PhotoPath, branch_features, photo_sets
 
 SCORES = ("cascade", "cnn_alone", "fused_every_image")
 
@@ -49,25 +44,19 @@ def main() -> None:
     args = experiment_args(__doc__)
 
     train_items, evaluation = photo_sets(args.shared)
-    everything = branch_features(
-        args.shared, train_items, cache_dir=args.cache_dir, augment=True, augmentations=(*RECIPE_COPIES, "resized")
-    )
-    paths = everything["cnn"].paths.astype(str)
-    clean = np.char.find(paths, AUGMENTED_SUFFIX) < 0
-    resized = np.char.endswith(paths, f"{AUGMENTED_SUFFIX}-resized")
-    pool, _ = _heads_inputs(everything, RECIPE_COPIES, Invariance())
+    rows = photo_path_rows(args.shared, train_items, args.cache_dir, augmentations=(*RECIPE_COPIES, "resized"))
+    everything, clean = rows.everything, rows.clean
+    resized = np.char.endswith(everything["cnn"].paths.astype(str), f"{AUGMENTED_SUFFIX}-resized")
     held_out = {kind: {name: [] for name in SCORES} for kind in ("clean", "resized")}
     labels, sources = [], []
-    for held in tqdm(sorted(set(pool["cnn"].sources) - {"real_photos"}), desc="leave one source out"):
-        keep = pool["cnn"].sources != held
-        path = fit_photo_path(pool["cnn"].subset(keep), pool["vit"].subset(keep), PolicyTargets())
+    for held, _, path in source_held_out_paths(rows):
         for kind, mask in (("clean", clean), ("resized", resized)):
             test = mask & (everything["cnn"].sources == held)
             for name, values in scored(path, everything["cnn"].subset(test), everything["vit"].subset(test)).items():
                 held_out[kind][name].append(values)
         labels.append(everything["cnn"].labels[clean & (everything["cnn"].sources == held)])
         sources.append(everything["cnn"].sources[clean & (everything["cnn"].sources == held)])
-    path = fit_photo_path(pool["cnn"], pool["vit"], PolicyTargets())
+    path = fit_whole_path(rows)
     evaluated: dict[str, dict[str, np.ndarray]] = {name: {} for name in SCORES}
     realorai_labels = np.zeros(0)
     for set_name, items in evaluation.items():

@@ -1,15 +1,17 @@
-"""The held-out measures the CNN-branch experiments report alike (imported by the scripts beside it)."""
+"""The held-out measures the experiments report alike, and the leave-one-source-out fits they share (imported by the
+scripts beside it)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 import training.photo_path as photo_path
 from detector import ModelCard
@@ -143,6 +145,43 @@ def report_heads(
         print(name, json.dumps(printable(report["heads"][name])), flush=True)
     setup.args.out.parent.mkdir(parents=True, exist_ok=True)
     setup.args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+@dataclass
+class PhotoPathRows:
+    """Both branches' cached features of the training images and their copies (`everything`), which of those rows are
+    the clean images (`clean`), and the rows the whole recipe learns from (`pool`)."""
+
+    everything: dict[str, photo_path.ImageFeatures]
+    clean: np.ndarray
+    pool: dict[str, photo_path.ImageFeatures]
+
+
+def photo_path_rows(
+    shared: Path, items: list[LabelledImage], cache_dir: Path, augmentations: tuple[str, ...] = photo_path.RECIPE_COPIES
+) -> PhotoPathRows:
+    everything = photo_path.branch_features(
+        shared, items, cache_dir=cache_dir, augment=True, augmentations=augmentations
+    )
+    clean = np.char.find(everything["cnn"].paths.astype(str), photo_path.AUGMENTED_SUFFIX) < 0
+    pool, _ = photo_path._heads_inputs(everything, photo_path.RECIPE_COPIES, photo_path.Invariance())
+    return PhotoPathRows(everything, clean, pool)
+
+
+def source_held_out_paths(rows: PhotoPathRows) -> Iterator[tuple[str, np.ndarray, photo_path.PhotoPath]]:
+    """For each of the 22 modern sources: its name, the pool rows kept without it, and the whole recipe (heads,
+    fusion, points) fitted on those rows."""
+    for held in tqdm(sorted(set(rows.pool["cnn"].sources) - {"real_photos"}), desc="leave one source out"):
+        keep = rows.pool["cnn"].sources != held
+        yield held, keep, fit_whole_path(rows, keep)
+
+
+def fit_whole_path(rows: PhotoPathRows, keep: np.ndarray | None = None) -> photo_path.PhotoPath:
+    """The whole recipe fitted on the pool's `keep` rows (all of them by default)."""
+    cnn, vit = rows.pool["cnn"], rows.pool["vit"]
+    if keep is not None:
+        cnn, vit = cnn.subset(keep), vit.subset(keep)
+    return photo_path.fit_photo_path(cnn, vit, photo_path.PolicyTargets())
 
 
 def source_summary(labels: np.ndarray, sources: np.ndarray, scores: np.ndarray) -> dict:

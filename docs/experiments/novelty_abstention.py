@@ -20,22 +20,16 @@ import json
 from pathlib import Path
 
 import numpy as np
+from held_out import fit_whole_path, photo_path_rows, source_held_out_paths
 from sklearn.model_selection import GroupKFold
 from sklearn.utils.extmath import randomized_svd
-from tqdm import tqdm
 
 from detector.cascade import LABEL_REAL, LABEL_REVIEW, label_for
 from training.metrics import auroc
 from training.photo_path import (
-    AUGMENTED_SUFFIX,
-    RECIPE_COPIES,
     ImageFeatures,
-    Invariance,
     PhotoPath,
-    PolicyTargets,
-    _heads_inputs,
     branch_features,
-    fit_photo_path,
     photo_sets,
 )
 
@@ -106,18 +100,15 @@ def main() -> None:
     args = parser.parse_args()
 
     train_items, evaluation = photo_sets(args.shared)
-    everything = branch_features(args.shared, train_items, cache_dir=args.cache, augment=True)
-    clean = np.char.find(everything["cnn"].paths.astype(str), AUGMENTED_SUFFIX) < 0
-    pool, _ = _heads_inputs(everything, RECIPE_COPIES, Invariance())
+    recipe = photo_path_rows(args.shared, train_items, args.cache)
+    everything, clean, pool = recipe.everything, recipe.clean, recipe.pool
     rows: dict = {}
-    for held in tqdm(sorted(set(pool["cnn"].sources) - {"real_photos"}), desc="leave one source out"):
-        keep = pool["cnn"].sources != held
-        path = fit_photo_path(pool["cnn"].subset(keep), pool["vit"].subset(keep), PolicyTargets())
+    for held, keep, path in source_held_out_paths(recipe):
         checks = {kind: fitted_check(pool["cnn"].subset(keep), kind, args.alpha) for kind in REFERENCES}
         test = clean & (everything["cnn"].sources == held)
         rows[held] = outcomes(path, everything["cnn"].subset(test), everything["vit"].subset(test), checks)
     held_out_sources = list(rows)
-    path = fit_photo_path(pool["cnn"], pool["vit"], PolicyTargets())
+    path = fit_whole_path(recipe)
     checks = {kind: fitted_check(pool["cnn"], kind, args.alpha) for kind in REFERENCES}
     for name, items in evaluation.items():
         features = branch_features(args.shared, items, cache_dir=args.cache, augment=False)
