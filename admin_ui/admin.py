@@ -46,7 +46,16 @@ class UploadAdmin(admin.ModelAdmin):
     list_display = ["external_id", "platform", "status", "created_at"]
     list_filter = ["status", "platform"]
     search_fields = ["external_id", "sha256", "webhook_id"]
-    readonly_fields = ["id", "sha256", "status_history", "webhook_id", "attempts", "created_at", "updated_at"]
+    readonly_fields = [
+        "id",
+        "sha256",
+        "status_history",
+        "webhook_id",
+        "fetch_attempts",
+        "scan_attempts",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [ScanInline, TagInline]
 
 

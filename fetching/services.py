@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F
 
 from hashbank.services import hash_bank_matches
 from moderation.conf import app_setting
@@ -28,7 +29,14 @@ from .selectors import uploads_for_fetch
 logger = logging.getLogger(__name__)
 
 # The upload's columns the fetch stage writes (besides its status and image).
-FETCH_RESULT_FIELDS = ("attempts", "sha256", "pdq_hash", "pdq_quality", "evidence")
+FETCH_RESULT_FIELDS = ("sha256", "pdq_hash", "pdq_quality", "evidence")
+
+# `upload_fetch` task runs after the first, for a fault it may outgrow (a timeout, a 5xx, a storage outage).
+FETCH_MAX_RETRIES = 5
+# Starts of the fetch before an upload is failed unstarted. A batch's start and the task's own runs with every retry
+# fit under it; only starts that never finished (a worker that crashed, or was killed at its hard time limit, on this
+# upload's image: redelivered, or resent by the sweeper) reach it.
+FETCH_MAX_ATTEMPTS = 1 + (1 + FETCH_MAX_RETRIES) + 2
 
 
 class RemoteImage(Exception):
@@ -39,21 +47,52 @@ def upload_fetch(*, upload_id: Any, fetch_url: bool = True) -> bool:
     """The I/O stage: store the image bytes (the webhook's, held in the database, or fetched from the URL) in the
     media storage and collect evidence. Returns True when the upload is ready to scan.
 
-    With `fetch_url=False` an upload whose image is only at its URL raises RemoteImage instead, before any change.
+    With `fetch_url=False` an upload whose image is only at its URL raises RemoteImage instead, before any change
+    but the start counted.
     """
+    uploads_fetch_started([upload_id])
     [(_, upload)] = uploads_for_fetch([upload_id])
     if upload is None:
         raise Upload.DoesNotExist(f"no upload {upload_id}")
     return upload_fetch_read(upload=upload, fetch_url=fetch_url)
 
 
+def uploads_fetch_started(upload_ids: list[Any]) -> None:
+    """Count a start of the fetch of these uploads, committed before the work (callers run outside a transaction)."""
+    Upload.objects.filter(pk__in=upload_ids, status__in=[UploadStatus.QUEUED, UploadStatus.FETCHED]).update(
+        fetch_attempts=F("fetch_attempts") + 1
+    )
+
+
+def uploads_fetch_batch_start(upload_ids: list[str]) -> tuple[list[str], list[str]]:
+    """Split a batch, in its order, into uploads never started before, whose start is counted now, and uploads
+    started before (a delivery of a batch that may have crashed its worker), not counted here: each of those belongs
+    in a task of its own, so that an image that crashes workers cannot take a batch down twice."""
+    started = Upload.objects.filter(pk__in=upload_ids, fetch_attempts__gt=0).values_list("pk", flat=True)
+    again = {str(pk) for pk in started}
+    first = [upload_id for upload_id in upload_ids if upload_id not in again]
+    if first:
+        uploads_fetch_started(first)
+    return first, [upload_id for upload_id in upload_ids if upload_id in again]
+
+
 def upload_fetch_read(*, upload: Upload, fetch_url: bool = True) -> bool:
-    """`upload_fetch` of an upload already read with `fetching.selectors.uploads_for_fetch` (a batch reads all of its
-    uploads at once). A change made meanwhile by another process wins: this one's status change then finds the row
-    moved on, and returns False."""
+    """`upload_fetch` of an upload already read, its start counted, with `fetching.selectors.uploads_for_fetch` (a
+    batch reads all of its uploads at once). A change made meanwhile by another process wins: this one's status
+    change then finds the row moved on, and returns False. An upload started more than FETCH_MAX_ATTEMPTS times ends
+    `failed` without its image being opened again."""
     if upload.status in TERMINAL_STATUSES or upload.status == UploadStatus.SCANNED:
         return False
-    upload.attempts += 1
+    if upload.fetch_attempts > FETCH_MAX_ATTEMPTS:
+        upload_fail(
+            upload=upload,
+            reason=(
+                f"the fetch was started {upload.fetch_attempts - 1} times and never finished: this image may crash"
+                " or stall the fetch worker"
+            ),
+            acting_user=FETCHING,
+        )
+        return False
     try:
         pending: PendingImage | None = upload.pending_image
     except PendingImage.DoesNotExist:

@@ -34,8 +34,6 @@ logger = logging.getLogger(__name__)
 
 # Task names predate the split into stages; kept so that messages queued before an upgrade still run.
 
-FETCH_MAX_RETRIES = 5
-
 
 @shared_task(
     name="moderation.tasks.upload_fetch",
@@ -43,14 +41,15 @@ FETCH_MAX_RETRIES = 5
     queue="fetch",
     acks_late=True,
     reject_on_worker_lost=True,
-    max_retries=FETCH_MAX_RETRIES,
+    max_retries=services.FETCH_MAX_RETRIES,
     soft_time_limit=60,
     time_limit=90,
 )
 def upload_fetch(self, upload_id: str) -> None:
     """Fetch one upload. A transient failure is retried with backoff; so is anything unexpected (a storage outage, or
     a fault no retry will cure): after FETCH_MAX_RETRIES the upload ends `failed` with the reason, never left
-    `queued` for the sweeper to resend for ever."""
+    `queued` for the sweeper to resend for ever. Nor can a worker that crashes on the image (no retry, no failure
+    recorded): each start is counted first, and past FETCH_MAX_ATTEMPTS the upload is failed unopened."""
     try:
         ready = services.upload_fetch(upload_id=upload_id)
     except Upload.DoesNotExist:
@@ -88,17 +87,21 @@ def uploads_fetch_each(upload_ids: list[str]) -> None:
     """A web process's batch (`fetching.publisher`). Bytes the webhook held are stored here, one upload after another:
     no network, and a task of their own per upload (its publish, delivery and acknowledgement) cost the fetch stage
     more CPU than storing them. An upload whose image is at its URL, or whose storing fails, gets its own
-    `upload_fetch`, with that task's retries and time limits; so does the rest of a batch that runs out of time. A
-    batch delivered twice (a worker lost) fetches again what it already stored, which every stage allows. The batch's
-    uploads are read together (`uploads_for_fetch`), and each hash bank once."""
+    `upload_fetch`, with that task's retries and time limits; so does the rest of a batch that runs out of time, and
+    each upload a delivery of this batch started before (its worker lost, perhaps to that upload's image), so that one
+    image that crashes workers cannot take the batch down again. The batch's uploads are read together
+    (`uploads_for_fetch`), and each hash bank once."""
+    first, again = services.uploads_fetch_batch_start(upload_ids)
+    for upload_id in again:
+        upload_fetch.delay(upload_id)
     handled = 0
     try:
         with hash_banks_read_once():
-            for upload_id, upload in uploads_for_fetch(upload_ids):
+            for upload_id, upload in uploads_for_fetch(first):
                 _batch_member_fetch(upload_id, upload)
                 handled += 1
     except SoftTimeLimitExceeded:
-        for rest in upload_ids[handled:]:
+        for rest in first[handled:]:
             upload_fetch.delay(rest)
 
 

@@ -91,7 +91,12 @@ class Upload(models.Model):
     # Every state entered, in order: [{"status": "received", "at": "2026-…"}, …].
     status_history = models.JSONField(default=list)
     failure_reason = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
+    # Starts of each stage's work on this upload, each counted and committed before the work: a start whose worker
+    # crashed or was killed at its hard time limit still counts, so an image that takes down every worker that opens it
+    # ends `failed` (`fetching.services.FETCH_MAX_ATTEMPTS`, `scanning.services.SCAN_MAX_ATTEMPTS`) instead of being
+    # redelivered, or resent by the sweeper, for ever.
+    fetch_attempts = models.PositiveIntegerField(default=0)
+    scan_attempts = models.PositiveIntegerField(default=0)
     # The latest machine verdict, copied from its scan so the review queue filters and sorts 100k uploads on one
     # table's indexes. Reviewer decisions never change these: they are what the reviewer confirmed or overturned.
     scan_verdict = models.CharField(max_length=16, blank=True)

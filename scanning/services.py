@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F
 
 from callbacks.tasks import callback_enqueue
 from compliance.models import StatementKind
@@ -30,9 +31,19 @@ from .policy import TagDecision, decide, evidence_provenance, evidence_tags, rev
 logger = logging.getLogger(__name__)
 
 
+# Starts of scoring before an upload is failed unscored. Scoring raises nothing for a bad image (it becomes a failed
+# scan), so only starts that never finished reach it: a worker that crashed on the image, or ran past its time limit.
+SCAN_MAX_ATTEMPTS = 3
+
+
 def uploads_scan(*, upload_ids: list[Any]) -> list[Scan]:
     """Score a batch of fetched uploads in one detector call; record a scan, tags and status for each, and a
-    heatmap for those flagged or escalated."""
+    heatmap for those flagged or escalated.
+
+    Each start is counted before the scoring and committed (callers run outside a transaction). An upload started
+    before (a delivery of a batch that crashed or stalled its worker, perhaps on this upload's image) is scored on its
+    own, after the rest and fewest starts first, so that one image cannot take a batch down twice; past
+    SCAN_MAX_ATTEMPTS starts it ends `failed`, with a scan saying why, without its image being opened again."""
     from registry.detection import get_detector  # torch: only processes that score import it
 
     uploads = [
@@ -43,6 +54,22 @@ def uploads_scan(*, upload_ids: list[Any]) -> list[Scan]:
     if not uploads:
         return []
     detector = get_detector()
+    first = [upload for upload in uploads if upload.scan_attempts == 0]
+    # Fewest starts first: the uploads a crash only happened to share a batch with go before the one that crashes.
+    again = sorted((upload for upload in uploads if upload.scan_attempts > 0), key=lambda upload: upload.scan_attempts)
+    scans = _uploads_score(uploads=first, detector=detector) if first else []
+    for upload in again:
+        if upload.scan_attempts >= SCAN_MAX_ATTEMPTS:
+            scans += _upload_scan_abandon(upload=upload, detector=detector)
+        else:
+            scans += _uploads_score(uploads=[upload], detector=detector)
+    return scans
+
+
+def _uploads_score(*, uploads: list[Upload], detector: Any) -> list[Scan]:
+    Upload.objects.filter(pk__in=[upload.pk for upload in uploads], status=UploadStatus.FETCHED).update(
+        scan_attempts=F("scan_attempts") + 1
+    )
     images: list[bytes] = []
     for upload in uploads:
         with upload.image.open("rb") as handle:
@@ -64,6 +91,24 @@ def uploads_scan(*, upload_ids: list[Any]) -> list[Scan]:
     except Exception:  # a broken shadow model must never hold up live verdicts
         logger.exception("shadow scoring failed")
     return scans
+
+
+def _upload_scan_abandon(*, upload: Upload, detector: Any) -> list[Scan]:
+    """Record, as for an image the detector refused, that scoring this upload never finished."""
+    from detector import ScanOutcome
+
+    error = (
+        f"scoring was started {upload.scan_attempts} times and never finished: this image may crash or stall the"
+        " detection worker"
+    )
+    recorded = _scans_record(
+        uploads=[upload],
+        outcomes=[ScanOutcome(error=error)],
+        images=[b""],
+        model_name=detector.card.name,
+        model_version=detector.card.version,
+    )
+    return [scan for scan, _ in recorded]
 
 
 class TagDecisionFor(NamedTuple):

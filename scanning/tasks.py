@@ -7,9 +7,12 @@ import os
 import time
 from datetime import timedelta
 
+from billiard.einfo import ExceptionInfo
+from billiard.exceptions import WorkerLostError
 from celery import shared_task
 from celery.signals import worker_process_init
-from celery_batches import Batches
+from celery_batches import Batches, SimpleRequest
+from celery_batches.trace import apply_batches_task
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -24,13 +27,52 @@ from scanning.models import Scan
 from . import rescans, services
 
 logger = logging.getLogger(__name__)
+worker_logger = logging.getLogger("moderation.worker")
 
 # Task names predate the split into stages; kept so that messages queued before an upgrade still run.
 
 
+class BatchesRequeuedOnWorkerLost(Batches):
+    """celery-batches, plus what Celery does for a single task with `acks_late` and `reject_on_worker_lost`: when the
+    pool process running a batch dies (a crash in native code, the OOM killer), the batch's messages go back to the
+    queue, and after any other pool failure (the hard time limit) they are acknowledged. celery-batches acknowledges
+    only a batch that returned, so these stayed taken and unacknowledged until the worker restarted, each counting
+    against its prefetch limit: a few crashes could leave it unable to take any message at all. A redelivered batch
+    cannot loop: `services.uploads_scan` counts each upload's starts and gives up on one that never finishes."""
+
+    def flush(self, requests: list) -> object:
+        acks_late = [request for request in requests if request.task.acks_late]
+        acks_early = [request for request in requests if not request.task.acks_late]
+
+        def on_accepted(pid: int, time_accepted: float) -> None:
+            for request in acks_early:
+                request.acknowledge()
+
+        def on_return(result: object) -> None:
+            for request in acks_late:
+                request.acknowledge()
+
+        def on_pool_error(failure: ExceptionInfo) -> None:
+            lost = isinstance(failure.exception, WorkerLostError)
+            worker_logger.warning("a detection batch of %d failed in the pool: %s", len(requests), failure.exception)
+            for request in acks_late:
+                if lost:
+                    request.reject(requeue=True)
+                else:
+                    request.acknowledge()
+
+        return self._pool.apply_async(
+            apply_batches_task,
+            (self, ([SimpleRequest.from_request(request) for request in requests],), 0, None),
+            accept_callback=on_accepted,
+            callback=on_return,
+            error_callback=on_pool_error,
+        )
+
+
 @shared_task(
     name="moderation.tasks.uploads_scan",
-    base=Batches,
+    base=BatchesRequeuedOnWorkerLost,
     queue="detect",
     flush_every=app_setting("DETECTOR_MAX_BATCH_SIZE"),
     flush_interval=app_setting("DETECTOR_BATCH_WAIT_SECONDS"),
@@ -71,9 +113,6 @@ def scan_heatmap_request(*, scan: Scan) -> None:
 # What a worker logs once its model is loaded and warmed up; `make run` waits for it before it says "Serving". Not on
 # the task logger, whose format expects a task ("???[???]" outside one).
 DETECTOR_READY_LOG = "detector ready"
-
-
-worker_logger = logging.getLogger("moderation.worker")
 
 
 @worker_process_init.connect

@@ -72,6 +72,30 @@ while True:
 """
 
 
+# Loaded at interpreter start (as `sitecustomize`) by one test's detection worker only: its pool process dies, as on
+# a fault in native decoding code or the OOM killer, whenever a batch it scores holds the poison image.
+CRASH_ON_POISON = """
+import os
+from celery.signals import worker_process_init
+
+
+@worker_process_init.connect(weak=False)
+def crash_on_poison(**_):
+    from detector.detector import Detector
+
+    with open(os.environ["POISON_IMAGE_FILE"], "rb") as handle:
+        poison = handle.read()
+    predict = Detector.predict
+
+    def predict_or_die(self, images, *args, **kwargs):
+        if poison in images:
+            os._exit(70)
+        return predict(self, images, *args, **kwargs)
+
+    Detector.predict = predict_or_die
+"""
+
+
 def service_env(root: Path, *, database_url: str, broker_url: str, model: Path, **extra: str) -> dict[str, str]:
     """The environment of the service's processes (web, workers, sweeper) on the given database and broker, with
     their own data directory under `root` and a tiny model."""
@@ -424,3 +448,33 @@ def test_postgres_restarted_mid_stream(stack: Stack) -> None:
     assert not [answer for answer in burst.answers if answer.startswith("5") and answer != "503"], burst.answers
     for name in ("web", "fetch-worker", "detect-worker", "sweeper"):
         assert stack.processes[name].poll() is None, f"{name} died"
+
+
+def test_an_image_that_kills_the_detection_worker_ends_failed_and_the_rest_are_scored(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """With acks_late, a message whose task kills its worker is redelivered: without a limit, one such image would
+    crash the detection worker for ever, and take every upload batched with it down each time."""
+    from scanning.services import SCAN_MAX_ATTEMPTS
+
+    poison_index = 17
+    hooks = tmp_path / "crash-on-poison"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(CRASH_ON_POISON)
+    (tmp_path / "poison.jpg").write_bytes(jpeg_bytes(96, 72, seed=poison_index))
+    stack.kill("detect-worker")
+    path = os.pathsep.join(filter(None, [str(hooks), stack.env.get("PYTHONPATH")]))
+    stack.env = {**stack.env, "PYTHONPATH": path, "POISON_IMAGE_FILE": str(tmp_path / "poison.jpg")}
+    stack.start_worker("detect-worker", "detect")
+    burst = Burst(stack, "poison")
+    burst.finish(burst.paced())
+    outcomes = burst.assert_none_lost()
+    failed = {external_id: reason for external_id, (status, reason, _) in outcomes.items() if status == "failed"}
+    assert list(failed) == [f"poison-{poison_index}"], failed
+    assert f"scoring was started {SCAN_MAX_ATTEMPTS} times and never finished" in failed[f"poison-{poison_index}"]
+    assert sum(status in SCORED_STATUSES for status, _, _ in outcomes.values()) == N_UPLOADS - 1
+    log = (stack.root / "detect-worker.log").read_text()
+    crashes = log.count("Worker exited prematurely")
+    print(f"poison: the detection worker's pool process died {crashes} times")
+    assert 1 <= crashes <= SCAN_MAX_ATTEMPTS, "each of the image's starts crashed it at most once"
+    assert stack.processes["detect-worker"].poll() is None, "the worker itself lives on"

@@ -26,9 +26,9 @@ def test_held_bytes_are_stored_with_one_read_and_one_write(platform):
     upload_reads = [sql for sql in selects if "moderation_upload" in sql]
     assert len(upload_reads) == 1, "the upload, its platform and its held bytes in one read"
     updates = [sql for query in queries if (sql := query["sql"]).startswith('UPDATE "moderation_upload"')]
-    assert len(updates) == 1, "the findings go in the status change's own statement"
+    assert len(updates) == 2, "the start counted first; the findings go in the status change's own statement"
     stored = Upload.objects.get(pk=upload.pk)
-    assert stored.status == UploadStatus.FETCHED and stored.attempts == 1
+    assert stored.status == UploadStatus.FETCHED and stored.fetch_attempts == 1
     assert stored.image.name and stored.image.read() == photo_bytes(7)
     assert stored.pdq_hash and stored.pdq_quality is not None and isinstance(stored.evidence, list)
     assert not PendingImage.objects.filter(upload_id=upload.pk).exists(), "the database keeps no second copy"
@@ -40,5 +40,5 @@ def test_a_redelivered_fetch_reads_the_stored_image_once_the_held_copy_is_gone(p
     first = Upload.objects.get(pk=upload.pk)
     assert upload_fetch(upload_id=upload.pk), "a redelivered task fetches again (every stage is idempotent)"
     again = Upload.objects.get(pk=upload.pk)
-    assert again.status == UploadStatus.FETCHED and again.attempts == 2
+    assert again.status == UploadStatus.FETCHED and again.fetch_attempts == 2
     assert (again.image.name, again.pdq_hash, again.evidence) == (first.image.name, first.pdq_hash, first.evidence)

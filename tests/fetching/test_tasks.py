@@ -110,3 +110,73 @@ def test_a_fetch_that_keeps_raising_ends_failed_with_the_reason(platform, publis
     assert upload.status == UploadStatus.FAILED
     assert upload.failure_reason == f"fetch failed after retries: {reason}"
     assert published == {"upload_fetch": [], "uploads_scan": []}
+
+
+class WorkerCrashed(BaseException):
+    """Stands in for the death of the worker process (a fault in native decoding code, the kernel's OOM killer, the
+    hard time limit): nothing after it runs in that process, no retry and no failure recorded."""
+
+
+def _crashes_on(monkeypatch, external_id: str) -> list[str]:
+    """Opening the image of upload `external_id` crashes the worker; returns the external ids opened, in order."""
+    from fetching import services
+
+    collect, opened = services._evidence_collect, []
+
+    def collect_or_crash(*, upload, data):
+        opened.append(upload.external_id)
+        if upload.external_id == external_id:
+            raise WorkerCrashed
+        return collect(upload=upload, data=data)
+
+    monkeypatch.setattr(services, "_evidence_collect", collect_or_crash)
+    return opened
+
+
+def test_a_batch_delivered_again_after_a_crash_sends_each_upload_to_a_task_of_its_own(platform, published, monkeypatch):
+    ids = [_held(platform, f"held-{n}", n) for n in range(3)]
+    _crashes_on(monkeypatch, "held-1")
+    with pytest.raises(WorkerCrashed):
+        uploads_fetch_each(ids)
+    assert published == {"upload_fetch": [], "uploads_scan": ids[:1]}
+    uploads_fetch_each(ids)  # redelivered: any of its uploads may be the one that crashed the worker
+    assert published == {"upload_fetch": ids, "uploads_scan": ids[:1]}, "nothing fetched in the batch again"
+    for upload_id in ids:
+        try:
+            upload_fetch(upload_id)
+        except WorkerCrashed:
+            pass
+    statuses = dict(Upload.objects.filter(pk__in=ids).values_list("external_id", "status"))
+    assert statuses == {"held-0": "fetched", "held-1": "queued", "held-2": "fetched"}, "one crash costs only its own"
+
+
+def test_an_image_that_crashes_every_fetch_ends_failed_unopened(platform, published, monkeypatch):
+    from fetching.services import FETCH_MAX_ATTEMPTS
+
+    poison = _held(platform, "poison", 1)
+    opened = _crashes_on(monkeypatch, "poison")
+    for _ in range(FETCH_MAX_ATTEMPTS):  # each a redelivery, or the sweeper's resend of a `queued` upload
+        with pytest.raises(WorkerCrashed):
+            upload_fetch(poison)
+    upload_fetch(poison)
+    upload = Upload.objects.get(pk=poison)
+    assert upload.status == UploadStatus.FAILED
+    assert f"started {FETCH_MAX_ATTEMPTS} times and never finished" in upload.failure_reason
+    assert len(opened) == FETCH_MAX_ATTEMPTS, "not opened again"
+    assert published == {"upload_fetch": [], "uploads_scan": []}
+
+
+def test_every_retry_of_a_failing_fetch_runs_before_the_crash_limit(platform, published, monkeypatch):
+    """The batch's start and all of the task's own retries fit under FETCH_MAX_ATTEMPTS: an error the task sees is
+    recorded as itself, not as a crash."""
+    from fetching import services
+
+    held = _held(platform, "held", 1)
+    monkeypatch.setattr(services, "_evidence_collect", lambda **_: (_ for _ in ()).throw(ValueError("bad marker")))
+    uploads_fetch_each([held])
+    assert published["upload_fetch"] == [held], "its storing failed in the batch: a task of its own"
+    monkeypatch.setitem(upload_fetch.app.conf, "task_eager_propagates", False)
+    assert upload_fetch.apply(args=[held]).state == "SUCCESS"
+    upload = Upload.objects.get(pk=held)
+    assert upload.fetch_attempts == 1 + upload_fetch.max_retries + 1 <= services.FETCH_MAX_ATTEMPTS
+    assert (upload.status, upload.failure_reason) == ("failed", "fetch failed after retries: ValueError: bad marker")

@@ -33,8 +33,9 @@ def test_a_batch_is_recorded_under_one_locked_read(platform, coin_model):
     tag_statements = ('DELETE FROM "moderation_tag"', 'INSERT INTO "moderation_tag"')
     tag_writes = [sql for sql in statements if sql.startswith(tag_statements)]
     assert len(tag_writes) == 2, "the batch's automatic tags replaced in one DELETE and one INSERT"
-    status_writes = [sql for sql in statements if sql.startswith('UPDATE "moderation_upload"')]
-    assert len(status_writes) == 4, "scored and tagged in one statement per upload"
+    upload_writes = [sql for sql in statements if sql.startswith('UPDATE "moderation_upload"')]
+    assert '"scan_attempts"' in upload_writes[0], "the batch's start counted in one statement, before scoring"
+    assert len(upload_writes) == 1 + 4, "then scored and tagged in one statement per upload"
     assert len(scans) == 4 and Scan.objects.count() == 4
     for upload in Upload.objects.filter(pk__in=[upload.pk for upload in uploads]):
         # The coin model scores 0.5, in its review zone: every verdict, with its columns, is written.
@@ -74,3 +75,55 @@ def test_a_batch_calls_back_each_upload_with_its_own_payload_read_once(platform,
         assert data["verdict"]["label"] == "needs-review" and data["tags"][0]["name"] == "needs-review"
     # The payloads are read for the batch together: one read of each relation, not one per upload.
     assert sum('FROM "compliance_appeal"' in query["sql"] for query in queries) == 1
+
+
+class WorkerCrashed(BaseException):
+    """Stands in for the death of the worker process while it scores (a fault in native code, the OOM killer, the hard
+    time limit): nothing after it runs in that process."""
+
+
+def _crashes_on(monkeypatch, poison: bytes) -> list[int]:
+    """Scoring a batch that holds `poison` crashes the worker; returns the size of each batch scored."""
+    from registry.detection import get_detector
+
+    detector = get_detector()
+    predict, batches = detector.predict, []
+
+    def predict_or_crash(images, *args, **kwargs):
+        batches.append(len(images))
+        if poison in images:
+            raise WorkerCrashed
+        return predict(images, *args, **kwargs)
+
+    monkeypatch.setattr(detector, "predict", predict_or_crash)
+    return batches
+
+
+def test_after_a_crash_each_upload_is_scored_alone_and_an_image_that_always_crashes_ends_failed(
+    platform, coin_model, monkeypatch
+):
+    from scanning.services import SCAN_MAX_ATTEMPTS
+
+    uploads = _fetched(platform, 3)
+    ids = [upload.pk for upload in uploads]
+    batches = _crashes_on(monkeypatch, photo_bytes(1))
+    with pytest.raises(WorkerCrashed):
+        uploads_scan(upload_ids=ids)
+    # Redelivered (or resent by the sweeper): each upload on its own, so the crash costs only its own upload.
+    with pytest.raises(WorkerCrashed):
+        uploads_scan(upload_ids=ids)
+    assert batches == [3, 1, 1]
+    with pytest.raises(WorkerCrashed):
+        uploads_scan(upload_ids=ids)
+    assert batches == [3, 1, 1, 1, 1], "fewest starts first: the one left unscored, then the crashing one again"
+    statuses = dict(Upload.objects.filter(pk__in=ids).values_list("external_id", "status"))
+    assert statuses == {"batch-0": "needs_review", "batch-1": "fetched", "batch-2": "needs_review"}
+    for _ in range(SCAN_MAX_ATTEMPTS - 3):
+        with pytest.raises(WorkerCrashed):
+            uploads_scan(upload_ids=ids)
+    [scan] = uploads_scan(upload_ids=ids)
+    assert len(batches) == 5 + SCAN_MAX_ATTEMPTS - 3, "not opened again"
+    poison = Upload.objects.get(pk=uploads[1].pk)
+    reason = f"scoring was started {SCAN_MAX_ATTEMPTS} times and never finished"
+    assert poison.status == UploadStatus.FAILED and reason in poison.failure_reason
+    assert scan.error.startswith(reason) and scan.upload_id == poison.pk, "a failed scan records why"
