@@ -9,7 +9,6 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F
 
 from hashbank.services import hash_bank_matches
 from moderation.conf import app_setting
@@ -19,6 +18,7 @@ from moderation.services import (
     TERMINAL_STATUSES,
     IllegalTransition,
     upload_fail,
+    upload_starts_count,
     upload_transition,
 )
 from transport.fetch import FetchRefused, fetch_image
@@ -33,10 +33,10 @@ FETCH_RESULT_FIELDS = ("sha256", "pdq_hash", "pdq_quality", "evidence")
 
 # `upload_fetch` task runs after the first, for a fault it may outgrow (a timeout, a 5xx, a storage outage).
 FETCH_MAX_RETRIES = 5
-# Starts of the fetch before an upload is failed unstarted. A batch's start and the task's own runs with every retry
-# fit under it; only starts that never finished (a worker that crashed, or was killed at its hard time limit, on this
-# upload's image: redelivered, or resent by the sweeper) reach it.
-FETCH_MAX_ATTEMPTS = 1 + (1 + FETCH_MAX_RETRIES) + 2
+# Starts of the fetch before an upload is failed unopened. A batch's start (twice, if the batch was redelivered) and
+# the task's own runs with every retry fit under it; only starts that never finished (a worker that crashed, or was
+# killed at its hard time limit, on this upload's image: redelivered, or resent by the sweeper) reach it.
+FETCH_MAX_ATTEMPTS = 2 + (1 + FETCH_MAX_RETRIES) + 2
 
 
 class RemoteImage(Exception):
@@ -59,21 +59,9 @@ def upload_fetch(*, upload_id: Any, fetch_url: bool = True) -> bool:
 
 def uploads_fetch_started(upload_ids: list[Any]) -> None:
     """Count a start of the fetch of these uploads, committed before the work (callers run outside a transaction)."""
-    Upload.objects.filter(pk__in=upload_ids, status__in=[UploadStatus.QUEUED, UploadStatus.FETCHED]).update(
-        fetch_attempts=F("fetch_attempts") + 1
+    upload_starts_count(
+        upload_ids=upload_ids, counter="fetch_attempts", statuses=[UploadStatus.QUEUED, UploadStatus.FETCHED]
     )
-
-
-def uploads_fetch_batch_start(upload_ids: list[str]) -> tuple[list[str], list[str]]:
-    """Split a batch, in its order, into uploads never started before, whose start is counted now, and uploads
-    started before (a delivery of a batch that may have crashed its worker), not counted here: each of those belongs
-    in a task of its own, so that an image that crashes workers cannot take a batch down twice."""
-    started = Upload.objects.filter(pk__in=upload_ids, fetch_attempts__gt=0).values_list("pk", flat=True)
-    again = {str(pk) for pk in started}
-    first = [upload_id for upload_id in upload_ids if upload_id not in again]
-    if first:
-        uploads_fetch_started(first)
-    return first, [upload_id for upload_id in upload_ids if upload_id in again]
 
 
 def upload_fetch_read(*, upload: Upload, fetch_url: bool = True) -> bool:

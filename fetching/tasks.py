@@ -91,17 +91,18 @@ def uploads_fetch_each(upload_ids: list[str]) -> None:
     each upload a delivery of this batch started before (its worker lost, perhaps to that upload's image), so that one
     image that crashes workers cannot take the batch down again. The batch's uploads are read together
     (`uploads_for_fetch`), and each hash bank once."""
-    first, again = services.uploads_fetch_batch_start(upload_ids)
-    for upload_id in again:
-        upload_fetch.delay(upload_id)
+    services.uploads_fetch_started(upload_ids)
     handled = 0
     try:
         with hash_banks_read_once():
-            for upload_id, upload in uploads_for_fetch(first):
-                _batch_member_fetch(upload_id, upload)
+            for upload_id, upload in uploads_for_fetch(upload_ids):
+                if upload is not None and upload.fetch_attempts > 1:  # started before this delivery
+                    upload_fetch.delay(upload_id)
+                else:
+                    _batch_member_fetch(upload_id, upload)
                 handled += 1
     except SoftTimeLimitExceeded:
-        for rest in first[handled:]:
+        for rest in upload_ids[handled:]:
             upload_fetch.delay(rest)
 
 
@@ -174,17 +175,23 @@ def uploads_requeue(*, received_after_seconds: float = 30, stalled_after_seconds
             logger.warning("broker refused upload %s; will retry on the next sweep", upload_id)
             return sent
         sent += 1
+    in_flight = [UploadStatus.QUEUED, UploadStatus.FETCHED]
     stalled = Upload.objects.filter(
-        status__in=[UploadStatus.QUEUED, UploadStatus.FETCHED],
-        updated_at__lt=now - timedelta(seconds=stalled_after_seconds),
+        status__in=in_flight, updated_at__lt=now - timedelta(seconds=stalled_after_seconds)
     ).values_list("id", "status")
-    for upload_id, status in stalled[:1000]:
-        if status == UploadStatus.QUEUED:
-            upload_fetch.delay(str(upload_id))
-        else:
-            scanning_tasks.uploads_scan.delay(str(upload_id))
-        sent += 1
-    return sent
+    resent = []
+    try:
+        for upload_id, status in stalled[:1000]:
+            if status == UploadStatus.QUEUED:
+                upload_fetch.delay(str(upload_id))
+            else:
+                scanning_tasks.uploads_scan.delay(str(upload_id))
+            resent.append(upload_id)
+    finally:
+        # Resent once per stalled window, not every sweep: an upload waiting behind a backlog would otherwise reach the
+        # workers as a run of copies, which could start its scoring SCAN_MAX_ATTEMPTS times at once and fail it.
+        Upload.objects.filter(pk__in=resent, status__in=in_flight).update(updated_at=now)
+    return sent + len(resent)
 
 
 @shared_task(name="moderation.tasks.uploads_requeue_stalled", queue="fetch", soft_time_limit=120, time_limit=150)

@@ -10,7 +10,6 @@ from typing import Any, NamedTuple
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import F
 
 from callbacks.tasks import callback_enqueue
 from compliance.models import StatementKind
@@ -20,6 +19,7 @@ from moderation.models import Upload, UploadStatus, VerdictLabel
 from moderation.services import (
     SCANNING,
     upload_fail,
+    upload_starts_count,
     upload_transitions,
 )
 from registry.models import ModelStatus, ModelVersion
@@ -67,8 +67,8 @@ def uploads_scan(*, upload_ids: list[Any]) -> list[Scan]:
 
 
 def _uploads_score(*, uploads: list[Upload], detector: Any) -> list[Scan]:
-    Upload.objects.filter(pk__in=[upload.pk for upload in uploads], status=UploadStatus.FETCHED).update(
-        scan_attempts=F("scan_attempts") + 1
+    upload_starts_count(
+        upload_ids=[upload.pk for upload in uploads], counter="scan_attempts", statuses=[UploadStatus.FETCHED]
     )
     images: list[bytes] = []
     for upload in uploads:

@@ -16,6 +16,7 @@ from .transitions import (
     IllegalTransition,
     upload_can_move,
     upload_fail,
+    upload_starts_count,
     upload_transition,
     upload_transitions,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "platform_webhook_secret_rotate",
     "upload_can_move",
     "upload_fail",
+    "upload_starts_count",
     "upload_transition",
     "upload_transitions",
 ]

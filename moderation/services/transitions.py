@@ -13,6 +13,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..errors import ApplicationError
@@ -125,3 +127,18 @@ def upload_fail(*, upload: Upload, reason: str, acting_user: Actor) -> None:
         logger.info("upload %s not failed: %s (%s)", upload.id, exc.message, reason)
         return
     logger.info("upload %s failed: %s", upload.id, reason)
+
+
+def upload_starts_count(*, upload_ids: Sequence[Any], counter: str, statuses: Sequence[str]) -> None:
+    """Count a start of a stage's work (`counter`: "fetch_attempts" or "scan_attempts") on those of these uploads
+    still in `statuses`, committed before the work, so that a start whose worker crashes still counts. Callers run
+    outside a transaction.
+
+    On PostgreSQL this commit does not wait for its WAL flush (`synchronous_commit` off, for this transaction only):
+    a count is lost only if the database server itself crashes within a fraction of a second, which costs one more
+    start; waiting for the disk on every batch slowed the detect stage's drain by a fifth (`bench_ingest`)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        Upload.objects.filter(pk__in=upload_ids, status__in=statuses).update(**{counter: F(counter) + 1})

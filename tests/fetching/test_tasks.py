@@ -180,3 +180,24 @@ def test_every_retry_of_a_failing_fetch_runs_before_the_crash_limit(platform, pu
     upload = Upload.objects.get(pk=held)
     assert upload.fetch_attempts == 1 + upload_fetch.max_retries + 1 <= services.FETCH_MAX_ATTEMPTS
     assert (upload.status, upload.failure_reason) == ("failed", "fetch failed after retries: ValueError: bad marker")
+
+
+def test_the_sweeper_resends_a_stalled_upload_once_per_stalled_window(platform, published):
+    """Not every sweep (every minute): copies of one upload piling up behind a backlog could start it enough times at
+    once to be failed as a crashing image."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from fetching.tasks import uploads_requeue
+
+    held = _held(platform, "held", 1)
+    uploads_fetch_each([held])
+    assert published["uploads_scan"] == [held]
+    Upload.objects.filter(pk=held).update(updated_at=timezone.now() - timedelta(seconds=901))
+    assert uploads_requeue(stalled_after_seconds=900) == 1
+    assert uploads_requeue(stalled_after_seconds=900) == 0, "the next sweep waits for another stalled window"
+    assert published["uploads_scan"] == [held, held]
+    Upload.objects.filter(pk=held).update(updated_at=timezone.now() - timedelta(seconds=901))
+    assert uploads_requeue(stalled_after_seconds=900) == 1
+    assert Upload.objects.get(pk=held).status == UploadStatus.FETCHED, "only its time of last sending moved"
