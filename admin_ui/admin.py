@@ -73,8 +73,20 @@ class TagAdmin(admin.ModelAdmin):
 
 @admin.register(ReviewDecision)
 class ReviewDecisionAdmin(admin.ModelAdmin):
+    """View only: a decision is a training label with tags, the hash bank and a callback behind it, all made by
+    `reviews.services.review_decide`; an edit here would change the label and none of them."""
+
     list_display = ["upload", "reviewer", "label", "created_at"]
     list_filter = ["label"]
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
 
 
 @admin.register(AuditEvent)
@@ -88,7 +100,18 @@ class AuditEventAdmin(admin.ModelAdmin):
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = ["name", "version", "status", "shadow_agreement", "labels_used", "created_at", "activated_at"]
     list_filter = ["status"]
-    readonly_fields = ["card", "gate", "checkpoint_path", "parent", "labels_used", "created_at", "activated_at"]
+    # Every change of status goes through the gate, promote and rollback (audited), never an edit here.
+    readonly_fields = [
+        "status",
+        "card",
+        "gate",
+        "checkpoint_path",
+        "parent",
+        "labels_used",
+        "created_at",
+        "activated_at",
+        "rolled_back_at",
+    ]
 
     @admin.display(description="shadow agreement")
     def shadow_agreement(self, obj: ModelVersion) -> str:

@@ -397,7 +397,8 @@ class AuditView(ConsoleView):
         if platform := request.GET.get("platform"):
             events = events.filter(platform__slug=platform)
         before = request.GET.get("before", "")
-        if before.isdigit():
+        # ASCII digits only ("²" is a digit to str.isdigit, not to int), and within a bigint.
+        if before.isascii() and before.isdigit() and len(before) <= 18:
             events = events.filter(id__lt=int(before))
         page = list(events[: AUDIT_PAGE_SIZE + 1])
         query = urlencode([(key, value) for key, value in request.GET.items() if key != "before"])

@@ -25,6 +25,9 @@ class Platform(models.Model):
     callback_url = models.URLField(blank=True)
     # Decision thresholds; null means "use the active model's operating point".
     ai_threshold = models.FloatField(null=True, blank=True)
+    # Set by a lead in the console: the daily calibration leaves it alone (`manage.py calibrate <slug>` still sets it,
+    # and unpins it).
+    ai_threshold_pinned = models.BooleanField(default=False)
     review_margin = models.FloatField(default=0.1)
     # Signed webhook requests accepted per minute; more get 429 with Retry-After.
     webhook_rate_limit_per_minute = models.PositiveIntegerField(default=6000)

@@ -32,6 +32,8 @@ class ModelVersion(models.Model):
     labels_used = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
+    # When a rollback took it out of service: a later rollback never returns to it.
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         # The table keeps the name it had before the model moved out of the core app (no data is copied).

@@ -22,7 +22,8 @@ from moderation.models import Platform, Upload
 from moderation.services import Actor, AuditAction, audit_record
 from registry.models import ModelStatus, ModelVersion
 from registry.services import model_store, model_version_ensure_default
-from reviews.models import ReviewDecision, ReviewLabel
+from reviews.models import ReviewLabel
+from reviews.selectors import latest_label_decisions
 from scanning.models import Scan
 from scanning.tasks import retro_rescore_start
 
@@ -36,12 +37,7 @@ def reviewed_images() -> list[LabelledImage]:
     """Every upload a moderator labelled AI or real (their latest decision wins), with its stored image."""
     from training.datasets import LabelledImage
 
-    latest = ReviewDecision.objects.values("upload_id").annotate(last=Max("id")).values("last")
-    decisions = (
-        ReviewDecision.objects.filter(id__in=latest, label__in=[ReviewLabel.AI_GENERATED, ReviewLabel.REAL])
-        .select_related("upload__platform")
-        .order_by("id")
-    )
+    decisions = latest_label_decisions().select_related("upload__platform").order_by("id")
     items = []
     for decision in decisions:
         if decision.upload.image:
@@ -160,9 +156,12 @@ def model_version_gate(*, model_version: ModelVersion, acting_user: Actor) -> Mo
 
 @transaction.atomic
 def model_version_promote(*, model_version: ModelVersion, acting_user: Actor) -> ModelVersion:
-    """Shadow → active; the previous active version retires."""
+    """Shadow → active; the previous active version retires. Only a version that passed the gate: its status alone
+    could have been set by hand."""
     if model_version.status != ModelStatus.SHADOW:
         raise ApplicationError(f"only a shadow version can be promoted; {model_version} is {model_version.status}")
+    if not model_version.gate.get("passed"):
+        raise ApplicationError(f"{model_version} has not passed the promotion gate")
     previous = ModelVersion.objects.select_for_update().filter(status=ModelStatus.ACTIVE).first()
     if previous is not None:
         previous.status = ModelStatus.RETIRED
@@ -183,18 +182,19 @@ def model_version_promote(*, model_version: ModelVersion, acting_user: Actor) ->
 
 @transaction.atomic
 def model_version_rollback(*, acting_user: Actor) -> ModelVersion:
-    """Retire the active version and reactivate the one that was active before it."""
+    """Retire the active version and reactivate the one that was active before it. Rolled back, a version is out of
+    the chain: rolling back twice walks back two promotions, never to the version the first rollback retired."""
     current = ModelVersion.objects.select_for_update().filter(status=ModelStatus.ACTIVE).first()
     previous = (
-        ModelVersion.objects.filter(status=ModelStatus.RETIRED, activated_at__isnull=False)
+        ModelVersion.objects.filter(status=ModelStatus.RETIRED, activated_at__isnull=False, rolled_back_at=None)
         .exclude(pk=getattr(current, "pk", None))
         .order_by("-activated_at")
         .first()
     )
     if current is None or previous is None:
         raise ApplicationError("nothing to roll back to: no earlier active version")
-    current.status = ModelStatus.RETIRED
-    current.save(update_fields=["status"])
+    current.status, current.rolled_back_at = ModelStatus.RETIRED, timezone.now()
+    current.save(update_fields=["status", "rolled_back_at"])
     previous.status, previous.activated_at = ModelStatus.ACTIVE, timezone.now()
     previous.save(update_fields=["status", "activated_at"])
     audit_record(
@@ -209,23 +209,21 @@ def model_version_rollback(*, acting_user: Actor) -> ModelVersion:
 
 def platform_calibrate(*, platform: Platform, target_fpr: float | None = None, acting_user: Actor) -> float | None:
     """Set the platform's AI threshold so that at most `target_fpr` of its real uploads would be tagged AI, judged on
-    its own reviewer-labelled real uploads with a 95 % upper confidence bound. Returns the threshold, or None when the
-    platform has too few real labels."""
+    its own reviewer-labelled real uploads with a 95 % upper confidence bound, and unpin it. Returns the threshold, or
+    None when the platform has too few real labels."""
     from training.metrics import threshold_for_fpr
 
     target = app_setting("CALIBRATION_TARGET_FPR") if target_fpr is None else target_fpr
-    latest = ReviewDecision.objects.filter(upload__platform=platform).values("upload_id").annotate(last=Max("id"))
-    real_uploads = ReviewDecision.objects.filter(id__in=latest.values("last"), label=ReviewLabel.REAL).values_list(
-        "upload_id", flat=True
-    )
+    own = Upload.objects.filter(platform=platform)
+    real_uploads = latest_label_decisions(own).filter(label=ReviewLabel.REAL).values_list("upload_id", flat=True)
     scores = _latest_scores(list(real_uploads))
     if len(scores) < app_setting("CALIBRATION_MIN_REAL_LABELS"):
         return None
     threshold = min(1.0, threshold_for_fpr(np.asarray(scores), target, confidence=0.95))
     with transaction.atomic():
         before = platform.ai_threshold
-        platform.ai_threshold = threshold
-        platform.save(update_fields=["ai_threshold"])
+        platform.ai_threshold, platform.ai_threshold_pinned = threshold, False
+        platform.save(update_fields=["ai_threshold", "ai_threshold_pinned"])
         audit_record(
             actor=acting_user,
             platform=platform,

@@ -28,5 +28,6 @@ def model_retrain() -> None:
     name="moderation.tasks.platforms_calibrate", queue="training", acks_late=True, soft_time_limit=600, time_limit=660
 )
 def platforms_calibrate() -> None:
-    for platform in Platform.objects.all():
+    """Daily: every platform whose threshold a lead has not pinned in the console."""
+    for platform in Platform.objects.filter(ai_threshold_pinned=False):
         services.platform_calibrate(platform=platform, acting_user=SCHEDULER)

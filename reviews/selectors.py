@@ -20,6 +20,16 @@ from reviews.models import ReviewDecision, ReviewLabel
 from scanning.models import Scan
 
 
+def latest_label_decisions(uploads: QuerySet[Upload] | None = None) -> QuerySet[ReviewDecision]:
+    """Each upload's latest decision that labels it AI or real (of `uploads`, or of every upload): an `unsure` skip
+    after it changes nothing, neither the label retraining learns nor the one calibration and statistics read."""
+    labelling = ReviewDecision.objects.filter(label__in=[ReviewLabel.AI_GENERATED, ReviewLabel.REAL])
+    if uploads is not None:
+        labelling = labelling.filter(upload__in=uploads)
+    latest = labelling.values("upload_id").annotate(last=Max("id")).values("last")
+    return ReviewDecision.objects.filter(id__in=latest)
+
+
 @dataclass(frozen=True)
 class QueueFilters:
     platform: str = ""
@@ -188,15 +198,7 @@ def review_stats(*, user: Any, days: int = 30, platform: str = "") -> ReviewStat
         reviewed=Count("id", filter=Q(status=UploadStatus.REVIEWED)),
     )
     # Each reviewed upload's latest decision, against the machine verdict it confirmed or overturned.
-    latest = (
-        ReviewDecision.objects.filter(upload__in=recent, label__in=[ReviewLabel.AI_GENERATED, ReviewLabel.REAL])
-        .values("upload_id")
-        .annotate(last=Max("id"))
-        .values("last")
-    )
-    decided = ReviewDecision.objects.filter(id__in=latest).values_list(
-        "label", "upload__scan_verdict", "upload__scan_model_version"
-    )
+    decided = latest_label_decisions(recent).values_list("label", "upload__scan_verdict", "upload__scan_model_version")
     overturns: dict[str, list[int]] = {}
     real_reviewed = real_flagged_ai = 0
     for label, machine_verdict, model_version in decided:

@@ -279,11 +279,13 @@ def reviews_decide_bulk(
 def platform_thresholds_update(
     *, platform: Platform, ai_threshold: float | None, review_margin: float, acting_user: Actor
 ) -> Platform:
-    """A lead's change of a platform's operating point; applies to scans from now on."""
+    """A lead's change of a platform's operating point; applies to scans from now on. A threshold set here is pinned:
+    the daily calibration no longer replaces it (a blank one, the model's own, unpins it)."""
     before = {"ai_threshold": platform.ai_threshold, "review_margin": platform.review_margin}
     platform.ai_threshold, platform.review_margin = ai_threshold, review_margin
+    platform.ai_threshold_pinned = ai_threshold is not None
     platform.full_clean(exclude=["api_token_hash", "webhook_secrets", "moderators"])
-    platform.save(update_fields=["ai_threshold", "review_margin"])
+    platform.save(update_fields=["ai_threshold", "ai_threshold_pinned", "review_margin"])
     audit_record(
         actor=acting_user,
         platform=platform,

@@ -111,11 +111,12 @@ def _hash_match_run(scan: RetroScan) -> RetroScan:
     return _run_tracked(scan, uploads, chunks, handle, keep_flagged=True)
 
 
-def _send_back_to_review(upload: Upload, *changed_fields: str, reason: str) -> None:
-    """Raise the upload in the queue (once) and, if it was auto-tagged, make it need review again; saves it."""
+def _send_back_to_review(upload: Upload, *changed_fields: str, reason: str, reopen_reviewed: bool = False) -> None:
+    """Raise the upload in the queue (once) and, if it was auto-tagged (or, with `reopen_reviewed`, decided by a
+    moderator), make it need review again; saves it."""
     upload.review_priority = known_fake_priority(upload.review_priority)
     fields = [*changed_fields, "review_priority", "updated_at"]
-    if upload.status == UploadStatus.TAGGED:
+    if upload.status == UploadStatus.TAGGED or (reopen_reviewed and upload.status == UploadStatus.REVIEWED):
         upload_transition(upload=upload, to=UploadStatus.NEEDS_REVIEW, reason=reason, acting_user=SCANNING)
     upload.save(update_fields=fields)
 
@@ -126,8 +127,14 @@ def _flag_known_fake(*, upload_id: Any, entry: HashBankEntry, distance: int) -> 
     if any(f.get("detail", {}).get("entry_id") == entry.pk for f in upload.evidence):
         return None  # already flagged by this hash: a retro scan is safe to run twice
     upload.evidence = [*upload.evidence, _match_finding(entry, distance, platform_id=upload.platform_id)]
-    _send_back_to_review(upload, "evidence", reason="matches a confirmed fake in the hash bank")
-    Tag.objects.get_or_create(upload=upload, name=KNOWN_FAKE_TAG, defaults={"source": TagSource.PROVENANCE})
+    # A moderator called it real before this fake was confirmed. The match puts that in question: back to the queue,
+    # where deciding real again means overruling the match; and no `known-fake-match` beside their `real` meanwhile.
+    decided_real = upload.tags.filter(source=TagSource.REVIEWER, name="real").exists()  # reviews.services' tag
+    _send_back_to_review(
+        upload, "evidence", reason="matches a confirmed fake in the hash bank", reopen_reviewed=decided_real
+    )
+    if not decided_real:
+        Tag.objects.get_or_create(upload=upload, name=KNOWN_FAKE_TAG, defaults={"source": TagSource.PROVENANCE})
     audit_record(
         actor=SCANNING,  # who started the look-back is on the RetroScan
         platform=upload.platform,

@@ -293,7 +293,7 @@ class UploadWebhookApi(APIView):
             return _error("not_found", f"no platform {platform!r}", status.HTTP_404_NOT_FOUND)
         declared = request.META.get("CONTENT_LENGTH") or "0"
         limit = app_setting("MAX_WEBHOOK_BODY_BYTES")
-        if not declared.isdigit() or int(declared) > limit:
+        if not (declared.isascii() and declared.isdigit()) or int(declared) > limit:
             return _error(
                 "body_too_large", f"body over the limit of {limit} bytes", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
             )

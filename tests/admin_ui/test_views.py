@@ -171,6 +171,10 @@ def test_stats_and_audit_pages_for_a_lead(client, coin_model, platform):
     audit = client.get("/console/audit/").content.decode()
     assert "platform.thresholds_changed" in audit and "upload.reviewed" in audit and lead.username in audit
     assert "&#x27;review_margin&#x27;: 0.1" in audit  # the value before the change
+    # A paging cursor that is not a usable id shows the first page, never a 500.
+    for cursor in ("²", "9" * 40, "-1", "x"):
+        page = client.get("/console/audit/", {"before": cursor})
+        assert page.status_code == 200 and "upload.reviewed" in page.content.decode(), cursor
 
 
 def test_console_user_command_creates_a_moderator_who_can_log_in(client, platform):

@@ -219,7 +219,7 @@ def test_promotion_rescoring_lists_changed_verdicts_for_review(coin_model, platf
     platform.platform.ai_threshold = 0.3
     platform.platform.save()
     candidate = ModelVersion.objects.create(
-        name="coin", version="2", checkpoint_path=str(coin_model), status=ModelStatus.SHADOW
+        name="coin", version="2", checkpoint_path=str(coin_model), status=ModelStatus.SHADOW, gate={"passed": True}
     )
     model_version_promote(model_version=candidate, acting_user=lead)
     rescore = RetroScan.objects.get(kind="model_rescore")
@@ -277,3 +277,25 @@ def test_a_read_once_block_reads_each_bank_once_and_sees_it_as_at_its_start(plat
         HashBankEntry.objects.create(platform=platform.platform, pdq_hash=second, note="imported")
         assert hash_bank_matches(platform=platform.platform, pdq_hash=second) == [], "as at the block's start"
     assert len(hash_bank_matches(platform=platform.platform, pdq_hash=second)) == 1, "seen at the next lookup after it"
+
+
+def test_a_fake_confirmed_today_reopens_an_earlier_copy_a_moderator_called_real(
+    coin_model, platform, lead, django_capture_on_commit_callbacks
+):
+    """The platform must never see `real` beside `known-fake-match`: the earlier decision goes back to the queue, where
+    calling it real again means overruling the match."""
+    earlier_copy = scanned_upload(platform, "yesterday", image=photo_bytes(3, quality=60))
+    review_decide(upload=earlier_copy, reviewer=lead, label="real")
+    called_ai = scanned_upload(platform, "also-yesterday", image=photo_bytes(3, quality=70))
+    review_decide(upload=called_ai, reviewer=lead, label="ai-generated")
+
+    today = scanned_upload(platform, "today", image=photo_bytes(3))
+    _confirm_fake(today, lead, django_capture_on_commit_callbacks)
+
+    earlier_copy.refresh_from_db()
+    assert earlier_copy.status == UploadStatus.NEEDS_REVIEW and earlier_copy.review_priority >= 500
+    assert _tags(earlier_copy) == {"real": "reviewer"}, "no known-fake-match beside the reviewer's real"
+    assert earlier_copy.evidence[-1]["detail"]["original_upload_id"] == str(today.pk)
+    called_ai.refresh_from_db()
+    assert called_ai.status == UploadStatus.REVIEWED, "a decision the match agrees with stands"
+    assert _tags(called_ai) == {"ai-generated": "reviewer", "known-fake-match": "provenance"}

@@ -192,3 +192,82 @@ def test_shipped_model_is_registered_by_name_so_a_moved_install_still_finds_it(d
     version = model_version_ensure_default()
     assert version.checkpoint_path == "builtin:default"
     assert version.checkpoint_dir == DEFAULT_CHECKPOINT
+
+
+def test_an_unsure_skip_after_a_label_keeps_it_for_retraining_and_calibration(platform, reviewer, settings):
+    """A second moderator pressing "unsure" on a decided upload (reopened on appeal, say) changes nothing: the
+    label stays what retraining learns and what calibration reads."""
+    from retraining.services import reviewed_images
+
+    settings.AI_MODERATION = {**settings.AI_MODERATION, "CALIBRATION_MIN_REAL_LABELS": 4}
+    _reviewed_uploads(platform, reviewer, 8)  # four real, four AI
+    for upload in Upload.objects.filter(platform=platform.platform):
+        Scan.objects.create(
+            upload=upload, model_name="m", model_version="1", cnn_score=0.2, score=0.2, verdict="likely-real"
+        )
+    before = sorted((item.path.name, item.label) for item in reviewed_images())
+    other = get_user_model().objects.create_user("second", password="x")
+    for external_id in ("reviewed-0", "reviewed-1"):  # one real, one AI
+        ReviewDecision.objects.create(
+            upload=Upload.objects.get(external_id=external_id), reviewer=other, label="unsure"
+        )
+    assert sorted((item.path.name, item.label) for item in reviewed_images()) == before and len(before) == 8
+    assert platform_calibrate(platform=platform.platform, acting_user=TEST_ACTOR) is not None, "still four reals"
+
+
+def _promoted(version: str) -> ModelVersion:
+    candidate = ModelVersion.objects.create(
+        name="m", version=version, checkpoint_path=f"/models/m-{version}", status=ModelStatus.SHADOW,
+        gate={"passed": True},
+    )  # fmt: skip
+    return model_version_promote(model_version=candidate, acting_user=TEST_ACTOR)
+
+
+def test_rolling_back_twice_walks_back_two_promotions(db, settings):
+    from django.utils import timezone
+
+    from retraining.services import model_version_rollback
+
+    settings.AI_MODERATION = {**settings.AI_MODERATION, "RESCORE_WINDOW_DAYS": 0}
+    first = ModelVersion.objects.create(
+        name="m", version="0", checkpoint_path="/models/m-0", status=ModelStatus.ACTIVE, activated_at=timezone.now()
+    )
+    second, third = _promoted("1"), _promoted("2")
+    assert model_version_rollback(acting_user=TEST_ACTOR) == second
+    assert model_version_rollback(acting_user=TEST_ACTOR) == first, "never back to the version rolled back"
+    assert ModelVersion.objects.get(status=ModelStatus.ACTIVE) == first
+    third.refresh_from_db()
+    assert third.status == ModelStatus.RETIRED and third.rolled_back_at is not None
+
+
+def test_a_version_set_to_shadow_by_hand_cannot_be_promoted(db):
+    from moderation.errors import ApplicationError
+
+    rejected = ModelVersion.objects.create(
+        name="m", version="9", checkpoint_path="/models/m-9", status=ModelStatus.SHADOW,
+        gate={"passed": False, "reason": "AUROC fell"},
+    )  # fmt: skip
+    with pytest.raises(ApplicationError, match="has not passed the promotion gate"):
+        model_version_promote(model_version=rejected, acting_user=TEST_ACTOR)
+    assert not ModelVersion.objects.filter(status=ModelStatus.ACTIVE, pk=rejected.pk).exists()
+
+
+def test_a_threshold_a_lead_set_is_left_alone_by_the_daily_calibration(platform, reviewer, settings):
+    from retraining.tasks import platforms_calibrate
+    from reviews.services import platform_thresholds_update
+
+    settings.AI_MODERATION = {**settings.AI_MODERATION, "CALIBRATION_MIN_REAL_LABELS": 4}
+    _reviewed_uploads(platform, reviewer, 8)
+    for upload in Upload.objects.filter(platform=platform.platform):
+        Scan.objects.create(
+            upload=upload, model_name="m", model_version="1", cnn_score=0.2, score=0.2, verdict="likely-real"
+        )
+    platform_thresholds_update(platform=platform.platform, ai_threshold=0.9, review_margin=0.1, acting_user=reviewer)
+    platforms_calibrate()
+    platform.platform.refresh_from_db()
+    assert (platform.platform.ai_threshold, platform.platform.ai_threshold_pinned) == (0.9, True)
+    call_command("calibrate", "acme")  # an operator's explicit run still sets it, and unpins it
+    platform.platform.refresh_from_db()
+    assert platform.platform.ai_threshold != 0.9 and not platform.platform.ai_threshold_pinned
+    platforms_calibrate()
+    assert AuditEvent.objects.filter(action="platform.calibrated").count() == 2, "unpinned: calibrated daily again"

@@ -304,6 +304,16 @@ def test_oversize_body_is_413_before_reading_it(client, platform, settings):
     assert not Upload.objects.exists()
 
 
+def test_a_content_length_that_is_not_a_number_is_refused_not_a_500(client, platform):
+    body = upload_body("odd-length")
+    headers = signed_headers(body, platform.webhook_secret)
+    # "²" passes str.isdigit but not int(); a server in front may pass such a header through.
+    response = client.post(
+        "/webhooks/acme/uploads", data=body, content_type="application/json", CONTENT_LENGTH="²", **headers
+    )
+    assert response.status_code == 413 and not Upload.objects.exists()
+
+
 def _bomb_png() -> bytes:
     return encode(Image.new("L", (12_000, 12_000)), "PNG")  # 144 MP of zeros: a few hundred KB compressed
 
