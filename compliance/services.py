@@ -42,6 +42,10 @@ VISIBILITY = {
 AUTOMATED_FULLY = "AUTOMATED_DECISION_FULLY"
 NOT_AUTOMATED = "AUTOMATED_DECISION_NOT_AUTOMATED"
 RETRY_BACKOFF_SECONDS = (60, 300, 900, 3600, 6 * 3600)
+# A run claims the statements it will send by moving their next attempt this far ahead, longer than the task's hard
+# time limit: a run that dies leaves its claim to lapse; one that overlaps it (beat starts one a minute) skips them.
+SUBMIT_CLAIM_SECONDS = 600
+SUBMIT_MAX_PER_RUN = 1000
 # An appealed upload's place in the review queue: ahead of everything else (platform-flagged uploads are 1000+).
 APPEAL_PRIORITY = 5000
 
@@ -180,24 +184,36 @@ def statements_submit(*, platform: Platform, now: datetime | None = None, batch_
 
     Duplicates (already there: an earlier attempt went through) are marked so and never sent again; statements the
     database refuses as invalid are dead-lettered with its reason while the rest of their batch is sent again; no
-    answer, 429, 5xx or a refused token leave the batch pending with a growing delay."""
+    answer, 429, 5xx or a refused token leave the batch pending with a growing delay. A run takes at most
+    SUBMIT_MAX_PER_RUN statements, claimed so that overlapping runs never share one."""
     now = now or timezone.now()
     policy = policy_for(platform)
     counts = {"submitted": 0, "duplicate": 0, "dead": 0, "retry_later": 0}
     if not policy.transparency_db_enabled:
         return counts
-    due = list(
-        StatementSubmission.objects.filter(
-            statement__platform=platform, status=SubmissionStatus.PENDING, next_attempt_at__lte=now
-        )
-        .select_related("statement")
-        .order_by("next_attempt_at", "pk")
-    )
+    due = _submissions_claim(platform=platform, now=now)
     while due:
         batch, due = due[:batch_size], due[batch_size:]
         pending = _submit_batch(policy, batch, now, counts)
         due = pending + due  # what a refusal of other statements held back goes out in the next request
     return counts
+
+
+def _submissions_claim(*, platform: Platform, now: datetime) -> list[StatementSubmission]:
+    """The platform's due statements (at most SUBMIT_MAX_PER_RUN, oldest first), claimed for this run: a run that
+    overlaps it finds none of them due, so no statement is sent twice and no result is written over another's."""
+    with transaction.atomic():
+        claimed = list(
+            StatementSubmission.objects.select_for_update(skip_locked=True)
+            .filter(statement__platform=platform, status=SubmissionStatus.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "pk")
+            .values_list("pk", flat=True)[:SUBMIT_MAX_PER_RUN]
+        )
+        StatementSubmission.objects.filter(pk__in=claimed).update(
+            next_attempt_at=now + timedelta(seconds=SUBMIT_CLAIM_SECONDS)
+        )
+    rows = StatementSubmission.objects.filter(pk__in=claimed).select_related("statement").in_bulk()
+    return [rows[pk] for pk in claimed]
 
 
 def _submit_batch(

@@ -46,6 +46,30 @@ def test_statements_go_in_batches_of_at_most_100(platform, submitting, transpare
     assert statements_submit(platform=platform.platform)["submitted"] == 0, "nothing is sent twice"
 
 
+def test_a_run_that_overlaps_a_slow_one_sends_none_of_its_statements(
+    platform, submitting, transparency_db, monkeypatch
+):
+    """Beat starts a run a minute; one slowed by the database's answers must not be joined by the next on the same
+    statements (sent twice, and the second answer, "already there", written over the first's remote uuid)."""
+    from compliance import services
+
+    for index in range(3):
+        labelled_upload(platform, f"slow-{index}")
+    send, started, overlapping = services.transparency_db.submit_batch, [], []
+
+    def slow_send(*args, **kwargs):
+        if not started:  # the next run starts while this request is in flight
+            started.append(True)
+            overlapping.append(statements_submit(platform=platform.platform))
+        return send(*args, **kwargs)
+
+    monkeypatch.setattr(services.transparency_db, "submit_batch", slow_send)
+    assert statements_submit(platform=platform.platform)["submitted"] == 3
+    assert overlapping == [{"submitted": 0, "duplicate": 0, "dead": 0, "retry_later": 0}]
+    assert len(transparency_db.requests) == 1
+    assert all(StatementSubmission.objects.values_list("remote_uuid", flat=True))
+
+
 def test_a_duplicate_puid_is_settled_without_sending_it_again(platform, submitting, transparency_db):
     uploads = [labelled_upload(platform, f"dup-{index}") for index in range(5)]
     already = StatementOfReasons.objects.get(upload=uploads[2])
