@@ -11,14 +11,19 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.views import View
 
 from compliance.reports import report_write_csv, transparency_report
-from compliance.selectors import statements_export_rows, statements_for_upload, statements_write_csv
+from compliance.selectors import (
+    statements_csv_chunks,
+    statements_export_rows,
+    statements_for_upload,
+    statements_json_chunks,
+)
 from compliance.services import appeal_four_eyes_bars, appeal_open_for, policy_for
 from moderation.errors import ApplicationError
 from moderation.models import Upload, UploadStatus
@@ -542,5 +547,10 @@ class StatementsExportView(ConsoleView):
         start, end = _report_period(request)
         rows = statements_export_rows(platform=platform, since=start, until=end)
         fmt = "csv" if request.GET.get("format") == "csv" else "json"
-        name = f"statements-{platform.slug}-{start.date()}-{end.date()}"
-        return _download(rows, statements_write_csv, fmt=fmt, name=name)
+        chunks = statements_csv_chunks(rows) if fmt == "csv" else statements_json_chunks(rows)
+        # Streamed: a long period is more statements than a web process should hold.
+        response = StreamingHttpResponse(chunks, content_type="text/csv" if fmt == "csv" else "application/json")
+        response["Content-Disposition"] = (
+            f'attachment; filename="statements-{platform.slug}-{start.date()}-{end.date()}.{fmt}"'
+        )
+        return response

@@ -4,10 +4,13 @@ appeals: decisions by type and ground, automated vs human, time to decision, app
 from __future__ import annotations
 
 import csv
-import statistics
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from typing import IO, Any
+
+import numpy as np
+from django.db.models import Count, F, QuerySet
 
 from moderation.models import Platform
 
@@ -25,48 +28,55 @@ AUTOMATION_NAMES = {
 }
 
 
-def _median_hours(durations: list[float]) -> float | None:
-    return round(statistics.median(durations) / 3600, 2) if durations else None
+def _median_hours(pairs: Iterable[tuple[datetime, datetime]]) -> float | None:
+    """The median of (end - start) over `pairs` of timestamps, in hours; only the seconds are held, 8 bytes each."""
+    seconds = np.fromiter(((end - start).total_seconds() for start, end in pairs), dtype=np.float64)
+    return round(float(np.median(seconds)) / 3600, 2) if seconds.size else None
+
+
+def _counts(rows: QuerySet[Any], field: str, names: dict[str, str] | None = None) -> dict[str, int]:
+    """How many rows have each value of `field` (shown as `names` gives it), counted by the database."""
+    grouped = rows.order_by().values_list(field).annotate(count=Count("pk"))
+    counts = Counter({(names or {}).get(value, value): count for value, count in grouped})
+    return dict(sorted(counts.items()))
 
 
 def transparency_report(*, platform: Platform, start: datetime, end: datetime) -> dict[str, Any]:
-    """Counts over decisions taken and appeals received or decided in [start, end)."""
-    statements = list(
-        StatementOfReasons.objects.filter(platform=platform, decided_at__gte=start, decided_at__lt=end)
-        .select_related("upload")
-        .order_by("decided_at")
-    )
-    restricting = [s for s in statements if s.restricts]
+    """Counts over decisions taken and appeals received or decided in [start, end). Counted by the database, and the
+    durations behind the medians streamed: a busy platform's month is hundreds of thousands of statements."""
+    statements = StatementOfReasons.objects.filter(platform=platform, decided_at__gte=start, decided_at__lt=end)
+    restricting = statements.filter(restricts=True)
+    lifted = statements.filter(restricts=False)
     received = Appeal.objects.filter(platform=platform, received_at__gte=start, received_at__lt=end)
-    decided = list(Appeal.objects.filter(platform=platform, decided_at__gte=start, decided_at__lt=end))
+    decided = Appeal.objects.filter(platform=platform, decided_at__gte=start, decided_at__lt=end)
+    upload_to_decision = restricting.order_by().values_list("upload__created_at", "decided_at")
+    received_to_decided = decided.order_by().values_list("received_at", "decided_at")
     return {
         "platform": platform.slug,
         "period": {"start": start.isoformat(), "end": end.isoformat()},
         "restrictions": {
-            "total": len(restricting),
-            "by_type": dict(sorted(Counter(VISIBILITY_NAMES[s.decision_visibility] for s in restricting).items())),
-            "by_ground": dict(sorted(Counter(s.reason_code for s in restricting).items())),
-            "by_kind": dict(sorted(Counter(s.kind for s in restricting).items())),
-            "by_automation": dict(sorted(Counter(AUTOMATION_NAMES[s.automated_decision] for s in restricting).items())),
-            "automated_detection": sum(s.automated_detection for s in restricting),
-            "median_hours_upload_to_decision": _median_hours(
-                [(s.decided_at - s.upload.created_at).total_seconds() for s in restricting]
-            ),
+            "total": restricting.count(),
+            "by_type": _counts(restricting, "decision_visibility", VISIBILITY_NAMES),
+            "by_ground": _counts(restricting, "reason_code"),
+            "by_kind": _counts(restricting, "kind"),
+            "by_automation": _counts(restricting, "automated_decision", AUTOMATION_NAMES),
+            "automated_detection": restricting.filter(automated_detection=True).count(),
+            "median_hours_upload_to_decision": _median_hours(upload_to_decision.iterator(chunk_size=10_000)),
         },
         "restrictions_lifted": {
-            "total": len(statements) - len(restricting),
-            "by_kind": dict(sorted(Counter(s.kind for s in statements if not s.restricts).items())),
+            "total": lifted.count(),
+            "by_kind": _counts(lifted, "kind"),
         },
         "appeals": {
             "received": received.count(),
-            "decided": len(decided),
-            "upheld": sum(a.status == AppealStatus.UPHELD for a in decided),
-            "reversed": sum(a.status == AppealStatus.REVERSED for a in decided),
+            "decided": decided.count(),
+            "upheld": decided.filter(status=AppealStatus.UPHELD).count(),
+            "reversed": decided.filter(status=AppealStatus.REVERSED).count(),
             "open_at_end": Appeal.objects.filter(platform=platform, received_at__lt=end)
             .exclude(decided_at__lt=end)
             .count(),
-            "decided_after_deadline": sum(a.decided_at > a.due_at for a in decided),
-            "median_hours_to_decide": _median_hours([(a.decided_at - a.received_at).total_seconds() for a in decided]),
+            "decided_after_deadline": decided.filter(decided_at__gt=F("due_at")).count(),
+            "median_hours_to_decide": _median_hours(received_to_decided.iterator(chunk_size=10_000)),
         },
     }
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.selectors import statements_export_rows, statements_write_csv
+from compliance.selectors import statements_csv_chunks, statements_export_rows, statements_json_chunks
 from moderation.models import Platform
 
 from ..dates import day_start
@@ -29,14 +29,21 @@ class Command(BaseCommand):
         if platform is None:
             raise CommandError(f"no platform {options['platform']!r}")
         rows = statements_export_rows(platform=platform, since=options["since"], until=options["until"])
+        counted = 0
+
+        def counting() -> Iterator[dict[str, Any]]:
+            nonlocal counted
+            for row in rows:
+                counted += 1
+                yield row
+
+        chunks = statements_json_chunks if options["format"] == "json" else statements_csv_chunks
         out = open(options["output"], "w", newline="") if options["output"] else self.stdout
         try:
-            if options["format"] == "json":
-                out.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
-            else:
-                statements_write_csv(rows, out)
+            for chunk in chunks(counting()):
+                out.write(chunk, ending="") if out is self.stdout else out.write(chunk)
         finally:
             if out is not self.stdout:
                 out.close()
         if options["output"]:
-            print(f"{len(rows)} statements → {options['output']}", file=sys.stderr)
+            print(f"{counted} statements → {options['output']}", file=sys.stderr)
