@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +43,18 @@ METADATA_MAX_DEPTH = 32
 
 # The longest webhook-id the uploads' and appeals' tables hold (`webhook_id` columns).
 WEBHOOK_ID_MAX_LENGTH = 255
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN, Infinity and -Infinity, which Python's json accepts and JSON (RFC 8259) does not."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: valid JSON, but no float holds it and jsonb refuses infinity
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
 
 
 def _metadata_problem(metadata: dict[str, Any]) -> str | None:
@@ -330,8 +343,9 @@ class UploadWebhookApi(APIView):
             response["Retry-After"] = str(retry_after)
             return response
         try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
+            payload = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+        # ValueError: also a number PostgreSQL's jsonb cannot store, or an integer past Python's digit limit.
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             return _error(
                 "malformed_json",
                 f"body is not valid JSON: {exc}",

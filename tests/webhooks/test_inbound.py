@@ -304,6 +304,19 @@ def test_oversize_body_is_413_before_reading_it(client, platform, settings):
     assert not Upload.objects.exists()
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "1" + "0" * 5000])
+def test_a_number_json_or_the_database_cannot_hold_is_a_400_not_a_500(client, platform, number):
+    """Python's json reads NaN, Infinity and 1e400 (as inf), which jsonb refuses on insert; a 5,000-digit integer
+    raises past Python's digit limit. Each was a 500, which senders retry for ever."""
+    body = (
+        '{"type": "upload.created", "upload": {"external_id": "odd-number", "url": "https://images.example.com/a.jpg",'
+        f' "metadata": {{"x": {number}}}}}}}'
+    ).encode()
+    response = post_webhook(client, "acme", body, signed_headers(body, platform.webhook_secret))
+    assert response.status_code == 400 and response.json()["error"] == "malformed_json", response.content[:200]
+    assert not Upload.objects.exists()
+
+
 def test_a_content_length_that_is_not_a_number_is_refused_not_a_500(client, platform):
     body = upload_body("odd-length")
     headers = signed_headers(body, platform.webhook_secret)
