@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 
 from django.db import transaction
 from django.db.models import Max
@@ -10,23 +12,31 @@ from django.utils import timezone
 
 from callbacks.models import AttemptOutcome, CallbackDelivery, CallbackDeliveryAttempt, DeliveryStatus
 from moderation.conf import app_setting
-from transport.signed_post import post_signed
+from transport.signed_post import DeliveryResult, post_signed
+
+logger = logging.getLogger(__name__)
 
 
 def callback_attempt(*, delivery_id: int) -> CallbackDelivery:
     """One attempt; `pending` afterwards means it failed and should be retried later. A URL the address checks refuse
-    is `dead` at once, with the reason: the policy will refuse it on every retry too."""
+    is `dead` at once, with the reason: the policy will refuse it on every retry too. An attempt that raises (e.g. at
+    the task's soft time limit) counts like any failure, so CALLBACK_MAX_ATTEMPTS still ends it."""
     delivery = CallbackDelivery.objects.select_related("platform").get(pk=delivery_id)
     if delivery.status != DeliveryStatus.PENDING:
         return delivery
-    result = post_signed(
-        delivery.platform.callback_url,
-        json.dumps(delivery.payload).encode(),
-        secrets=delivery.platform.webhook_secrets,  # both while a rotation is open: either verifies
-        event_id=delivery.event_id,
-        timeout=app_setting("CALLBACK_TIMEOUT_SECONDS"),
-        allow_loopback=app_setting("FETCH_ALLOW_LOOPBACK"),
-    )
+    started = time.perf_counter()
+    try:
+        result = post_signed(
+            delivery.platform.callback_url,
+            json.dumps(delivery.payload).encode(),
+            secrets=delivery.platform.webhook_secrets,  # both while a rotation is open: either verifies
+            event_id=delivery.event_id,
+            timeout=app_setting("CALLBACK_TIMEOUT_SECONDS"),
+            allow_loopback=app_setting("FETCH_ALLOW_LOOPBACK"),
+        )
+    except Exception as exc:  # the task's soft time limit (headers dripped in), or a fault of ours: still an attempt
+        logger.exception("callback delivery %s: the attempt raised", delivery_id)
+        result = DeliveryResult(None, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}"[:500])
     outcome = (
         AttemptOutcome.DELIVERED
         if result.delivered

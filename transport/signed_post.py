@@ -48,7 +48,12 @@ def post_signed(
     }
     pool = pool_for(url, address, timeout)
     try:
-        response = pool.urlopen("POST", target, body=body, headers=headers, redirect=False, preload_content=True)
+        # Only the status matters. The body is never read, let alone decoded: a gzip bomb or a body dripped a byte at a
+        # time inside each read's timeout could otherwise exhaust the worker's memory or hold it past its time limit.
+        response = pool.urlopen(
+            "POST", target, body=body, headers=headers, redirect=False, preload_content=False, decode_content=False
+        )
+        response.close()
         return DeliveryResult(response.status, (time.perf_counter() - started) * 1000)
     except Urllib3Error as exc:
         return DeliveryResult(None, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}")

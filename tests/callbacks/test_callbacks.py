@@ -203,3 +203,24 @@ def test_the_sweeper_resends_pending_deliveries_whose_message_was_lost(platform,
     monkeypatch.setattr(callback_deliver, "delay", sent.append)
     assert callbacks_requeue(stalled_after_seconds=7200) == 1
     assert sent == [lost.pk], "an attempt in the last two hours means a retry is still scheduled"
+
+
+def test_an_attempt_that_raises_still_counts_and_ends_dead(platform, settings, monkeypatch):
+    """The task's soft time limit (an endpoint dripping its headers) used to escape uncounted: the delivery stayed
+    `pending` and the sweeper resent it every two hours for ever."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from callbacks import services
+
+    settings.AI_MODERATION = {**settings.AI_MODERATION, "CALLBACK_MAX_ATTEMPTS": 2}
+    delivery = _pending_delivery(platform, "slow-endpoint")
+
+    def time_runs_out(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(services, "post_signed", time_runs_out)
+    assert services.callback_attempt(delivery_id=delivery.pk).status == "pending"
+    delivery = services.callback_attempt(delivery_id=delivery.pk)
+    assert delivery.status == "dead" and delivery.attempts == 2
+    assert "SoftTimeLimitExceeded" in delivery.last_error
+    assert list(delivery.attempt_log.values_list("number", "outcome")) == [(1, "failed"), (2, "failed")]
