@@ -266,7 +266,12 @@ def _cache() -> dict:
     under-count by a few: fine for an abuse limit.
     """
     if env.str("CACHE_URL", default=""):
-        return env.cache_url("CACHE_URL")
+        cache = env.cache_url("CACHE_URL")
+        if "redis" in cache["BACKEND"].lower():
+            # As for the broker's Redis below: without timeouts an unresponsive server hangs every webhook instead of
+            # letting it through, and every web thread with it.
+            cache["OPTIONS"] = {"socket_connect_timeout": 1, "socket_timeout": 1, **cache.get("OPTIONS", {})}
+        return cache
     if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         # Keys carry a digest of the secret key: one deployment's processes share them, while two deployments (or two
         # test runs) on one Redis database never read each other's counters or heatmap markers.

@@ -129,6 +129,29 @@ def test_an_unreachable_redis_lets_requests_through(settings, caplog):
     assert "rate limit not enforced" in caplog.text and "ConnectionError" in caplog.text
 
 
+def test_a_redis_cache_url_that_never_answers_lets_requests_through_in_time(tmp_path, settings, caplog):
+    """CACHE_URL (as compose and the Kubernetes manifests set it) used to come without socket timeouts: a Redis that
+    accepts connections and never answers (a blackholed failover) hung every webhook, and every web thread."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        settings.CACHES = {
+            "default": _cache_setting(tmp_path, CACHE_URL=f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        }
+        ratelimit._redis_client.cache_clear()
+        started = time.monotonic()
+        try:
+            assert ratelimit.retry_after_if_limited(platform_id=1, limit=0) is None
+        finally:
+            ratelimit._redis_client.cache_clear()
+        assert time.monotonic() - started < 5 and "rate limit not enforced" in caplog.text
+    finally:
+        silent.close()
+
+
 @pytest.fixture
 def redis_round_trips(settings):
     """This process's rate limit on the test Redis, under a fresh key prefix; yields the list of commands it sends."""
