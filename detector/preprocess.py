@@ -55,7 +55,7 @@ def decode_image(
                 raise ImageRejected(f"image aspect {width}x{height} is beyond {max_aspect:g}:1")
             if getattr(image, "is_animated", False):
                 image.seek(0)
-            if image.format == "JPEG":
+            if image.format in ("JPEG", "MPO"):  # MPO: a JPEG with more pictures after it (Ultra HDR, 3D)
                 image.draft("RGB", (min_side, min_side))
             image.load()
             image = ImageOps.exif_transpose(image)
@@ -72,15 +72,20 @@ def decode_image(
 
 def _to_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
+    if mode in ("P", "L", "RGB") and "transparency" in image.info:  # a palette entry or colour key (tRNS)
+        image = image.convert("RGBA")
+        mode = "RGBA"
     if mode == "RGB":
         return image
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit samples to 8 as Pillow does for 16-bit colour: the full scale, not the image's own maximum, which
+        # stretched a dark picture's contrast and noise.
+        array = np.asarray(image, dtype=np.float32) / 257.0
+        return Image.fromarray(array.round().clip(0, 255).astype(np.uint8), "L").convert("RGB")
+    if mode == "F":  # floating point has no fixed scale: its own range
         array = np.asarray(image, dtype=np.float32)
         top = float(array.max()) or 1.0
         return Image.fromarray((array * (255.0 / top)).clip(0, 255).astype(np.uint8), "L").convert("RGB")
-    if mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-        mode = "RGBA"
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -24,6 +26,29 @@ def test_every_mode_becomes_rgb(mode):
 def test_transparent_pixels_are_flattened_on_white():
     rgba = Image.new("RGBA", (10, 10), (255, 0, 0, 0))
     assert decode_image(encode(rgba, "PNG"), min_side=8).getpixel((0, 0)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_a_transparent_colour_key_is_flattened_on_white_too(mode):
+    """Grey and RGB PNGs can mark one colour transparent (tRNS): the same logo must reach the model on the same
+    white whichever way it was encoded."""
+    image = Image.new(mode, (10, 10), 0)
+    image.putpixel((5, 5), 200 if mode == "L" else (200, 200, 200))
+    decoded = decode_image(encode(image, "PNG", transparency=0 if mode == "L" else (0, 0, 0)), min_side=8)
+    assert decoded.getpixel((0, 0)) == (255, 255, 255) and decoded.getpixel((5, 5)) == (200, 200, 200)
+
+
+def test_sixteen_bit_grey_keeps_its_brightness():
+    ramp = np.linspace(0, 30000, 64 * 48).reshape(48, 64).astype(np.uint16)
+    decoded = np.asarray(decode_image(encode(Image.fromarray(ramp), "PNG"), min_side=32))
+    assert decoded.max() == round(30000 / 257), "scaled as 16-bit, not stretched to the image's own maximum"
+
+
+def test_a_multi_picture_jpeg_is_draft_decoded_like_a_jpeg():
+    first, second = pattern(4000, 3000), pattern(400, 300)
+    mpo = encode(first, "MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(mpo)).format == "MPO"
+    assert decode_image(mpo, min_side=224).size == decode_image(encode(first, "JPEG"), min_side=224).size
 
 
 def test_exif_orientation_is_applied():
