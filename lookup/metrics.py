@@ -71,7 +71,9 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     global _collector_registered
     token = getattr(settings, "METRICS_TOKEN", "")
     if token:
-        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+        # As bytes: compare_digest refuses str with non-ASCII characters, which a client may send.
+        sent = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(sent, f"Bearer {token}".encode()):
             return HttpResponse("missing or wrong bearer token\n", status=401, content_type="text/plain")
     elif not getattr(settings, "METRICS_PUBLIC", False):
         return HttpResponse(CLOSED_MESSAGE, status=403, content_type="text/plain")

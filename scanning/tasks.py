@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -100,14 +101,22 @@ def scan_heatmap(scan_id: int) -> None:
 
 def scan_heatmap_request(*, scan: Scan) -> None:
     """Queue the heatmap once a minute at most, however many clients poll for it. While the cache is unreachable
-    every poll queues it (the task is idempotent), rather than the lookup failing."""
+    every poll queues it (the task is idempotent), rather than the lookup failing; while the broker is, none does, and
+    the lookup still answers "pending"."""
     try:
         first = cache.add(f"moderation:heatmap-requested:{scan.pk}", 1, timeout=60)
     except Exception as exc:  # each cache backend raises its own connection errors
         logger.warning("heatmap request not deduplicated: cache unreachable (%s: %s)", type(exc).__name__, exc)
         first = True
     if first:
-        scan_heatmap.delay(scan.pk)
+        try:
+            scan_heatmap.delay(scan.pk)
+        except Exception as exc:  # the broker is down: the client polls again, and that poll queues it
+            logger.warning(
+                "heatmap for scan %s not queued: broker unreachable (%s: %s)", scan.pk, type(exc).__name__, exc
+            )
+            with contextlib.suppress(Exception):  # so that the next poll queues it
+                cache.delete(f"moderation:heatmap-requested:{scan.pk}")
 
 
 # What a worker logs once its model is loaded and warmed up; `make run` waits for it before it says "Serving". Not on

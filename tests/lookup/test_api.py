@@ -106,6 +106,26 @@ def test_heatmap_lookup_still_answers_while_the_cache_is_down(client, platform, 
     assert response.status_code == 202  # queued anyway (the task is idempotent), not a 500
 
 
+def test_heatmap_lookup_still_answers_while_the_broker_is_down(client, platform, tagged_upload, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from scanning import tasks
+    from scanning.models import Scan
+
+    Scan.objects.filter(upload_id=tagged_upload["upload_id"]).update(heatmap="")
+    published = []
+
+    def broker_down(scan_id):
+        published.append(scan_id)
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.scan_heatmap, "delay", broker_down)
+    for _ in range(2):
+        response = api_get(client, "/api/v1/uploads/item-7/heatmap", platform.api_token)
+        assert response.status_code == 202 and response["Retry-After"] == "2"
+    assert len(published) == 2, "a poll that could not queue it leaves the next poll free to"
+
+
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
 def test_a_lookup_never_shows_a_result_committed_after_it_read_the_status(client, platform):

@@ -39,6 +39,7 @@ def test_metrics_token_is_enforced_when_set(client, settings):
     settings.METRICS_TOKEN = "s3cret"
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer café").status_code == 401, "not a 500"
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret").status_code == 200
     settings.METRICS_PUBLIC = True  # opening it does not drop a token that is set
     assert client.get("/metrics").status_code == 401
