@@ -8,34 +8,57 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from .detector import DEFAULT_CHECKPOINT, DetectorConfig, create_detector
+from .detector import DEFAULT_CHECKPOINT, Detector, DetectorConfig, ScanOutcome, create_detector
+
+# Files read, decoded and scored at a time: a folder of any size holds one chunk in memory.
+PREDICT_CHUNK = 32
+
+
+def _read(path: Path) -> tuple[bytes | None, str | None]:
+    try:
+        return path.read_bytes(), None
+    except OSError as exc:
+        return None, f"cannot read file: {exc.strerror or exc}"
 
 
 def _predict(args: argparse.Namespace) -> int:
+    """Every file gets a line (a record with `--json`), an unreadable or unscorable one with its error; exit 1 if any
+    failed."""
     detector = create_detector(DetectorConfig(checkpoint=args.checkpoint, device=args.device))
-    images = [path.read_bytes() for path in args.files]
-    outcomes = detector.predict(images)
     if args.heatmap:
         args.heatmap.mkdir(parents=True, exist_ok=True)
     failed = 0
-    for path, data, outcome in zip(args.files, images, outcomes, strict=True):
-        heatmap = None
-        if outcome.verdict is None:
-            failed += 1
-        elif args.heatmap:
-            heatmap = args.heatmap / f"{path.stem}.heatmap.png"
-            heatmap.write_bytes(detector.explain(data, use_vit=outcome.verdict.vit_score is not None))
-        if args.json:
-            record = {"file": str(path), "error": outcome.error, "heatmap": str(heatmap) if heatmap else None}
-            record["verdict"] = asdict(outcome.verdict) if outcome.verdict else None
-            print(json.dumps(record))
-        elif outcome.verdict is None:
-            print(f"{path}\tERROR\t{outcome.error}")
-        else:
-            verdict = outcome.verdict
-            reason = f"\t({verdict.review_reason})" if verdict.review_reason else ""
-            print(f"{path}\t{verdict.label}\t{verdict.score:.4f}\t{verdict.path}\t{detector.model_version}{reason}")
+    for start in range(0, len(args.files), PREDICT_CHUNK):
+        paths = args.files[start : start + PREDICT_CHUNK]
+        read = [_read(path) for path in paths]
+        scored = iter(detector.predict([data for data, _ in read if data is not None]))
+        for path, (data, error) in zip(paths, read, strict=True):
+            outcome = next(scored) if data is not None else ScanOutcome(error=error)
+            failed += outcome.verdict is None
+            _print_outcome(args, detector, path, data, outcome)
     return 1 if failed else 0
+
+
+def _print_outcome(
+    args: argparse.Namespace, detector: Detector, path: Path, data: bytes | None, outcome: ScanOutcome
+) -> None:
+    heatmap = None
+    if outcome.verdict is not None and args.heatmap and data is not None:
+        heatmap = args.heatmap / f"{path.stem}.heatmap.png"
+        heatmap.write_bytes(detector.explain(data, use_vit=outcome.verdict.vit_score is not None))
+    if args.json:
+        record = {"file": str(path), "error": outcome.error, "heatmap": str(heatmap) if heatmap else None}
+        record["verdict"] = asdict(outcome.verdict) if outcome.verdict else None
+        print(json.dumps(record), flush=True)
+    elif outcome.verdict is None:
+        print(f"{path}\tERROR\t{outcome.error}", flush=True)
+    else:
+        verdict = outcome.verdict
+        reason = f"\t({verdict.review_reason})" if verdict.review_reason else ""
+        print(
+            f"{path}\t{verdict.label}\t{verdict.score:.4f}\t{verdict.path}\t{detector.model_version}{reason}",
+            flush=True,
+        )
 
 
 def _bench(args: argparse.Namespace) -> int:

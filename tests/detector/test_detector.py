@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -184,6 +185,24 @@ def test_cli_predict_prints_json(tmp_path, tiny_checkpoint):
     )  # fmt: skip
     record = json.loads(result.stdout)
     assert record["file"] == str(image) and record["error"] is None and 0 <= record["verdict"]["score"] <= 1
+
+
+def test_cli_predict_gives_each_unreadable_file_its_own_error_and_scores_the_rest(tmp_path, tiny_checkpoint):
+    good, missing, folder, corrupt = (tmp_path / name for name in ("good.jpg", "missing.jpg", "folder", "bad.jpg"))
+    good.write_bytes(jpeg_bytes())
+    folder.mkdir()
+    corrupt.write_bytes(b"not an image")
+    result = subprocess.run(
+        [sys.executable, "-m", "detector", "predict", str(missing), str(good), str(folder), str(corrupt), "--json",
+         "--checkpoint", str(tiny_checkpoint)],
+        cwd=REPO_ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr[-2000:]
+    records = {Path(record["file"]).name: record for record in map(json.loads, result.stdout.splitlines())}
+    assert list(records) == ["missing.jpg", "good.jpg", "folder", "bad.jpg"], "one record per file, in order"
+    assert records["good.jpg"]["verdict"] is not None and records["good.jpg"]["error"] is None
+    assert records["missing.jpg"]["error"].startswith("cannot read file") and records["folder"]["error"]
+    assert records["bad.jpg"]["verdict"] is None and "not a recognised image format" in records["bad.jpg"]["error"]
 
 
 def test_detector_and_training_import_no_django():
