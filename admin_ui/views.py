@@ -215,7 +215,9 @@ class ItemView(ConsoleView):
                 "reason_codes": policy_for(upload.platform).reason_codes,
                 "conflict": conflict,
                 "matches": matches,
-                "unresolved_match": next((match for match in matches if not match.overruled_by_decision), None),
+                "unresolved_match": next(
+                    (match for match in matches if not (match.overruled_by_decision or match.withdrawn)), None
+                ),
                 # The nearest confirmed fake the user may see, shown beside the upload.
                 "compare": min(
                     (match for match in matches if match.original), key=lambda match: match.distance, default=None

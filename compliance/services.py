@@ -12,6 +12,7 @@ import jsonschema
 from django.db import transaction
 from django.utils import timezone
 
+from hashbank.services import evidence_in_force
 from moderation.errors import ApplicationError
 from moderation.models import Platform, Upload, UploadStatus, VerdictLabel
 from moderation.services import Actor, AuditAction, audit_record, upload_transition
@@ -123,7 +124,7 @@ def statement_issue(
             restricts=restricts,
             kind=kind,
             reason_label=reason["label"],
-            evidence=upload.evidence,
+            evidence=evidence_in_force(upload.evidence),  # not a match overruled or withdrawn
             score=upload.scan_score,
             threshold=threshold,
             model_version=upload.scan_model_version,

@@ -32,6 +32,17 @@ KNOWN_FAKE_TAG = "known-fake-match"
 KNOWN_FAKE_EVIDENCE = "known_fake_match"
 
 
+def evidence_in_force(evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The findings that still stand: all but known-fake matches a reviewer overruled (deciding the upload real) or
+    whose confirmed fake was itself overturned since (`withdrawn`). Both stay in the evidence, on record."""
+    return [
+        finding
+        for finding in evidence
+        if finding.get("kind") != KNOWN_FAKE_EVIDENCE
+        or not (finding["detail"].get("overruled_by_decision") or finding["detail"].get("withdrawn"))
+    ]
+
+
 # A retro-scan match jumps the review queue (but stays below what a platform flagged itself, 1000+).
 KNOWN_FAKE_PRIORITY_BOOST = 500
 
@@ -187,9 +198,11 @@ def hash_bank_add_confirmed_fake(*, upload: Upload, decision: Any, acting_user: 
     return entries
 
 
-def hash_bank_remove_overturned(*, upload: Upload, acting_user: Actor) -> int:
-    """A moderator overturned an earlier "AI" decision: its hashes leave every bank, so copies stop matching."""
-    removed, _ = HashBankEntry.objects.filter(upload=upload).delete()
+def hash_bank_remove_overturned(*, upload: Upload, acting_user: Actor) -> list[int]:
+    """A moderator overturned an earlier "AI" decision: its hashes leave every bank, so copies stop matching. Returns
+    the removed entries' ids, which the matches they made name (`scanning.rescans.known_fake_matches_withdraw`)."""
+    entry_ids = list(HashBankEntry.objects.filter(upload=upload).values_list("pk", flat=True))
+    removed, _ = HashBankEntry.objects.filter(pk__in=entry_ids).delete()
     if removed:
         audit_record(
             actor=acting_user,
@@ -198,7 +211,7 @@ def hash_bank_remove_overturned(*, upload: Upload, acting_user: Actor) -> int:
             obj=upload,
             data={"hashes": removed},
         )
-    return removed
+    return entry_ids
 
 
 def uploads_pdq_backfill(*, limit: int | None = None) -> int:

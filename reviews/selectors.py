@@ -251,6 +251,8 @@ class KnownFakeMatch:
     original: Upload | None
     # Set once a reviewer decided the upload is real: the match stays on record, overruled.
     overruled_by_decision: int | None
+    # Set once the confirmed fake it matched was overturned: the match stays on record, withdrawn.
+    withdrawn: bool = False
 
 
 def known_fake_matches(*, user: Any, upload: Upload) -> list[KnownFakeMatch]:
@@ -274,6 +276,7 @@ def known_fake_matches(*, user: Any, upload: Upload) -> list[KnownFakeMatch]:
             distance=detail.get("distance", 0),
             original=originals.get(original_id),
             overruled_by_decision=detail.get("overruled_by_decision"),
+            withdrawn=bool(detail.get("withdrawn")),
         )
         for detail, original_id in zip(details, original_ids, strict=True)
     ]

@@ -28,6 +28,7 @@ from compliance.services import (
 from hashbank.services import (
     KNOWN_FAKE_EVIDENCE,
     KNOWN_FAKE_TAG,
+    evidence_in_force,
     hash_bank_add_confirmed_fake,
     hash_bank_remove_overturned,
 )
@@ -38,7 +39,7 @@ from moderation.services import Actor, AuditAction, audit_record, upload_transit
 from reviews.models import ReviewClaim, ReviewDecision, ReviewLabel
 from scanning.models import Tag, TagSource
 from scanning.payloads import upload_payload
-from scanning.tasks import retro_scan_start
+from scanning.tasks import known_fake_matches_withdraw, retro_scan_start
 
 # Tags that state a verdict; a reviewer's decision replaces all of them with its own.
 VERDICT_TAGS = {VerdictLabel.AI_GENERATED, VerdictLabel.LIKELY_REAL, VerdictLabel.NEEDS_REVIEW, "real"}
@@ -133,7 +134,8 @@ def _known_fake_findings(upload: Upload) -> list[dict[str, Any]]:
 def _known_fake_resolve(upload: Upload, decision: ReviewDecision) -> None:
     """Keep the known-fake claim in step with the reviewer: `real` overrules every match (the tag goes, each finding
     stays on record naming the decision that overruled it); a later `ai-generated` upholds them again."""
-    findings = _known_fake_findings(upload)
+    # A match whose confirmed fake was overturned since stays withdrawn whatever this reviewer decides.
+    findings = [finding for finding in _known_fake_findings(upload) if not finding["detail"].get("withdrawn")]
     if not findings:
         return
     overruled = decision.pk if decision.label == ReviewLabel.REAL else None
@@ -150,8 +152,8 @@ def _known_fake_resolve(upload: Upload, decision: ReviewDecision) -> None:
 
 
 def _known_fake_unresolved(upload: Upload) -> bool:
-    """Whether the upload matches a confirmed fake that no reviewer has overruled."""
-    return any(not finding["detail"].get("overruled_by_decision") for finding in _known_fake_findings(upload))
+    """Whether the upload matches a confirmed fake that no reviewer has overruled (and that is still confirmed)."""
+    return any(finding.get("kind") == KNOWN_FAKE_EVIDENCE for finding in evidence_in_force(upload.evidence))
 
 
 @transaction.atomic
@@ -228,7 +230,9 @@ def review_decide(
         if entries:  # look back for earlier copies, after commit
             retro_scan_start(platform=upload.platform, entries=entries, acting_user=reviewer)
     elif label == ReviewLabel.REAL:
-        hash_bank_remove_overturned(upload=upload, acting_user=reviewer)
+        if removed := hash_bank_remove_overturned(upload=upload, acting_user=reviewer):
+            # The copies its hashes flagged lose that match, after commit, on the batch-job queue.
+            transaction.on_commit(lambda: known_fake_matches_withdraw.delay(removed), robust=True)
     if label != ReviewLabel.UNSURE:
         if appeal is not None:
             # The appeal's outcome, with its own statement of reasons (upheld: the restriction stays; reversed: lifted).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hashbank.services import evidence_in_force
 from moderation.models import VerdictLabel
 from scanning.models import TagSource
 
@@ -58,14 +59,15 @@ def decide(
 
 
 def evidence_provenance(evidence: list[dict[str, Any]]) -> str:
-    """What the recorded findings declare, as `detector.evidence.provenance` reads them."""
+    """What the recorded findings still in force declare, as `detector.evidence.provenance` reads them."""
     from detector.evidence import Finding, provenance
 
-    return provenance([Finding(**finding) for finding in evidence])
+    return provenance([Finding(**finding) for finding in evidence_in_force(evidence)])
 
 
 def evidence_tags(evidence: list[dict[str, Any]], provenance: str) -> list[str]:
-    """Tags that name the evidence, so platforms can filter on it."""
+    """Tags that name the evidence still in force, so platforms can filter on it."""
+    evidence = evidence_in_force(evidence)
     kinds = {finding["kind"] for finding in evidence}
     tags = []
     if provenance == "ai-declared" and any(

@@ -14,12 +14,19 @@ from django.db.models import Q
 from django.utils import timezone
 
 from hashbank.models import HashBankEntry, RetroScan, RetroScanKind, RetroScanStatus
-from hashbank.services import KNOWN_FAKE_TAG, _match_finding, known_fake_priority
+from hashbank.services import (
+    KNOWN_FAKE_EVIDENCE,
+    KNOWN_FAKE_TAG,
+    _match_finding,
+    evidence_in_force,
+    known_fake_priority,
+)
 from moderation.conf import app_setting
-from moderation.models import Upload, UploadStatus
+from moderation.models import Upload, UploadStatus, VerdictLabel
 from moderation.services import SCANNING, AuditAction, audit_record, upload_transition
 from scanning.models import Tag, TagSource
 
+from .policy import evidence_provenance
 from .services import tag_decision
 
 logger = logging.getLogger(__name__)
@@ -199,3 +206,52 @@ def _flag_changed_verdict(upload: Upload, new_verdict: str, new_score: float) ->
         "to": new_verdict,
         "score": round(new_score, 4),
     }
+
+
+def known_fake_matches_withdraw(*, entry_ids: list[int]) -> list[str]:
+    """A moderator overturned the confirmed fake behind these (removed) bank entries. Each upload one of them flagged
+    keeps the match on record, withdrawn; loses the `known-fake-match` tag unless another match still stands; and, if
+    the match was all that tagged it AI (an automatic provenance tag, nothing else declaring AI), goes back to review.
+    Returns the ids of the uploads changed; safe to run twice."""
+    wanted = set(entry_ids)
+    flagged = Upload.objects.filter(tags__name=KNOWN_FAKE_TAG).values_list("pk", flat=True).distinct().order_by()
+    return [str(pk) for pk in flagged.iterator(chunk_size=2000) if _known_fake_match_withdraw(pk, wanted)]
+
+
+@transaction.atomic
+def _known_fake_match_withdraw(upload_id: Any, entry_ids: set[int]) -> bool:
+    upload = Upload.objects.select_for_update(of=("self",)).get(pk=upload_id)
+    findings = [
+        finding
+        for finding in upload.evidence
+        if finding.get("kind") == KNOWN_FAKE_EVIDENCE
+        and finding["detail"].get("entry_id") in entry_ids
+        and not finding["detail"].get("withdrawn")
+    ]
+    if not findings:
+        return False
+    for finding in findings:
+        finding["detail"]["withdrawn"] = "the confirmed fake it matched was overturned"
+    if not any(finding.get("kind") == KNOWN_FAKE_EVIDENCE for finding in evidence_in_force(upload.evidence)):
+        Tag.objects.filter(upload=upload, name=KNOWN_FAKE_TAG).delete()
+    tagged_by_match = (
+        upload.status == UploadStatus.TAGGED
+        and Tag.objects.filter(upload=upload, name=VerdictLabel.AI_GENERATED, source=TagSource.PROVENANCE).exists()
+        and evidence_provenance(upload.evidence) != "ai-declared"
+    )
+    if tagged_by_match:
+        upload_transition(
+            upload=upload,
+            to=UploadStatus.NEEDS_REVIEW,
+            reason="the confirmed fake it matched was overturned",
+            acting_user=SCANNING,
+        )
+    upload.save(update_fields=["evidence", "updated_at"])
+    audit_record(
+        actor=SCANNING,
+        platform=upload.platform,
+        action=AuditAction.UPLOAD_KNOWN_FAKE_MATCH_WITHDRAWN,
+        obj=upload,
+        data={"entry_ids": sorted(finding["detail"]["entry_id"] for finding in findings), "to_review": tagged_by_match},
+    )
+    return True

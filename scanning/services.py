@@ -14,7 +14,7 @@ from django.db import transaction
 from callbacks.tasks import callback_enqueue
 from compliance.models import StatementKind
 from compliance.services import statement_issue
-from hashbank.services import KNOWN_FAKE_EVIDENCE, known_fake_priority
+from hashbank.services import KNOWN_FAKE_EVIDENCE, evidence_in_force, known_fake_priority
 from moderation.models import Upload, UploadStatus, VerdictLabel
 from moderation.services import (
     SCANNING,
@@ -242,7 +242,7 @@ def _verdict_record(*, upload: Upload, outcome: Any, decided: TagDecisionFor | N
         escalated=scan.escalated,
         platform_flagged=bool(upload.metadata.get("flagged")),
     )
-    if any(finding["kind"] == KNOWN_FAKE_EVIDENCE for finding in upload.evidence):
+    if any(finding["kind"] == KNOWN_FAKE_EVIDENCE for finding in evidence_in_force(upload.evidence)):
         priority = known_fake_priority(priority)
     for name in evidence_tags(upload.evidence, provenance):
         Tag.objects.get_or_create(upload=upload, name=name, defaults={"source": TagSource.PROVENANCE, "scan": scan})

@@ -182,3 +182,16 @@ def retro_scan_run(retro_scan_id: int) -> None:
     """New bank hashes against earlier uploads, or a re-score after a promotion. On the batch-job queue, so a long
     look-back never holds up fetching; idempotent (a re-run flags nothing twice)."""
     rescans.retro_scan_run(retro_scan_id=retro_scan_id)
+
+
+@shared_task(
+    name="scanning.tasks.known_fake_matches_withdraw",
+    queue="training",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=3600,
+    time_limit=3700,
+)
+def known_fake_matches_withdraw(entry_ids: list[int]) -> None:
+    """After a confirmed fake is overturned: its matches withdrawn from the uploads they flagged (idempotent)."""
+    rescans.known_fake_matches_withdraw(entry_ids=entry_ids)

@@ -30,6 +30,7 @@ class AuditAction(StrEnum):
     UPLOAD_APPEALED = "upload.appealed"
     UPLOAD_APPEAL_DECIDED = "upload.appeal_decided"
     UPLOAD_KNOWN_FAKE_MATCH = "upload.known_fake_match"
+    UPLOAD_KNOWN_FAKE_MATCH_WITHDRAWN = "upload.known_fake_match_withdrawn"
     UPLOAD_RESCORE_CHANGED = "upload.rescore_changed"
     UPLOAD_REVIEW_SKIPPED = "upload.review_skipped"
     UPLOAD_REVIEWED = "upload.reviewed"

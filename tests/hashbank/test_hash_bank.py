@@ -299,3 +299,31 @@ def test_a_fake_confirmed_today_reopens_an_earlier_copy_a_moderator_called_real(
     called_ai.refresh_from_db()
     assert called_ai.status == UploadStatus.REVIEWED, "a decision the match agrees with stands"
     assert _tags(called_ai) == {"ai-generated": "reviewer", "known-fake-match": "provenance"}
+
+
+def test_overturning_a_confirmed_fake_withdraws_the_matches_it_made(
+    coin_model, platform, lead, django_capture_on_commit_callbacks
+):
+    """A copy tagged AI only because it matched a fake that a moderator later found real must not stay accused: the
+    match stays on record, withdrawn, the tags go, and the copy goes back to review."""
+    original = scanned_upload(platform, "fake-1", image=photo_bytes(1))
+    _confirm_fake(original, lead, django_capture_on_commit_callbacks)
+    copy = scanned_upload(platform, "copy", image=photo_bytes(1, quality=60))
+    assert copy.status == UploadStatus.TAGGED
+    assert _tags(copy) == {"ai-generated": "provenance", "known-fake-match": "provenance"}
+
+    with django_capture_on_commit_callbacks(execute=True):  # runs the withdrawal the decision queues
+        review_decide(upload=original, reviewer=lead, label="real")
+
+    copy.refresh_from_db()
+    assert copy.status == UploadStatus.NEEDS_REVIEW
+    assert "known-fake-match" not in _tags(copy)
+    [match] = [finding for finding in copy.evidence if finding["kind"] == "known_fake_match"]
+    assert match["detail"]["withdrawn"] == "the confirmed fake it matched was overturned"
+    # Deciding the copy real no longer needs the match overruled; a new copy no longer matches anything.
+    review_decide(upload=copy, reviewer=lead, label="real")
+    fresh = scanned_upload(platform, "copy-after", image=photo_bytes(1, quality=70))
+    assert not [finding for finding in fresh.evidence if finding["kind"] == "known_fake_match"]
+    from scanning.rescans import known_fake_matches_withdraw
+
+    assert known_fake_matches_withdraw(entry_ids=[match["detail"]["entry_id"]]) == [], "safe to run twice"
