@@ -417,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluation.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped model")
     evaluation.add_argument("--out", type=Path, default=None, help="write report.json and PNG plots here")
     evaluation.add_argument("--json", action="store_true")
-    evaluation.add_argument("--no-robustness", action="store_true", help="skip the JPEG/downscale re-runs")
+    evaluation.add_argument("--no-robustness", action="store_true", help="skip the JPEG/downscale/upscale re-runs")
     evaluation.set_defaults(handler=_evaluate)
 
     shipped = commands.add_parser(

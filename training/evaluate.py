@@ -17,8 +17,9 @@ from .metrics import average_precision, expected_calibration_error, outcome_rate
 
 OUTCOME_KEYS = ("caught", "auto_tagged", "real_tagged_ai", "real_to_review")
 
-# Re-encodings that real uploads go through: platforms recompress and resize what users post.
-PERTURBATIONS = ("clean", "jpeg_q95", "jpeg_q75", "jpeg_q50", "downscale_0.5")
+# Re-encodings that real uploads go through: platforms recompress and resize what users post, shrinking large images
+# and enlarging small ones to a display size.
+PERTURBATIONS = ("clean", "jpeg_q95", "jpeg_q75", "jpeg_q50", "downscale_0.5", "upscale_2")
 
 
 def perturb(data: bytes, kind: str) -> bytes:
@@ -27,6 +28,9 @@ def perturb(data: bytes, kind: str) -> bytes:
     image = decode_image(data, min_side=1_000_000)  # never draft-decoded: perturb the full image
     if kind == "downscale_0.5":
         image = image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.LANCZOS)
+        quality = 95
+    elif kind == "upscale_2":
+        image = image.resize((image.width * 2, image.height * 2), Image.Resampling.BICUBIC)
         quality = 95
     else:
         quality = int(kind.removeprefix("jpeg_q"))

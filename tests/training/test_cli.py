@@ -57,7 +57,14 @@ def test_report_default_scores_every_held_back_set_through_the_serving_path(shar
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) == {"test_cifake", "real_photos_test", "camera_photos_real", "realorai_dev"}
     assert summary["test_cifake"]["n"] == 6 and summary["camera_photos_real"]["n"] == 5
-    assert set(summary["realorai_dev"]["robustness"]) == {"clean", "jpeg_q95", "jpeg_q75", "jpeg_q50", "downscale_0.5"}
+    assert set(summary["realorai_dev"]["robustness"]) == {
+        "clean",
+        "jpeg_q95",
+        "jpeg_q75",
+        "jpeg_q50",
+        "downscale_0.5",
+        "upscale_2",
+    }
     assert {"caught", "auto_tagged", "real_tagged_ai", "real_to_review"} <= set(summary["realorai_dev"])
     assert (out / "test_cifake" / "confusion_matrix.png").is_file()
     # CIFAKE's 32-px pictures are decided by the thumbnail expert alone.

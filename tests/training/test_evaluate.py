@@ -36,7 +36,7 @@ def test_report_has_metrics_robustness_and_plots(tmp_path):
     items = folder_images(_folder(tmp_path / "data"), source="gen")
     report = evaluate(checkpoint, items, device="cpu")
     assert report["n"] == 12 and report["clean"]["rejected"] == 0
-    assert set(report["robustness"]) == {"clean", "jpeg_q95", "jpeg_q75", "jpeg_q50", "downscale_0.5"}
+    assert set(report["robustness"]) == {"clean", "jpeg_q95", "jpeg_q75", "jpeg_q50", "downscale_0.5", "upscale_2"}
     assert 0 <= report["clean"]["average_precision"] <= 1 and report["clean"]["auroc"] is not None
     plots = write_plots(report, tmp_path / "out")
     assert sorted(p.name for p in plots) == ["confusion_matrix.png", "reliability.png", "roc.png"]
@@ -68,5 +68,6 @@ def test_png_with_alpha_survives_perturbation():
     from training.evaluate import perturb
 
     png = encode(Image.fromarray(np.zeros((40, 60, 4), np.uint8)), "PNG")
-    for kind in ("jpeg_q50", "downscale_0.5"):
+    for kind in ("jpeg_q50", "downscale_0.5", "upscale_2"):
         assert Image.open(io.BytesIO(perturb(png, kind))).format == "JPEG"
+    assert Image.open(io.BytesIO(perturb(png, "upscale_2"))).size == (120, 80)
