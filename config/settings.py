@@ -39,6 +39,10 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+# Kubernetes' probes (and a Prometheus scraping pods) ask for the pod's own address as the host: the manifests pass it
+# in from the downward API, or every probe would be refused as a disallowed host.
+if POD_IP := env.str("POD_IP", default=""):
+    ALLOWED_HOSTS.append(f"[{POD_IP}]" if ":" in POD_IP else POD_IP)
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 # HTTPS: secure by default in production (DJANGO_DEBUG=false), off in the embedded defaults, which serve plain HTTP on

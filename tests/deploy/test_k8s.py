@@ -5,8 +5,10 @@ deploy/k8s/schemas. Then the properties a deployment relies on are checked on th
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 
 import jsonschema
 import kubernetes_validate
@@ -98,6 +100,39 @@ def test_rendered_objects_wire_up_as_the_service_needs(overlay):
         assert device == "cuda" and gpus == 1 and worker["tolerations"][0]["key"] == "nvidia.com/gpu"
     else:
         assert device == "cpu" and gpus is None and "tolerations" not in worker
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pods_are_reachable_by_probes_and_share_the_models_volume(overlay):
+    """Probes ask for the pod's IP as the host (allowed through POD_IP); web reads the promoted model for /readyz;
+    every pod on the models volume writes it as the image's user; the ONNX export lands where every detect pod sees
+    it; login throttling reads the client behind the ingress."""
+    objects = render(overlay)
+    config = _by(objects, "ConfigMap", "moderation-config")["data"]
+    assert config["TRUSTED_PROXY_COUNT"] == "1" and config["DJANGO_SECURE_PROXY_SSL_HEADER"]
+    assert config["DETECTOR_ONNX_CACHE_DIR"].startswith(config["MODEL_STORE"] + "/")
+    deployments = {o["metadata"]["name"]: o["spec"]["template"]["spec"] for o in objects if o["kind"] == "Deployment"}
+    web = deployments["moderation-web"]["containers"][0]
+    pod_ip = next(e for e in web["env"] if e["name"] == "POD_IP")
+    assert pod_ip["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert {(m["mountPath"], m.get("readOnly")) for m in web["volumeMounts"]} == {(config["MODEL_STORE"], True)}
+    for name, pod in deployments.items():
+        claims = [v for v in pod.get("volumes", []) if v.get("persistentVolumeClaim", {}).get("claimName")]
+        if claims:
+            assert pod["securityContext"]["fsGroup"] == 10001, name
+    assert {"moderation-web", "moderation-detect-worker", "moderation-trainer"} <= {
+        name for name, pod in deployments.items() if pod.get("volumes")
+    }
+
+
+def test_the_pod_ip_is_an_allowed_host(tmp_path):
+    code = "import json; from config import settings; print(json.dumps(settings.ALLOWED_HOSTS))"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "MODERATION_DATA_DIR": str(tmp_path),
+           "DJANGO_DEBUG": "true", "DJANGO_ALLOWED_HOSTS": "moderation.example.com"}  # fmt: skip
+    for pod_ip, allowed in (("10.244.1.17", "10.244.1.17"), ("fd00::17", "[fd00::17]")):
+        result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env={**env, "POD_IP": pod_ip},
+                                capture_output=True, text=True, check=True)  # fmt: skip
+        assert json.loads(result.stdout.strip().splitlines()[-1]) == ["moderation.example.com", allowed]
 
 
 def test_a_broken_manifest_is_caught():
