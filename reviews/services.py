@@ -312,6 +312,7 @@ def console_user_set(*, username: str, role: str, platforms: list[Platform], act
     password = secrets.token_urlsafe(12)
     user, created = get_user_model().objects.get_or_create(username=username)
     user.set_password(password)
+    user.is_staff = role == "admin"  # the Django admin (model versions, callback deliveries) lets in staff only
     user.save()
     user.groups.set([Group.objects.get(name=role)])
     user.moderated_platforms.set(platforms)

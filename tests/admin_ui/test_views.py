@@ -192,6 +192,14 @@ def test_console_user_command_creates_a_moderator_who_can_log_in(client, platfor
     assert list(get_user_model().objects.get(username="ann").moderated_platforms.all()) == [platform.platform]
 
 
+def test_the_admin_role_opens_the_django_admin_and_a_lead_does_not(client, platform):
+    for username, role, status in (("ada", "admin", 200), ("leo", "lead", 302)):
+        client.logout()
+        _login(client, username, role)
+        for page in ("/admin/callbacks/callbackdelivery/", "/admin/registry/modelversion/"):
+            assert client.get(page).status_code == status, (role, page)
+
+
 def test_queue_paging_ignores_uploads_the_user_may_not_see(
     client, coin_model, platform, other_platform, acme_moderator
 ):
