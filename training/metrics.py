@@ -124,10 +124,15 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float | None:
     labels = np.asarray(labels).astype(bool)
     if not labels.any():
         return None
-    order = np.argsort(-np.asarray(scores), kind="mergesort")
-    hits = labels[order]
-    precision_at_hit = np.cumsum(hits)[hits] / (np.flatnonzero(hits) + 1)
-    return float(precision_at_hit.mean())
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, kind="mergesort")
+    hits, ranked = labels[order], scores[order]
+    # One point per distinct score: tied images are counted together, whatever order they came in.
+    last_of_each = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]
+    true_positives = np.cumsum(hits)[last_of_each]
+    precision = true_positives / (last_of_each + 1)
+    recall_gain = np.diff(np.r_[0, true_positives]) / labels.sum()
+    return float((precision * recall_gain).sum())
 
 
 def expected_calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> float:

@@ -61,6 +61,10 @@ def test_cli_reports_false_positives_on_a_real_only_folder(tmp_path):
 def test_average_precision_and_calibration_error_by_hand():
     labels = np.array([1, 0, 1, 0])
     assert average_precision(labels, np.array([0.9, 0.8, 0.7, 0.1])) == (1 / 1 + 2 / 3) / 2
+    # Tied scores count together whatever their order (saturated and fp16 scores tie often): 1/3 * 1/2 + 2/4 * 1/2.
+    labels, scores = np.array([1, 0, 0, 1, 0]), np.array([0.9, 0.9, 0.9, 0.2, 0.1])
+    for order in (slice(None), slice(None, None, -1)):
+        assert average_precision(labels[order], scores[order]) == pytest.approx(5 / 12)
     assert expected_calibration_error(np.array([1, 1, 0, 0]), np.array([0.95, 0.95, 0.05, 0.05])) == pytest.approx(0.05)
 
 
