@@ -6,6 +6,7 @@ too and must stay light.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from pathlib import Path
@@ -34,17 +35,25 @@ logger = logging.getLogger(__name__)
 
 
 def reviewed_images() -> list[LabelledImage]:
-    """Every upload a moderator labelled AI or real (their latest decision wins), with its stored image."""
+    """Every picture a moderator labelled AI or real (the latest decision on an upload wins), with its stored image;
+    once each, however many times it was uploaded (the latest decision among its copies wins), so that no picture can
+    be in both a retrain's training and validation parts."""
     from training.datasets import LabelledImage
 
     decisions = latest_label_decisions().select_related("upload__platform").order_by("id")
-    items = []
+    by_content: dict[str, LabelledImage] = {}
     for decision in decisions:
-        if decision.upload.image:
+        upload = decision.upload
+        if upload.image:
             label = 1 if decision.label == ReviewLabel.AI_GENERATED else 0
-            path = _local_copy(decision.upload)
-            items.append(LabelledImage(path, label, f"review:{decision.upload.platform.slug}"))
-    return items
+            path = _local_copy(upload)
+            by_content.pop(upload.sha256 or str(upload.pk), None)  # a later copy's label goes in its own place
+            by_content[upload.sha256 or str(upload.pk)] = LabelledImage(path, label, f"review:{upload.platform.slug}")
+    return list(by_content.values())
+
+
+def _content_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _local_copy(upload: Upload) -> Path:
@@ -71,7 +80,10 @@ def model_retrain(*, min_new_labels: int | None = None, acting_user: Actor) -> M
     from training.datasets import folder_images, stratified_split
 
     active = model_version_ensure_default()
-    labelled = reviewed_images()
+    eval_items = _eval_set()
+    # The gate's frozen set is never learned from, even where moderators labelled the same pictures.
+    frozen = {_content_hash(item.path) for item in eval_items}
+    labelled = [item for item in reviewed_images() if not frozen or _content_hash(item.path) not in frozen]
     needed = app_setting("RETRAIN_MIN_NEW_LABELS") if min_new_labels is None else min_new_labels
     # New since the last retrain, whatever became of its candidate: a rejected one is not retried on the same labels.
     used = ModelVersion.objects.aggregate(used=Max("labels_used"))["used"] or 0
@@ -81,7 +93,6 @@ def model_retrain(*, min_new_labels: int | None = None, acting_user: Actor) -> M
     base_dir = app_setting("RETRAIN_BASE_DIR")
     base = folder_images(Path(base_dir), source="base") if base_dir else []
     train_part, val_part, _ = stratified_split(labelled + base, fractions=(0.8, 0.2, 0.0), seed=len(labelled))
-    eval_items = _eval_set()
     version = timezone.now().strftime("%Y%m%d-%H%M%S-%f")
     name = f"{active.name.split('+')[0]}-adapted"
     out_dir = model_store() / f"{name}-{version}"

@@ -271,3 +271,44 @@ def test_a_threshold_a_lead_set_is_left_alone_by_the_daily_calibration(platform,
     assert platform.platform.ai_threshold != 0.9 and not platform.platform.ai_threshold_pinned
     platforms_calibrate()
     assert AuditEvent.objects.filter(action="platform.calibrated").count() == 2, "unpinned: calibrated daily again"
+
+
+def test_a_retrain_never_learns_the_gates_pictures_nor_splits_one_picture_across_train_and_validation(
+    registry, platform, reviewer, monkeypatch
+):
+    """Moderators label reposts of one picture many times, and a frozen set built from past uploads holds pictures
+    they labelled: both used to leak, the first into validation (which picks the head), the second into the gate."""
+    import hashlib
+
+    from training import adapt
+
+    def content(item) -> str:
+        return hashlib.sha256(item.path.read_bytes()).hexdigest()
+
+    frozen = {hashlib.sha256(path.read_bytes()).hexdigest() for path in (registry / "eval").rglob("*.png")}
+    eval_pictures = sorted((registry / "eval").rglob("*.png"))[:8]
+    for index in range(30):  # fresh pictures, each uploaded twice, and the gate's own pictures, twice
+        data = _image(index % 2, index) if index < 22 else eval_pictures[index - 22].read_bytes()
+        for copy in range(2):
+            upload, _ = upload_create(
+                platform=platform.platform,
+                webhook_id=f"repost-{index}-{copy}",
+                external_id=f"repost-{index}-{copy}",
+                data_base64=base64.b64encode(data).decode(),
+            )
+            upload.image.save(f"repost-{index}-{copy}.png", ContentFile(data))
+            real = index % 2 == 0 if index < 22 else eval_pictures[index - 22].parent.name == "real"
+            label = "real" if real else "ai-generated"
+            ReviewDecision.objects.create(upload=upload, reviewer=reviewer, label=label)
+    seen = {}
+
+    def capture(**kwargs):
+        seen.update(train=kwargs["train"], val=kwargs["val"])
+        raise RuntimeError("stop after the split")
+
+    monkeypatch.setattr(adapt, "adapt_head", capture)
+    with pytest.raises(RuntimeError, match="stop after the split"):
+        model_retrain(min_new_labels=1, acting_user=TEST_ACTOR)
+    train, val = ({content(item) for item in seen[part]} for part in ("train", "val"))
+    assert len(seen["train"]) + len(seen["val"]) == 22, "each picture once, the gate's left out"
+    assert not train & val and not (train | val) & frozen
