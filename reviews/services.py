@@ -7,6 +7,7 @@ one transaction.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,9 +38,12 @@ from moderation.errors import ApplicationError
 from moderation.models import Platform, Upload, UploadStatus, VerdictLabel
 from moderation.services import Actor, AuditAction, audit_record, upload_transition
 from reviews.models import ReviewClaim, ReviewDecision, ReviewLabel
+from scanning import rescans
 from scanning.models import Tag, TagSource
 from scanning.payloads import upload_payload
 from scanning.tasks import known_fake_matches_withdraw, retro_scan_start
+
+logger = logging.getLogger(__name__)
 
 # Tags that state a verdict; a reviewer's decision replaces all of them with its own.
 VERDICT_TAGS = {VerdictLabel.AI_GENERATED, VerdictLabel.LIKELY_REAL, VerdictLabel.NEEDS_REVIEW, "real"}
@@ -156,6 +160,14 @@ def _known_fake_unresolved(upload: Upload) -> bool:
     return any(finding.get("kind") == KNOWN_FAKE_EVIDENCE for finding in evidence_in_force(upload.evidence))
 
 
+def _matches_withdraw(entry_ids: list[int]) -> None:
+    try:
+        known_fake_matches_withdraw.delay(entry_ids)
+    except Exception:  # the broker is down: here and now, rather than never
+        logger.warning("withdrawing %d bank entries' matches in the request: broker unreachable", len(entry_ids))
+        rescans.known_fake_matches_withdraw(entry_ids=entry_ids)
+
+
 @transaction.atomic
 def review_decide(
     *,
@@ -232,7 +244,7 @@ def review_decide(
     elif label == ReviewLabel.REAL:
         if removed := hash_bank_remove_overturned(upload=upload, acting_user=reviewer):
             # The copies its hashes flagged lose that match, after commit, on the batch-job queue.
-            transaction.on_commit(lambda: known_fake_matches_withdraw.delay(removed), robust=True)
+            transaction.on_commit(lambda: _matches_withdraw(removed), robust=True)
     if label != ReviewLabel.UNSURE:
         if appeal is not None:
             # The appeal's outcome, with its own statement of reasons (upheld: the restriction stays; reversed: lifted).

@@ -327,3 +327,24 @@ def test_overturning_a_confirmed_fake_withdraws_the_matches_it_made(
     from scanning.rescans import known_fake_matches_withdraw
 
     assert known_fake_matches_withdraw(entry_ids=[match["detail"]["entry_id"]]) == [], "safe to run twice"
+
+
+def test_a_broker_outage_does_not_leave_an_overturned_fakes_matches_in_force(
+    coin_model, platform, lead, django_capture_on_commit_callbacks, monkeypatch
+):
+    from kombu.exceptions import OperationalError
+
+    from scanning import tasks
+
+    original = scanned_upload(platform, "fake-1", image=photo_bytes(1))
+    _confirm_fake(original, lead, django_capture_on_commit_callbacks)
+    copy = scanned_upload(platform, "copy", image=photo_bytes(1, quality=60))
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.known_fake_matches_withdraw, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        review_decide(upload=original, reviewer=lead, label="real")
+    copy.refresh_from_db()
+    assert copy.status == UploadStatus.NEEDS_REVIEW and "known-fake-match" not in _tags(copy)
