@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import io
+from pathlib import Path
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.management import call_command
@@ -184,6 +187,35 @@ def test_learning_curve_replays_labels_through_retrain_and_leaves_no_rows(regist
         assert point["candidate_auroc"] > point["active_auroc"]
     assert (tmp_path / "out" / "learning_curve.png").stat().st_size > 1000
     assert not ModelVersion.objects.exists() and not Upload.objects.exists() and not ReviewDecision.objects.exists()
+    media = Path(settings.MEDIA_ROOT)
+    assert not [path for path in media.rglob("*.png") if path.name in {f"{index}.png" for index in range(25)}], (
+        "the replayed uploads' files went to a scratch folder, not the media storage"
+    )
+
+
+def test_learning_curve_adapts_the_checkpoint_it_is_given_and_refuses_a_database_with_labels(
+    registry, platform, reviewer, tmp_path
+):
+    import json
+
+    from django.core.management.base import CommandError
+
+    data = tmp_path / "source"
+    for label, folder in ((0, "real"), (1, "fake")):
+        (data / folder).mkdir(parents=True)
+        for index in range(25):
+            (data / folder / f"{index}.png").write_bytes(_image(label, 3000 + index))
+    model_version_ensure_default()  # an active model already registered: --active must still win
+    given = write_tiny(tmp_path / "given", "test_efficientnet", seed=3, head_scale=0.0)
+    out = io.StringIO()
+    call_command("learning_curve", "--data", str(data), "--sizes", "10", "--active", str(given), stdout=out)
+    report = json.loads(out.getvalue()[out.getvalue().index("{\n") :])
+    assert report["points"][0]["against"].startswith("learning-curve-active@10") and report["active"] == str(given)
+    assert report["points"][0]["candidate_auroc"] is not None
+    assert ModelVersion.objects.get(status=ModelStatus.ACTIVE).checkpoint_path != str(given), "rolled back"
+    _reviewed_uploads(platform, reviewer, 2)
+    with pytest.raises(CommandError, match="holds 2 reviewer decisions"):
+        call_command("learning_curve", "--data", str(data), "--sizes", "10")
 
 
 def test_shipped_model_is_registered_by_name_so_a_moved_install_still_finds_it(db):

@@ -9,9 +9,11 @@ from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.test import override_settings
+from django.utils import timezone
 
 from moderation.models import Upload
 from moderation.services import COMMAND_LINE, platform_create
+from registry.models import ModelStatus, ModelVersion
 from retraining.services import model_retrain
 from reviews.models import ReviewDecision
 
@@ -38,6 +40,12 @@ class Command(BaseCommand):
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         from training.datasets import folder_images
 
+        if decided := ReviewDecision.objects.count():
+            # A retrain learns every reviewer label in the database: the curve would not be of N labels.
+            raise CommandError(
+                f"this database holds {decided} reviewer decisions, which every point's retrain would also learn "
+                "from: run it on a fresh one (e.g. MODERATION_DATA_DIR=/tmp/lc python manage.py migrate first)"
+            )
         items = folder_images(options["data"], source=options["data"].name)
         random.Random(options["seed"]).shuffle(items)
         sizes = [int(size) for size in options["sizes"].split(",")]
@@ -72,10 +80,22 @@ class Command(BaseCommand):
             overrides["DETECTOR_CHECKPOINT"] = str(active.resolve())
         from django.conf import settings
 
+        # The replayed uploads' images go to the scratch folder: the rollback cannot take files back from storage.
+        storages = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                                                     "OPTIONS": {"location": str(scratch / "media")}}}  # fmt: skip
         with (
-            override_settings(AI_MODERATION={**getattr(settings, "AI_MODERATION", {}), **overrides}),
+            override_settings(AI_MODERATION={**getattr(settings, "AI_MODERATION", {}), **overrides}, STORAGES=storages),
             transaction.atomic(),
         ):
+            if active is not None:  # adapted from, and gated against, this checkpoint (all rolled back below)
+                ModelVersion.objects.filter(status=ModelStatus.ACTIVE).update(status=ModelStatus.RETIRED)
+                ModelVersion.objects.create(
+                    name="learning-curve-active",
+                    version=str(size),
+                    checkpoint_path=str(active.resolve()),
+                    status=ModelStatus.ACTIVE,
+                    activated_at=timezone.now(),
+                )
             credentials = platform_create(slug=f"learning-curve-{size}", acting_user=COMMAND_LINE)
             reviewer = get_user_model().objects.create_user(f"learning-curve-{size}")
             for index, item in enumerate(labelled):
@@ -95,6 +115,7 @@ class Command(BaseCommand):
             "candidate_accuracy": gate.get("candidate", {}).get("accuracy"),
             "active_auroc": gate.get("active", {}).get("auroc"),
             "active_accuracy": gate.get("active", {}).get("accuracy"),
+            "against": gate.get("against"),
             "gate_passed": gate.get("passed"),
             "gate_reason": gate.get("reason"),
         }
