@@ -890,6 +890,7 @@ def cross_source_report(
                 report["held_out_scores"][held] = {
                     "labels": everything["cnn"].labels[test].tolist(),
                     "score": scores["score"].tolist(),
+                    "abstained": scores["abstained"].tolist(),
                 }
     full = fit_photo_path(pool["cnn"], pool["vit"], targets, **fit)
     report["head_c"]["all sources"] = {name: choice.c for name, choice in full.head_c.items()}
@@ -897,7 +898,11 @@ def cross_source_report(
         features = branch_features(shared, items, cache_dir=cache_dir, augment=False, branches=branches)
         scores = full.scores(features["cnn"], features["vit"])
         report["sources"][name] = evaluate_scores(features["cnn"].labels, scores)
-        report["held_out_scores"][name] = {"labels": features["cnn"].labels.tolist(), "score": scores["score"].tolist()}
+        report["held_out_scores"][name] = {
+            "labels": features["cnn"].labels.tolist(),
+            "score": scores["score"].tolist(),
+            "abstained": scores["abstained"].tolist(),
+        }
     report["summary"] = summarise(report["sources"])
     report["resized_summary"] = {**summarise(report["resized"]), **pooled_real_rates(report["resized"])}
     report["clean_real_rates"] = pooled_real_rates({k: v for k, v in report["sources"].items() if k in sources})
@@ -931,12 +936,17 @@ def summarise(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def risk_coverage(held_out_scores: dict[str, dict[str, list]], margins: np.ndarray | None = None) -> list[dict]:
     """Widening the review margin around 0.5 on the decision scale: the share of held-out images decided
-    automatically (coverage) and the error rate among them (risk)."""
-    labels = np.concatenate([np.asarray(part["labels"]) for part in held_out_scores.values()])
-    score = np.concatenate([np.asarray(part["score"]) for part in held_out_scores.values()])
+    automatically (coverage) and the error rate among them (risk). Images the service abstains on (its two models
+    disagree) go to review at every margin: never counted as decided."""
+    parts = list(held_out_scores.values())
+    labels = np.concatenate([np.asarray(part["labels"]) for part in parts])
+    score = np.concatenate([np.asarray(part["score"]) for part in parts])
+    abstained = np.concatenate(
+        [np.asarray(part.get("abstained", [False] * len(part["score"])), bool) for part in parts]
+    )
     points = []
     for margin in margins if margins is not None else np.linspace(0.0, 0.45, 19):
-        decided = np.abs(score - 0.5) >= margin
+        decided = (np.abs(score - 0.5) >= margin) & ~abstained
         errors = (score[decided] >= 0.5) != (labels[decided] == 1)
         points.append(
             {

@@ -60,7 +60,12 @@ def test_every_source_is_held_out_once_and_reported_as_the_issue_asks(shared, ca
     # The miniature is easy: held-out sources are still told apart.
     assert report["summary"]["mean_auroc"] > 0.8
     curve = risk_coverage(report["held_out_scores"])
-    assert curve[0]["coverage"] == 1.0 and curve[-1]["coverage"] <= curve[0]["coverage"]
+    abstained = [flag for part in report["held_out_scores"].values() for flag in part["abstained"]]
+    assert curve[0]["coverage"] == 1.0 - sum(abstained) / len(abstained), "what abstains is never decided"
+    assert curve[-1]["coverage"] <= curve[0]["coverage"]
+    # Abstentions stay in review at every margin.
+    fake = {"s": {"labels": [1, 0, 1, 0], "score": [0.9, 0.1, 0.8, 0.95], "abstained": [False, False, False, True]}}
+    assert risk_coverage(fake, margins=np.array([0.0]))[0] == {"margin": 0.0, "coverage": 0.75, "risk": 0.0}
     # The robustness check: every held-out training source again, on its resized copies, same images and labels.
     assert set(report["resized"]) == expected
     for name, row in report["resized"].items():
