@@ -182,6 +182,10 @@ def _banded(detector: Detector, images: list[bytes], rate: float) -> Detector:
     )  # fmt: skip
 
 
+# Escalation rates (c) is also measured at: about realorai_dev's held out (12 %), and a quarter of all uploads.
+SENSITIVITY_ESCALATION_RATES = (0.12, 0.25)
+
+
 def declared_escalation_rate(checkpoint: Path) -> float:
     """The share of real photographs (most of what platforms upload) the cascade sends to its ViT, as measured when
     it was fitted: out of fold for a photo path, on validation images for older cascades."""
@@ -270,5 +274,12 @@ def run_bench(checkpoint: Path | None = None, *, quick: bool = False) -> dict[st
             entry["c_cascade_img_s"] = _rate(len(images), lambda d=banded, i=images: d.predict(i))
             entry["c_escalation_rate"] = float(np.mean([o.verdict.vit_score is not None for o in outcomes]))
             entry["ratio_c_over_a"] = entry["c_cascade_img_s"] / reference
+            # The card's rate is what its training photographs escalate; unfamiliar uploads escalate more (12 % of
+            # realorai_dev held out, more of some AI sources): the same run at those rates too.
+            entry["c_at_escalation_rate"] = {}
+            for rate in SENSITIVITY_ESCALATION_RATES:
+                at_rate = _banded(cascade, images, rate)
+                img_s = _rate(len(images), lambda d=at_rate, i=images: d.predict(i))
+                entry["c_at_escalation_rate"][f"{rate:.2f}"] = {"img_s": img_s, "ratio_c_over_a": img_s / reference}
         result["inputs"][kind] = entry
     return result

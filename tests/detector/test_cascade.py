@@ -69,6 +69,11 @@ def test_bench_reports_every_ratio_from_one_run(tiny_cascade, monkeypatch):
         for key in ("a_reference_img_s", "b_cnn_stage_img_s", "c_cascade_img_s", "ratio_c_over_a", "ratio_b_over_d"):
             assert entry[key] > 0
         assert entry["c_escalation_rate"] == pytest.approx(0.5)
+        assert set(entry["c_at_escalation_rate"]) == {"0.12", "0.25"}
+        for at_rate in entry["c_at_escalation_rate"].values():
+            assert at_rate["img_s"] > 0 and at_rate["ratio_c_over_a"] == pytest.approx(
+                at_rate["img_s"] / entry["a_reference_img_s"]
+            )
         assert entry["b_shared_cores_bound_img_s"] < min(entry["decode_only_img_s"], report["d_cnn_forward_img_s"])
     assert set(report["cpu_layouts_img_s"]) >= {"onnxruntime_fp32", "torch_fp32_channels_last"}
     assert report["machine"]["device"].endswith("/onnxruntime")
