@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 # The upload's columns the fetch stage writes (besides its status and image).
 FETCH_RESULT_FIELDS = ("sha256", "pdq_hash", "pdq_quality", "evidence")
 
-# `upload_fetch` task runs after the first, for a fault it may outgrow (a timeout, a 5xx, a storage outage).
+# How often the `upload_fetch` task retries after its first run, for a fault it may outgrow (a timeout, a 5xx, a
+# storage outage).
 FETCH_MAX_RETRIES = 5
 # Starts of the fetch before an upload is failed unopened. A batch's start (twice, if the batch was redelivered) and
 # the task's own runs with every retry fit under it; only starts that never finished (a worker that crashed, or was
